@@ -1,0 +1,197 @@
+"""Reverse-mode autodiff: the graph node (Function), grad mode (no_grad), and the one backward walk."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import numpy as np
+
+# --- grad mode ----------------------------------------------------------------------------------------
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside `no_grad()`."""
+    return _grad_enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager and decorator: ops inside record no graph, so nothing can be differentiated.
+
+    >>> with no_grad():
+    ...     W -= lr * W.grad   # an update step is not part of the model
+    """
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev, _grad_enabled = _grad_enabled, False
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Turns recording back on inside a `no_grad()` block."""
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev, _grad_enabled = _grad_enabled, True
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+
+# --- the graph node --------------------------------------------------------------------------------------
+
+
+class ShapeError(ValueError):
+    """An op was given operands whose shapes do not fit; the message names the op and the shapes."""
+
+
+class Function:
+    """One recorded op: `forward` maps numpy arrays to an array, `backward` maps ∂L/∂out to ∂L/∂inputs.
+
+    Subclasses set `name` and `rules` (one ∂L/∂ rule per input, written with `{out}` and the inputs'
+    placeholders `{a}`, `{b}`: the same text documents the backward and is what `tinygrad_edu.viz.trace`
+    prints with the graph's own names). `backward` returns one array (or None) per input, in the output's
+    broadcast shape; the backward walk sums it back to each input's shape and dtype in one place
+    (`reduce_to`).
+    """
+
+    __slots__ = ("parents", "needs_grad", "saved", "released", "attrs")
+    name = "function"
+    rules: tuple[str, ...] = ()
+
+    def __init__(self, parents: tuple, needs_grad: tuple[bool, ...]):
+        self.parents = parents          # input Tensors, kept after backward so the graph stays viewable
+        self.needs_grad = needs_grad    # which inputs want ∂L/∂input: never compute the others (e.g. X)
+        self.saved: tuple = ()          # arrays backward needs; dropped after backward unless retain_graph
+        self.released = False
+        self.attrs: dict = {}           # the op's settings (axis, exponent, ...) for viewing
+
+    def save(self, *arrays) -> None:
+        self.saved = arrays
+
+    def forward(self, *arrays, **kwargs) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray) -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """∂L/∂x for an x that broadcasting stretched to grad.shape: sum over the axes it added or stretched."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def reduce_to(grad: np.ndarray, t) -> np.ndarray:
+    """The one place gradients are fitted to their tensor: broadcast axes summed, dtype cast back."""
+    grad = unbroadcast(grad, t.data.shape)
+    if grad.dtype != t.data.dtype:
+        grad = grad.astype(t.data.dtype)
+    return grad
+
+
+# --- the backward walk -----------------------------------------------------------------------------------
+
+# Callables hook(tensor, fn, grad_out, parent_grads) seen once per node during backward (viz.trace uses it).
+_backward_hooks: list[Callable] = []
+
+
+def add_backward_hook(hook: Callable) -> Callable[[], None]:
+    """Calls hook(node, fn, ∂L/∂node, [∂L/∂parent or None, ...]) for each node backward visits, in order.
+
+    Returns a function that removes the hook.
+    """
+    _backward_hooks.append(hook)
+    return lambda: _backward_hooks.remove(hook)
+
+
+def topological_order(root) -> list:
+    """The non-leaf tensors that lead to root and require grad, root first, each after all its consumers.
+
+    Iterative depth-first search, so a chain of 100,000 ops needs no recursion.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, children_done = stack.pop()
+        if children_done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        for p in t._ctx.parents:
+            if p._ctx is not None and p._requires_grad and id(p) not in visited:
+                stack.append((p, False))
+    order.reverse()
+    return order
+
+
+def _accumulate(t, g: np.ndarray) -> None:
+    """PyTorch's convention: .grad adds up over backward calls until the caller clears it."""
+    if t._grad is None:
+        t._grad = np.array(g, dtype=t.data.dtype, copy=True)  # owned, so later += is safe
+    else:
+        t._grad += g
+
+
+def backward(root, grad=None, retain_graph: bool = False) -> None:
+    """Reverse mode: ∂L/∂t for every t that root depends on, accumulated into the leaves' .grad."""
+    if not root._requires_grad:
+        raise RuntimeError("backward: this tensor does not require grad and has no graph to go back through "
+                           "(was it made under no_grad(), or from tensors with requires_grad=False?)")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward: grad can be implied only for a scalar output, but this tensor has shape "
+                               f"{root.data.shape}; reduce it first (.sum(), .mean()) or pass grad= of that shape")
+        grad = np.ones_like(root.data)
+    else:
+        grad = np.asarray(getattr(grad, "data", grad), dtype=root.data.dtype)
+        if grad.shape != root.data.shape:
+            raise ShapeError(f"backward: grad has shape {grad.shape} but the tensor has shape {root.data.shape}")
+    if root._ctx is None:  # a leaf: ∂L/∂L = 1
+        _accumulate(root, grad)
+        return
+
+    grads = {id(root): grad}
+    for t in topological_order(root):
+        g = grads.pop(id(t))
+        if t._retains_grad:
+            _accumulate(t, g)
+        fn = t._ctx
+        if fn.released:
+            raise RuntimeError(f"backward: the graph through {fn.name} was already used by an earlier backward "
+                               "and its saved arrays were released; call backward(retain_graph=True) the first "
+                               "time to go back through it twice")
+        parent_grads = [reduce_to(pg, p) if need and pg is not None else None
+                        for p, pg, need in zip(fn.parents, fn.backward(g), fn.needs_grad)]
+        for hook in _backward_hooks:
+            hook(t, fn, g, parent_grads)
+        for p, pg in zip(fn.parents, parent_grads):
+            if pg is None:
+                continue
+            if p._ctx is None:
+                _accumulate(p, pg)
+            elif id(p) in grads:
+                grads[id(p)] = grads[id(p)] + pg
+            else:
+                grads[id(p)] = pg
+        if not retain_graph:
+            fn.saved, fn.released = (), True

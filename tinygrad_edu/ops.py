@@ -1,0 +1,462 @@
+"""The differentiable ops: each forward on numpy arrays beside the backward that differentiates it.
+
+Reading guide. Every backward gets g = ∂L/∂out and returns ∂L/∂input for each input (None where the input
+needs no gradient, e.g. the data X). Its `rules` say in one line per input what it computes. A gradient may
+come back in the output's broadcast shape: the backward walk (autograd.reduce_to) sums it to the input's
+shape, so no op deals with broadcasting itself. The tutorial's formulas live here:
+
+    dZ2 = A2 − Y, and the /m of dW2, db2, dW1, db1 ...  SoftmaxCrossEntropy.backward  ((softmax − Y)/m)
+    dW2 = dZ2·A1ᵀ, dW1 = dZ1·Xᵀ (the product) .......  MatMul.backward                (∂L/∂A = g·Bᵀ)
+    db2 = Σ dZ2, db1 = Σ dZ1 (per unit) .............  Add.backward + autograd.unbroadcast (the sum over m)
+    W2ᵀ·dZ2 ...........................................  MatMul.backward                (∂L/∂B = Aᵀ·g)
+    ⊙ ReLU′(Z1) ........................................  ReLU.backward                  (g·[Z1 > 0])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_edu.autograd import Function, ShapeError, unbroadcast
+
+# --- elementwise, with numpy broadcasting ---------------------------------------------------------------
+
+
+class Add(Function):
+    name = "add"
+
+    def forward(self, a, b):
+        return a + b
+
+    rules = ("∂L/∂{a} += ∂L/∂{out}", "∂L/∂{b} += ∂L/∂{out}")
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Function):
+    name = "sub"
+
+    def forward(self, a, b):
+        return a - b
+
+    rules = ("∂L/∂{a} += ∂L/∂{out}", "∂L/∂{b} += −∂L/∂{out}")
+
+    def backward(self, g):
+        return g, (-g if self.needs_grad[1] else None)
+
+
+class Mul(Function):
+    name = "mul"
+
+    def forward(self, a, b):
+        self.save(a, b)
+        return a * b
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ {b}", "∂L/∂{b} += ∂L/∂{out} ⊙ {a}")
+
+    def backward(self, g):
+        a, b = self.saved
+        return (g * b if self.needs_grad[0] else None), (g * a if self.needs_grad[1] else None)
+
+
+class Div(Function):
+    name = "div"
+
+    def forward(self, a, b):
+        self.save(a, b)
+        return a / b
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} / {b}", "∂L/∂{b} += −∂L/∂{out} ⊙ {a} / {b}²")
+
+    def backward(self, g):
+        a, b = self.saved
+        ga = g / b if self.needs_grad[0] else None
+        gb = -g * a / (b * b) if self.needs_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    name = "neg"
+
+    def forward(self, a):
+        return -a
+
+    rules = ("∂L/∂{a} += −∂L/∂{out}",)
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Pow(Function):
+    name = "pow"
+
+    def forward(self, a, *, exponent):
+        self.attrs["exponent"] = exponent
+        self.save(a)
+        return a ** exponent
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ p·{a}^(p−1)",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        p = self.attrs["exponent"]
+        return (g * (p * a ** (p - 1)),)
+
+
+class ReLU(Function):
+    name = "relu"
+
+    def forward(self, a):
+        self.save(a)
+        return np.maximum(a, 0)
+
+    # NOTE: ReLU′(0) = 0, as the tutorial's `Z > 0`.
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ [{a} > 0]",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (g * (a > 0),)
+
+
+class Exp(Function):
+    name = "exp"
+
+    def forward(self, a):
+        out = np.exp(a)
+        self.save(out)
+        return out
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ exp({a})",)
+
+    def backward(self, g):
+        (out,) = self.saved
+        return (g * out,)
+
+
+class Log(Function):
+    name = "log"
+
+    def forward(self, a):
+        self.save(a)
+        return np.log(a)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} / {a}",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (g / a,)
+
+
+class Tanh(Function):
+    name = "tanh"
+
+    def forward(self, a):
+        out = np.tanh(a)
+        self.save(out)
+        return out
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ (1 − tanh²({a}))",)
+
+    def backward(self, g):
+        (out,) = self.saved
+        return (g * (1 - out * out),)
+
+
+class Sigmoid(Function):
+    name = "sigmoid"
+
+    def forward(self, a):
+        # NOTE: written through tanh, σ(x) = (1 + tanh(x/2))/2, which never overflows for large |x|.
+        out = 0.5 * (1 + np.tanh(0.5 * a))
+        self.save(out)
+        return out
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ σ({a})(1 − σ({a}))",)
+
+    def backward(self, g):
+        (out,) = self.saved
+        return (g * out * (1 - out),)
+
+
+# --- matrix product ------------------------------------------------------------------------------------
+
+
+class MatMul(Function):
+    name = "matmul"
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: both operands need at least one dimension")
+        k_a, k_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if k_a != k_b:
+            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {k_a} and {k_b} differ")
+        self.save(a, b)
+        return a @ b
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} · {b}ᵀ", "∂L/∂{b} += {a}ᵀ · ∂L/∂{out}")
+
+    def backward(self, g):
+        a, b = self.saved
+        # NOTE: a vector operand is a 1-row (a) or 1-column (b) matrix; batch axes are summed by the walk.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g[..., None] if b.ndim == 1 else g            # put back the axes numpy dropped for vectors
+        g2 = np.expand_dims(g2, -2) if a.ndim == 1 else g2
+        ga = np.matmul(g2, np.swapaxes(b2, -1, -2)) if self.needs_grad[0] else None
+        gb = np.matmul(np.swapaxes(a2, -1, -2), g2) if self.needs_grad[1] else None
+        if ga is not None and a.ndim == 1:
+            ga = unbroadcast(ga, a2.shape).reshape(a.shape)
+        if gb is not None and b.ndim == 1:
+            gb = unbroadcast(gb, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+# --- reductions ----------------------------------------------------------------------------------------
+
+
+def _axes(axis, shape: tuple, op: str) -> tuple[int, ...]:
+    """numpy's axis argument (None, int or tuple, negatives allowed) as a sorted tuple of axes."""
+    ndim = len(shape)
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    for ax in axes:
+        if not -ndim <= ax < ndim:
+            raise ShapeError(f"{op}: axis {ax} is out of range for shape {shape}")
+    norm = tuple(sorted(int(ax) % ndim for ax in axes))
+    if len(set(norm)) != len(norm):
+        raise ShapeError(f"{op}: axis {axis} names an axis twice")
+    return norm
+
+
+def _expand(g, axes, keepdims):
+    """Puts back the reduced axes of g, so it broadcasts against the input's shape."""
+    return g if keepdims else np.expand_dims(g, axes)
+
+
+class Sum(Function):
+    name = "sum"
+
+    def forward(self, a, *, axis=None, keepdims=False):
+        axes = _axes(axis, a.shape, "sum")
+        self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape)
+        return np.sum(a, axis=axes, keepdims=keepdims)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} copied along the summed axes",)
+
+    def backward(self, g):
+        at = self.attrs
+        return (np.broadcast_to(_expand(g, at["axes"], at["keepdims"]), at["shape"]),)
+
+
+class Mean(Function):
+    name = "mean"
+
+    def forward(self, a, *, axis=None, keepdims=False):
+        axes = _axes(axis, a.shape, "mean")
+        n = int(np.prod([a.shape[ax] for ax in axes]))
+        self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape, n=n)
+        return np.mean(a, axis=axes, keepdims=keepdims)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} / n, copied along the averaged axes",)
+
+    def backward(self, g):
+        at = self.attrs
+        return (np.broadcast_to(_expand(g, at["axes"], at["keepdims"]) / at["n"], at["shape"]),)
+
+
+class Max(Function):
+    name = "max"
+
+    def forward(self, a, *, axis=None, keepdims=False):
+        axes = _axes(axis, a.shape, "max")
+        if a.size == 0:
+            raise ShapeError(f"max: tensor of shape {a.shape} is empty")
+        self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape)
+        out = np.max(a, axis=axes, keepdims=True)
+        self.save(a, out)
+        return out if keepdims else np.squeeze(out, axes)
+
+    # NOTE: ties share the gradient equally, so it stays a valid subgradient.
+    rules = ("∂L/∂{a} += ∂L/∂{out} at the maximum, 0 elsewhere",)
+
+    def backward(self, g):
+        a, out = self.saved
+        at = self.attrs
+        mask = a == out
+        return (mask * (_expand(g, at["axes"], at["keepdims"]) / mask.sum(axis=at["axes"], keepdims=True)),)
+
+
+# --- shape ---------------------------------------------------------------------------------------------
+
+
+class Reshape(Function):
+    name = "reshape"
+
+    def forward(self, a, *, shape):
+        self.attrs.update(shape=a.shape, new_shape=shape)
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ShapeError(f"reshape: cannot reshape {a.shape} ({a.size} elements) into {shape}") from None
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} reshaped back",)
+
+    def backward(self, g):
+        return (g.reshape(self.attrs["shape"]),)
+
+
+class Transpose(Function):
+    name = "transpose"
+
+    def forward(self, a, *, axes=None):
+        axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(ax % a.ndim for ax in axes)
+        if sorted(axes) != list(range(a.ndim)):
+            raise ShapeError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}")
+        self.attrs["axes"] = axes
+        return a.transpose(axes)
+
+    rules = ("∂L/∂{a} += (∂L/∂{out})ᵀ",)
+
+    def backward(self, g):
+        return (g.transpose(np.argsort(self.attrs["axes"])),)
+
+
+def _is_basic_index(index) -> bool:
+    """Slices, ints, None and Ellipsis pick each element at most once; arrays may repeat them."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
+
+
+class GetItem(Function):
+    name = "getitem"
+
+    def forward(self, a, *, index):
+        self.attrs.update(index=index, shape=a.shape, dtype=a.dtype)
+        try:
+            return a[index]
+        except (IndexError, TypeError) as e:
+            raise ShapeError(f"getitem: index {index!r} into shape {a.shape}: {e}") from None
+
+    # NOTE: an element picked k times gets k contributions (np.add.at), as integer-array indexing repeats.
+    rules = ("∂L/∂{a}[index] += ∂L/∂{out}",)
+
+    def backward(self, g):
+        at = self.attrs
+        grad = np.zeros(at["shape"], dtype=g.dtype)
+        if _is_basic_index(at["index"]):
+            grad[at["index"]] = g
+        else:
+            np.add.at(grad, at["index"], g)
+        return (grad,)
+
+
+# --- softmax and the loss ------------------------------------------------------------------------------
+
+
+def _log_softmax(z, axis):
+    shifted = z - np.max(z, axis=axis, keepdims=True)   # NOTE: subtracting the max keeps exp finite
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _check_axis(z, axis, op):
+    if not -z.ndim <= axis < z.ndim:
+        raise ShapeError(f"{op}: axis {axis} is out of range for shape {z.shape}")
+    return axis % z.ndim
+
+
+class Softmax(Function):
+    name = "softmax"
+
+    def forward(self, z, *, axis=-1):
+        axis = _check_axis(z, axis, "softmax")
+        e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+        out = e / np.sum(e, axis=axis, keepdims=True)
+        self.attrs["axis"] = axis
+        self.save(out)
+        return out
+
+    rules = ("∂L/∂{a} += s ⊙ (∂L/∂{out} − Σ_axis ∂L/∂{out} ⊙ s),  s = softmax({a})",)
+
+    def backward(self, g):
+        (s,) = self.saved
+        return (s * (g - np.sum(g * s, axis=self.attrs["axis"], keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    name = "log_softmax"
+
+    def forward(self, z, *, axis=-1):
+        axis = _check_axis(z, axis, "log_softmax")
+        out = _log_softmax(z, axis)
+        self.attrs["axis"] = axis
+        self.save(out)
+        return out
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} − softmax({a}) ⊙ Σ_axis ∂L/∂{out}",)
+
+    def backward(self, g):
+        (out,) = self.saved
+        return (g - np.exp(out) * np.sum(g, axis=self.attrs["axis"], keepdims=True),)
+
+
+def _fitting_axes(z_shape, target_shape, labels: bool):
+    """The axes along which target would fit the logits: for a wrong-axis hint in the error message."""
+    return [ax for ax in range(len(z_shape))
+            if (z_shape[:ax] + z_shape[ax + 1:] if labels else z_shape) == target_shape]
+
+
+class SoftmaxCrossEntropy(Function):
+    """L = −(1/m) Σ_examples Σ_classes Y·log softmax(Z), classes along `axis`, m = the number of examples."""
+
+    name = "softmax_cross_entropy"
+
+    def forward(self, z, target, *, axis=-1):
+        axis = _check_axis(z, axis, "softmax_cross_entropy")
+        n_classes = z.shape[axis]
+        m = z.size // n_classes if n_classes else 0
+        labels = target.dtype.kind in "iu"
+        self.attrs.update(axis=axis, m=m, labels=labels)
+        if labels:
+            expected = z.shape[:axis] + z.shape[axis + 1:]
+            if target.shape != expected:
+                fits = _fitting_axes(z.shape, target.shape, labels=True)
+                hint = f"; axis={fits[0]} would fit" if fits else ""
+                raise ShapeError(f"softmax_cross_entropy: logits {z.shape} with classes on axis {axis} need integer "
+                                 f"labels of shape {expected}, got {target.shape}{hint}")
+            if target.size and (target.min() < 0 or target.max() >= n_classes):
+                raise ShapeError(f"softmax_cross_entropy: labels must lie in 0..{n_classes - 1} (the size of axis "
+                                 f"{axis} of logits {z.shape}); got values from {target.min()} to {target.max()}")
+        else:
+            target = target.astype(z.dtype, copy=False)
+            if target.shape != z.shape:
+                raise ShapeError(f"softmax_cross_entropy: one-hot/probability targets must have the logits' shape "
+                                 f"{z.shape}, got {target.shape}")
+            sums = target.sum(axis=axis)
+            if not np.allclose(sums, 1, atol=1e-3 if z.dtype.itemsize < 8 else 1e-6):
+                fits = [ax for ax in range(z.ndim) if np.allclose(target.sum(axis=ax), 1, atol=1e-3)]
+                hint = f"; their rows sum to 1 along axis {fits[0]}: pass axis={fits[0]}" if fits else ""
+                raise ShapeError(f"softmax_cross_entropy: targets {target.shape} must sum to 1 along the class axis "
+                                 f"{axis} of logits {z.shape}{hint}")
+        logp = _log_softmax(z, axis)
+        if labels:
+            picked = np.take_along_axis(logp, np.expand_dims(target, axis).astype(np.intp, copy=False), axis)
+            loss = -picked.sum() / m
+        else:
+            loss = -(target * logp).sum() / m
+        self.save(np.exp(logp), target)
+        return np.asarray(loss, dtype=z.dtype)
+
+    # NOTE: with the mean over m examples, ∂L/∂Z2 is the tutorial's dZ2 = A2 − Y divided by m.
+    rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",)
+
+    def backward(self, g):
+        softmax, target = self.saved
+        at = self.attrs
+        scale = g / at["m"]
+        if at["labels"]:
+            grad = softmax * scale
+            idx = np.expand_dims(target, at["axis"]).astype(np.intp, copy=False)
+            np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, at["axis"]) - scale, at["axis"])
+        else:
+            grad = (softmax - target) * scale
+        return grad, None

@@ -1,0 +1,214 @@
+"""The registry of differentiable ops and the inputs to check them on, shared by the tests and `gradcheck`.
+
+Each OpSpec builds one example from a *chooser*, an object with three methods:
+
+    integers(lo, hi) -> int            (both ends included)
+    floats(shape, lo, hi) -> ndarray   (float64, in [lo, hi])
+    sample(options) -> one of options
+
+The tests pass a chooser that draws with hypothesis (so failures shrink); `python -m tinygrad_edu gradcheck`
+passes NumpyChooser. Domains hold by construction: relu's inputs stay away from its kink at 0, max's values
+are distinct, log and fractional powers see only positive numbers, divisors stay away from 0.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinygrad_edu import ops
+
+
+class NumpyChooser:
+    """A chooser drawing from a numpy Generator (the gradcheck command's)."""
+
+    def __init__(self, seed=0):
+        self.rng = np.random.default_rng(seed)
+
+    def integers(self, lo: int, hi: int) -> int:
+        return int(self.rng.integers(lo, hi, endpoint=True))
+
+    def floats(self, shape, lo: float, hi: float) -> np.ndarray:
+        return self.rng.uniform(lo, hi, size=shape)
+
+    def sample(self, options):
+        return options[int(self.rng.integers(len(options)))]
+
+
+# --- shapes and domains, built from a chooser ------------------------------------------------------------
+
+
+def shape(c, min_dims: int = 0, max_dims: int = 3, max_side: int = 4) -> tuple[int, ...]:
+    return tuple(c.integers(1, max_side) for _ in range(c.integers(min_dims, max_dims)))
+
+
+def broadcast_partner(c, s: tuple) -> tuple:
+    """A shape that broadcasts with s: some leading axes dropped, some axes set to 1."""
+    s = s[c.integers(0, len(s)):]
+    return tuple(1 if c.integers(0, 2) == 0 else n for n in s)
+
+
+def axis(c, ndim: int):
+    """None, one axis (maybe negative) or a tuple of distinct axes."""
+    if ndim == 0:
+        return None
+    kind = c.sample(["none", "int", "tuple"])
+    if kind == "none":
+        return None
+    if kind == "int":
+        return c.integers(-ndim, ndim - 1)
+    return tuple(ax for ax in range(ndim) if c.integers(0, 1))
+
+
+def real(c, s, bound: float = 2.0):
+    return c.floats(s, -bound, bound)
+
+
+def positive(c, s):
+    return c.floats(s, 0.2, 3.0)
+
+
+def away_from_zero(c, s, gap: float = 0.1):
+    """Values with |x| ≥ gap: clear of relu's kink, and of a zero divisor."""
+    magnitude = c.floats(s, gap, 2.0)
+    return np.where(c.floats(s, -1, 1) < 0, -magnitude, magnitude)
+
+
+def distinct(c, s, gap: float = 0.1):
+    """Values at least `gap` apart, in a drawn order: max then has one clear winner in every slice."""
+    keys = c.floats(s, 0, 1).reshape(-1)
+    ranks = np.argsort(np.argsort(keys, kind="stable"), kind="stable")   # distinct even when keys tie
+    return (ranks * gap - 1.0).reshape(s) + c.floats(s, 0, gap / 4)
+
+
+def _pair(c, elements=real):
+    a = shape(c)
+    b = broadcast_partner(c, a)
+    if c.integers(0, 1):
+        a, b = b, a
+    return elements(c, a), elements(c, b)
+
+
+# --- the registry ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One op to check: build(chooser) -> (f, inputs); f maps Tensors to a Tensor; every input requires grad."""
+    name: str
+    covers: tuple[type, ...]
+    build: Callable
+    domain: str = "real numbers"
+
+
+def _binary(op):
+    return lambda c: (op, list(_pair(c)))
+
+
+def _div(c):
+    a, b = _pair(c)
+    return (lambda x, y: x / y), [a, away_from_zero(c, np.shape(b), gap=0.5)]
+
+
+def _pow(c):
+    p = c.sample([2, 3, 0.5, -1.5, 1.7])
+    return (lambda x: x ** p), [positive(c, shape(c))]
+
+
+def _matmul(c):
+    n, k, p, batch = (c.integers(1, 4) for _ in range(4))
+    a_shape, b_shape = c.sample([((n, k), (k, p)), ((batch, n, k), (k, p)), ((batch, n, k), (batch, k, p)),
+                                 ((n, k), (batch, k, p)), ((k,), (k, p)), ((n, k), (k,)), ((k,), (k,)),
+                                 ((k,), (batch, k, p))])
+    return (lambda x, y: x @ y), [real(c, a_shape), real(c, b_shape)]
+
+
+def _unary(method, elements=real):
+    return lambda c: ((lambda x: getattr(x, method)()), [elements(c, shape(c))])
+
+
+def _reduce(method, elements=real):
+    def build(c):
+        x = elements(c, shape(c))
+        ax, keepdims = axis(c, x.ndim), bool(c.integers(0, 1))
+        return (lambda t: getattr(t, method)(axis=ax, keepdims=keepdims)), [x]
+    return build
+
+
+def _reshape(c):
+    x = real(c, shape(c))
+    new = c.sample([(-1,), (x.size, 1), (1, x.size), tuple(reversed(x.shape))])
+    return (lambda t: t.reshape(new)), [x]
+
+
+def _transpose(c):
+    x = real(c, shape(c, min_dims=1))
+    keys = c.floats((x.ndim,), 0, 1)
+    axes = tuple(int(i) for i in np.argsort(keys, kind="stable"))
+    return c.sample([(lambda t: t.transpose(axes)), (lambda t: t.T)]), [x]
+
+
+def _getitem(c):
+    x = real(c, shape(c, min_dims=1))
+    n = x.shape[0]
+    if c.integers(0, 1):   # integer-array indexing, with repeats: their gradients add up
+        index = np.array([c.integers(0, n - 1) for _ in range(c.integers(1, 6))])
+    else:
+        start, stop = c.integers(0, n - 1), c.integers(0, n)
+        index = (slice(start, max(stop, start + 1), c.integers(1, 2)),) + (Ellipsis,)
+    return (lambda t: t[index]), [x]
+
+
+def _softmax(method):
+    def build(c):
+        x = real(c, shape(c, min_dims=1), bound=3.0)
+        ax = c.integers(-x.ndim, x.ndim - 1)
+        return (lambda t: getattr(t, method)(axis=ax)), [x]
+    return build
+
+
+def _softmax_cross_entropy(c):
+    z = real(c, shape(c, min_dims=1), bound=3.0)
+    ax = c.integers(-z.ndim, z.ndim - 1)
+    n_classes = z.shape[ax]
+    if c.integers(0, 1):   # integer labels: the logits' shape without the class axis
+        label_shape = z.shape[:ax % z.ndim] + z.shape[ax % z.ndim + 1:]
+        target = np.array([c.integers(0, n_classes - 1) for _ in range(int(np.prod(label_shape)))],
+                          dtype=np.int64).reshape(label_shape)
+    else:                  # probability rows along the class axis
+        w = positive(c, z.shape)
+        target = w / w.sum(axis=ax, keepdims=True)
+    return (lambda t: t.softmax_cross_entropy(target, axis=ax)), [z]
+
+
+REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
+    OpSpec("add", (ops.Add,), _binary(lambda x, y: x + y), "broadcasting pairs"),
+    OpSpec("sub", (ops.Sub,), _binary(lambda x, y: x - y), "broadcasting pairs"),
+    OpSpec("mul", (ops.Mul,), _binary(lambda x, y: x * y), "broadcasting pairs"),
+    OpSpec("div", (ops.Div,), _div, "broadcasting pairs, |divisor| ≥ 0.5"),
+    OpSpec("neg", (ops.Neg,), _unary("__neg__")),
+    OpSpec("pow", (ops.Pow,), _pow, "positive base, exponent in {2, 3, 0.5, −1.5, 1.7}"),
+    OpSpec("matmul", (ops.MatMul,), _matmul, "matrices, vectors and batches"),
+    OpSpec("relu", (ops.ReLU,), _unary("relu", away_from_zero), "|x| ≥ 0.1, clear of the kink"),
+    OpSpec("exp", (ops.Exp,), _unary("exp")),
+    OpSpec("log", (ops.Log,), _unary("log", positive), "x in [0.2, 3]"),
+    OpSpec("tanh", (ops.Tanh,), _unary("tanh")),
+    OpSpec("sigmoid", (ops.Sigmoid,), _unary("sigmoid")),
+    OpSpec("sum", (ops.Sum,), _reduce("sum"), "axis None, int or tuple; keepdims"),
+    OpSpec("mean", (ops.Mean,), _reduce("mean"), "axis None, int or tuple; keepdims"),
+    OpSpec("max", (ops.Max,), _reduce("max", distinct), "distinct values (no ties); axis; keepdims"),
+    OpSpec("reshape", (ops.Reshape,), _reshape),
+    OpSpec("transpose", (ops.Transpose,), _transpose, "any permutation, and .T"),
+    OpSpec("getitem", (ops.GetItem,), _getitem, "slices, and integer arrays with repeated indices"),
+    OpSpec("softmax", (ops.Softmax,), _softmax("softmax"), "any axis"),
+    OpSpec("log_softmax", (ops.LogSoftmax,), _softmax("log_softmax"), "any axis"),
+    OpSpec("softmax_cross_entropy", (ops.SoftmaxCrossEntropy,), _softmax_cross_entropy,
+           "integer labels or probability rows, any class axis"),
+]}
+
+
+def all_ops() -> list[type]:
+    """Every differentiable op defined in tinygrad_edu.ops (a test checks that REGISTRY covers them all)."""
+    return [cls for cls in vars(ops).values()
+            if isinstance(cls, type) and issubclass(cls, ops.Function) and cls is not ops.Function]

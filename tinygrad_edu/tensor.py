@@ -1,0 +1,408 @@
+"""The Tensor: a numpy array that records the ops it takes part in, plus the dtype rules and factories."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from tinygrad_edu import autograd, ops
+from tinygrad_edu.autograd import ShapeError
+
+# --- dtype rules (the one place; the README's "Dtypes" paragraph says the same) ------------------------------
+#
+# Following PyTorch's type promotion:
+# * numpy arrays keep their dtype; Python floats become float32 (the default float dtype), ints int64, bools bool.
+# * In an op, operands rank by kind: bool < integer < float. Dimensioned tensors (and arrays) decide the dtype;
+#   a 0-d tensor or a Python scalar only matters when its kind is higher, and then a Python scalar brings the
+#   default dtype of its kind: `t_f32 * (1/m)` stays float32, `pixels_u8 / 255.0` is float32, float32 with
+#   float64 (both dimensioned) is float64.
+# * Division of integers gives float32. Only floating-point tensors can require grad.
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+_DEFAULT_OF_KIND = {"b": np.dtype(np.bool_), "i": np.dtype(np.int64), "u": np.dtype(np.int64), "f": DEFAULT_FLOAT}
+_RANK_OF_KIND = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _rank(dtype: np.dtype) -> int:
+    return _RANK_OF_KIND[dtype.kind]
+
+
+def as_array(data, dtype=None) -> np.ndarray:
+    """Tensor data as a numpy array: arrays keep their dtype, Python floats become float32."""
+    if isinstance(data, Tensor):
+        arr = data.data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+    else:
+        arr = np.asarray(data)
+        if arr.dtype.kind in _DEFAULT_OF_KIND:
+            arr = arr.astype(_DEFAULT_OF_KIND[arr.dtype.kind], copy=False)
+    if arr.dtype.kind not in _RANK_OF_KIND:
+        raise TypeError(f"Tensor: cannot hold {type(data).__name__} data of dtype {arr.dtype}; "
+                        "use numbers, nested lists of numbers, or a numeric numpy array")
+    return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+def result_dtype(*operands) -> np.dtype:
+    """The dtype of an op on these operands (Tensors, arrays, Python scalars), by PyTorch's promotion rules."""
+    best = {}  # priority (2 dimensioned, 1 zero-dim, 0 Python scalar) -> promoted dtype within that group
+    for x in operands:
+        if isinstance(x, (Tensor, np.ndarray, np.generic)):
+            dt = x.dtype
+            prio = 2 if x.ndim else 1
+        elif isinstance(x, (bool, numbers.Number)):
+            dt, prio = _DEFAULT_OF_KIND[np.asarray(x).dtype.kind], 0
+        else:
+            dt, prio = as_array(x).dtype, 2
+        prev = best.get(prio)
+        best[prio] = dt if prev is None else (
+            np.promote_types(prev, dt) if _rank(prev) == _rank(dt) else max(prev, dt, key=_rank))
+    result = None
+    for prio in (2, 1, 0):
+        dt = best.get(prio)
+        if dt is not None and (result is None or _rank(dt) > _rank(result)):
+            result = dt
+    return result
+
+
+# --- recording an op -------------------------------------------------------------------------------------
+
+
+def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
+    """Runs fn_cls's forward on the parents' arrays (cast to dtype) and records it if any parent needs grad."""
+    arrays = [p.data if dtype is None or p.data.dtype == dtype else p.data.astype(dtype) for p in parents]
+    record = autograd._grad_enabled and any(p._requires_grad for p in parents)
+    fn = fn_cls(parents, tuple(p._requires_grad for p in parents)) if record else fn_cls((), ())
+    try:
+        out = fn.forward(*arrays, **kwargs)
+    except ShapeError:
+        raise
+    except (ValueError, IndexError, TypeError) as e:
+        shapes = " and ".join(str(a.shape) for a in arrays)
+        raise ShapeError(f"{fn.name}: {shapes}: {str(e).strip()}") from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    t = Tensor._wrap(out, record)
+    if record:
+        t._ctx = fn
+    return t
+
+
+def _lift(x, dtype) -> Tensor:
+    """An operand as a Tensor: a constant (no grad) in the op's dtype unless it already is a Tensor."""
+    return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(as_array(x), dtype=dtype), False)
+
+
+def _binary(fn_cls, a, b, dtype=None) -> Tensor:
+    dtype = dtype or result_dtype(a, b)
+    return _apply(fn_cls, _lift(a, dtype), _lift(b, dtype), dtype=dtype)
+
+
+def _float_dtype(*operands) -> np.dtype:
+    """Ops that only make sense on floats (exp, /, mean, ...) turn bool and integer inputs into float32."""
+    dt = result_dtype(*operands)
+    return dt if dt.kind == "f" else DEFAULT_FLOAT
+
+
+def _raw(x):
+    """The numpy value of an operand of a non-differentiable op (comparisons, indices)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+# --- the Tensor ---------------------------------------------------------------------------------------------
+
+
+class Tensor:
+    """A numpy array (`.data`) that remembers how it was computed, so `backward()` can differentiate it.
+
+    >>> W = Tensor(np.ones((2, 3)), requires_grad=True)
+    >>> loss = (W @ np.ones((3, 1))).sum()
+    >>> loss.backward(); W.grad
+    array([[1., 1., 1.],
+           [1., 1., 1.]])
+    """
+
+    __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    # NOTE: numpy hands `ndarray + t`, `ndarray @ t`, ... to Tensor's reflected ops instead of looping over t.
+    __array_ufunc__ = None
+    __hash__ = object.__hash__  # == is elementwise, so hashing stays by identity, as in PyTorch
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        self.data = as_array(data, dtype)
+        self._grad = None
+        self._requires_grad = False
+        self._ctx = None
+        self._retains_grad = False
+        self.name = name
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray, requires_grad: bool) -> Tensor:
+        """A Tensor around an array that the dtype rules have already settled (the ops' fast path)."""
+        t = object.__new__(cls)
+        t.data, t._grad, t._requires_grad, t._ctx, t._retains_grad, t.name = data, None, requires_grad, None, False, None
+        return t
+
+    # --- attributes ---
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, but this tensor is {self.data.dtype} "
+                            "(integer and bool tensors hold labels, masks and indices)")
+        if not value and self._ctx is not None:
+            raise RuntimeError("requires_grad can be switched off only on a leaf tensor; use .detach() instead")
+        self._requires_grad = bool(value)
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """∂L/∂self as a numpy array after backward (leaves, and tensors that called retain_grad)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is None:
+            self._grad = None
+            return
+        g = np.array(_raw(value), dtype=self.data.dtype)
+        if g.shape != self.data.shape:
+            raise ShapeError(f"grad: a gradient of shape {g.shape} for a tensor of shape {self.data.shape}")
+        self._grad = g
+
+    @property
+    def grad_fn(self):
+        """The op that made this tensor (None for a leaf)."""
+        return self._ctx
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    dtype = property(lambda self: self.data.dtype)
+    size = property(lambda self: self.data.size)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def item(self):
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def detach(self) -> Tensor:
+        """The same data as a new leaf outside the graph."""
+        return Tensor._wrap(self.data, False)
+
+    def retain_grad(self) -> Tensor:
+        """Keeps ∂L/∂self in `.grad` after backward, even though this tensor is not a leaf."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad, so it will get no gradient")
+        self._retains_grad = self._ctx is not None
+        return self
+
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """∂self/∂t for every t this tensor depends on, added into the `.grad` of leaves that require grad."""
+        autograd.backward(self, grad, retain_graph)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", precision=4, threshold=24, edgeitems=2, prefix="Tensor(")
+        extra = [f"dtype={self.data.dtype}"]
+        if self.name:
+            extra.append(f"name={self.name!r}")
+        if self._ctx is not None:
+            extra.append(f"grad_fn={self._ctx.name}")
+        elif self._requires_grad:
+            extra.append("requires_grad=True")
+        return f"Tensor({body}, {', '.join(extra)})"
+
+    # --- arithmetic (Python scalars and numpy arrays mix in on either side) ---
+
+    def __add__(self, other):
+        return _binary(ops.Add, self, other)
+
+    def __radd__(self, other):
+        return _binary(ops.Add, other, self)
+
+    def __sub__(self, other):
+        return _binary(ops.Sub, self, other)
+
+    def __rsub__(self, other):
+        return _binary(ops.Sub, other, self)
+
+    def __mul__(self, other):
+        return _binary(ops.Mul, self, other)
+
+    def __rmul__(self, other):
+        return _binary(ops.Mul, other, self)
+
+    def __truediv__(self, other):
+        return _binary(ops.Div, self, other, _float_dtype(self, other))
+
+    def __rtruediv__(self, other):
+        return _binary(ops.Div, other, self, _float_dtype(other, self))
+
+    def __matmul__(self, other):
+        return _binary(ops.MatMul, self, other)
+
+    def __rmatmul__(self, other):
+        return _binary(ops.MatMul, other, self)
+
+    def __neg__(self):
+        return _apply(ops.Neg, self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, np.generic) and exponent.ndim == 0:
+            exponent = exponent.item()   # NOTE: a numpy float64 exponent must not upcast float32 data
+        if not isinstance(exponent, numbers.Real):
+            raise TypeError(f"pow: the exponent must be a Python or numpy scalar, got {type(exponent).__name__}")
+        return _apply(ops.Pow, self, dtype=result_dtype(self, exponent), exponent=exponent)
+
+    def __rpow__(self, base):
+        raise TypeError("pow: a Tensor exponent is not supported; write exp(t * log(base)) instead")
+
+    # --- comparisons: bool tensors, outside the graph ---
+
+    def __eq__(self, other):
+        return Tensor._wrap(np.asarray(self.data == _raw(other)), False)
+
+    def __ne__(self, other):
+        return Tensor._wrap(np.asarray(self.data != _raw(other)), False)
+
+    def __lt__(self, other):
+        return Tensor._wrap(np.asarray(self.data < _raw(other)), False)
+
+    def __le__(self, other):
+        return Tensor._wrap(np.asarray(self.data <= _raw(other)), False)
+
+    def __gt__(self, other):
+        return Tensor._wrap(np.asarray(self.data > _raw(other)), False)
+
+    def __ge__(self, other):
+        return Tensor._wrap(np.asarray(self.data >= _raw(other)), False)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the largest value (not differentiable): the tutorial's get_predictions is argmax(axis=0)."""
+        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)), False)
+
+    # --- elementwise functions ---
+
+    def relu(self) -> Tensor:
+        return _apply(ops.ReLU, self)
+
+    def exp(self) -> Tensor:
+        return _apply(ops.Exp, self, dtype=_float_dtype(self))
+
+    def log(self) -> Tensor:
+        return _apply(ops.Log, self, dtype=_float_dtype(self))
+
+    def tanh(self) -> Tensor:
+        return _apply(ops.Tanh, self, dtype=_float_dtype(self))
+
+    def sigmoid(self) -> Tensor:
+        return _apply(ops.Sigmoid, self, dtype=_float_dtype(self))
+
+    # --- reductions (numpy's axis: int, tuple or None; keepdims) ---
+
+    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.Sum, self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.Mean, self, dtype=_float_dtype(self), axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.Max, self, axis=axis, keepdims=keepdims)
+
+    # --- shape ---
+
+    def reshape(self, *shape) -> Tensor:
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return _apply(ops.Reshape, self, shape=shape)
+
+    def transpose(self, *axes) -> Tensor:
+        axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return _apply(ops.Transpose, self, axes=axes or None)
+
+    @property
+    def T(self) -> Tensor:
+        return _apply(ops.Transpose, self, axes=None)
+
+    def __getitem__(self, index) -> Tensor:
+        index = tuple(_raw(i) for i in index) if isinstance(index, tuple) else _raw(index)
+        return _apply(ops.GetItem, self, index=index)
+
+    # --- softmax and the loss ---
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _apply(ops.Softmax, self, dtype=_float_dtype(self), axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _apply(ops.LogSoftmax, self, dtype=_float_dtype(self), axis=axis)
+
+    def softmax_cross_entropy(self, target, axis: int = -1) -> Tensor:
+        """Mean cross-entropy of softmax(self) against target, fused and stable; ∂L/∂self = (softmax − Y)/m.
+
+        target: integer class labels (self's shape without `axis`) or one-hot/probability rows (self's shape).
+        Classes lie along `axis`: -1 for a batch×classes layout, 0 for the tutorial's classes×m layout.
+        """
+        if self.data.dtype.kind != "f":
+            raise TypeError(f"softmax_cross_entropy: logits must be floating point, got {self.data.dtype}")
+        target = target.detach() if isinstance(target, Tensor) else Tensor._wrap(as_array(target), False)
+        return _apply(ops.SoftmaxCrossEntropy, self, target, axis=axis)
+
+
+# --- factories ----------------------------------------------------------------------------------------------
+
+
+def _shape(shape) -> tuple:
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def _rng(seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad: bool = False, name: str | None = None) -> Tensor:
+    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad, name=name)
+
+
+def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad: bool = False, name: str | None = None) -> Tensor:
+    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad, name=name)
+
+
+def randn(*shape, seed=None, dtype=DEFAULT_FLOAT, requires_grad: bool = False, name: str | None = None) -> Tensor:
+    """Standard normal values; seed is an int, None, or a numpy.random.Generator to draw from."""
+    data = _rng(seed).standard_normal(_shape(shape), dtype=np.dtype(dtype).type)
+    return Tensor(data, requires_grad=requires_grad, name=name)
+
+
+def uniform(*shape, low: float = 0.0, high: float = 1.0, seed=None, dtype=DEFAULT_FLOAT,
+            requires_grad: bool = False, name: str | None = None) -> Tensor:
+    """Values uniform in [low, high); seed is an int, None, or a numpy.random.Generator to draw from."""
+    dtype = np.dtype(dtype)
+    data = _rng(seed).random(_shape(shape), dtype=dtype.type) * dtype.type(high - low) + dtype.type(low)
+    return Tensor(data, requires_grad=requires_grad, name=name)

@@ -1,0 +1,67 @@
+"""The tutorial's 784-10-10 network written with Tensor ops: manual.py's layout and names, gradients by backward().
+
+A note on the factor m, for reading the gradients side by side with the tutorial. The loss here is the mean
+cross-entropy over the m examples, so autograd's ∂L/∂Z2 = (A2 − Y)/m: the tutorial's dZ2 divided by m (the
+tutorial's dZ's are gradients of the summed loss, and it divides by m only in dW and db). So
+m·Z2.grad == dZ2 and m·Z1.grad == dZ1, while W1.grad, b1.grad, W2.grad, b2.grad equal dW1, db1, dW2, db2.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from tinygrad_edu import manual
+from tinygrad_edu.autograd import no_grad
+from tinygrad_edu.tensor import Tensor
+
+
+class Params(NamedTuple):
+    W1: Tensor
+    b1: Tensor
+    W2: Tensor
+    b2: Tensor
+
+
+def init_params(seed=0, dtype=np.float32, hidden: int = 10) -> Params:
+    """manual.init_params's weights (same seed, same draw order) as named leaves that require grad."""
+    arrays = manual.init_params(seed, dtype, hidden=hidden)
+    return Params(*(Tensor(a, requires_grad=True, name=n) for a, n in zip(arrays, Params._fields)))
+
+
+class Forward(NamedTuple):
+    Z1: Tensor
+    A1: Tensor
+    Z2: Tensor
+    loss: Tensor
+
+
+def forward_prop(params: Params, X, Y) -> Forward:
+    """Z1 = W1·X + b1, A1 = ReLU(Z1), Z2 = W2·A1 + b2, loss = mean cross-entropy of softmax(Z2) against Y.
+
+    X is 784×m (a Tensor or an array; it never gets a gradient), Y the m integer labels. Z1 and Z2 retain
+    their gradients, so after loss.backward() a learner can read ∂L/∂Z1 and ∂L/∂Z2 (= dZ1/m and dZ2/m).
+    """
+    W1, b1, W2, b2 = params
+    Z1 = (W1 @ X + b1).retain_grad()
+    A1 = Z1.relu()
+    Z2 = (W2 @ A1 + b2).retain_grad()
+    loss = Z2.softmax_cross_entropy(Y, axis=0)   # classes on axis 0: the tutorial's layout
+    Z1.name, A1.name, Z2.name, loss.name = "Z1", "A1", "Z2", "L"
+    return Forward(Z1, A1, Z2, loss)
+
+
+def update_params(params: Params, alpha: float) -> None:
+    """W := W − α·∂L/∂W for each parameter, in place, then the gradients are cleared for the next step."""
+    with no_grad():
+        for p in params:
+            p.data -= alpha * p.grad
+            p.grad = None
+
+
+def gradient_descent_step(params: Params, X, Y, alpha: float = 0.10) -> Forward:
+    """One full step: forward, backward, update. Returns the forward pass (its loss, Z1, Z2 and their grads)."""
+    fwd = forward_prop(params, X, Y)
+    fwd.loss.backward()
+    update_params(params, alpha)
+    return fwd
