@@ -140,7 +140,9 @@ class Tensor:
     def _wrap(cls, data: np.ndarray, requires_grad: bool) -> Tensor:
         """A Tensor around an array that the dtype rules have already settled (the ops' fast path)."""
         t = object.__new__(cls)
-        t.data, t._grad, t._requires_grad, t._ctx, t._retains_grad, t.name = data, None, requires_grad, None, False, None
+        t.data, t._requires_grad = data, requires_grad
+        t._grad = t._ctx = t.name = None
+        t._retains_grad = False
         return t
 
     # --- attributes ---
