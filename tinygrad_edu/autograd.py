@@ -161,7 +161,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         if root.data.size != 1:
             raise RuntimeError(f"backward: grad can be implied only for a scalar output, but this tensor has shape "
                                f"{root.data.shape}; reduce it first (.sum(), .mean()) or pass grad= of that shape")
-        grad = np.ones_like(root.data)
+        grad = np.ones(root.data.shape, root.data.dtype)
     else:
         grad = np.asarray(getattr(grad, "data", grad), dtype=root.data.dtype)
         if grad.shape != root.data.shape:

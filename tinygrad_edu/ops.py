@@ -196,6 +196,8 @@ class MatMul(Function):
 
     def backward(self, g):
         a, b = self.saved
+        if a.ndim == 2 and b.ndim == 2:
+            return (g @ b.T if self.needs_grad[0] else None), (a.T @ g if self.needs_grad[1] else None)
         # NOTE: a vector operand is a 1-row (a) or 1-column (b) matrix; batch axes are summed by the walk.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
@@ -438,9 +440,10 @@ class SoftmaxCrossEntropy(Function):
                 raise ShapeError(f"softmax_cross_entropy: targets {target.shape} must sum to 1 along the class axis "
                                  f"{axis} of logits {z.shape}{hint}")
         logp = _log_softmax(z, axis)
-        if labels:
-            picked = np.take_along_axis(logp, np.expand_dims(target, axis).astype(np.intp, copy=False), axis)
-            loss = -picked.sum() / m
+        if labels:   # the index of each example's true class: Y as positions instead of a one-hot array
+            where = np.indices(target.shape, sparse=True)
+            target = (*where[:axis], target, *where[axis:])
+            loss = -logp[target].sum() / m
         else:
             loss = -(target * logp).sum() / m
         self.save(np.exp(logp), target)
@@ -455,8 +458,7 @@ class SoftmaxCrossEntropy(Function):
         scale = g / at["m"]
         if at["labels"]:
             grad = softmax * scale
-            idx = np.expand_dims(target, at["axis"]).astype(np.intp, copy=False)
-            np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, at["axis"]) - scale, at["axis"])
+            grad[target] -= scale
         else:
             grad = (softmax - target) * scale
         return grad, None

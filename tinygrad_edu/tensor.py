@@ -90,11 +90,16 @@ def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
 
 def _lift(x, dtype) -> Tensor:
     """An operand as a Tensor: a constant (no grad) in the op's dtype unless it already is a Tensor."""
-    return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(as_array(x), dtype=dtype), False)
+    if isinstance(x, Tensor):
+        return x
+    return Tensor._wrap(x if type(x) is np.ndarray and x.dtype == dtype else np.asarray(as_array(x), dtype=dtype), False)
 
 
 def _binary(fn_cls, a, b, dtype=None) -> Tensor:
-    dtype = dtype or result_dtype(a, b)
+    if dtype is None:
+        # NOTE: the common case, two operands of one dtype with dimensions, skips the promotion table
+        same = type(a) in (Tensor, np.ndarray) and type(b) in (Tensor, np.ndarray) and a.dtype == b.dtype
+        dtype = a.dtype if same and a.ndim and b.ndim else result_dtype(a, b)
     return _apply(fn_cls, _lift(a, dtype), _lift(b, dtype), dtype=dtype)
 
 
