@@ -145,11 +145,16 @@ def topological_order(root) -> list:
 
 
 def _accumulate(t, g: np.ndarray) -> None:
-    """PyTorch's convention: .grad adds up over backward calls until the caller clears it."""
+    """PyTorch's convention: a leaf's .grad adds up over backward calls until the caller clears it."""
     if t._grad is None:
         t._grad = np.array(g, dtype=t.data.dtype, copy=True)  # owned, so later += is safe
     else:
         t._grad += g
+
+
+def _retain(t, g: np.ndarray) -> None:
+    """A non-leaf that called retain_grad keeps ∂L/∂t; no copy, since the walk never writes into a gradient."""
+    t._grad = g if t._grad is None else t._grad + g
 
 
 def backward(root, grad=None, retain_graph: bool = False) -> None:
@@ -174,7 +179,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
     for t in topological_order(root):
         g = grads.pop(id(t))
         if t._retains_grad:
-            _accumulate(t, g)
+            _retain(t, g)
         fn = t._ctx
         if fn.released:
             raise RuntimeError(f"backward: the graph through {fn.name} was already used by an earlier backward "

@@ -261,18 +261,16 @@ def _load_set(
     found = {d: {n: _find(d, n) for n in names} for d in dirs}
     paths = next((f for f in found.values() if all(f.values())), None)
     if paths is None:
+        searched = ""
+        for d, f in found.items():
+            missing = ", ".join(n for n, p in f.items() if p is None)
+            searched += f"\n  {d}: " + (f"missing {missing}" if d.is_dir() else "no such folder")
         hint = (
-            f"Put {', '.join(names)} (gzipped or not) in one folder and pass root=<folder>, or set "
-            f"{ENV_VAR} to that folder (or to a parent holding {subdir}/)"
+            f"Searched:{searched}\nPut {', '.join(names)} (gzipped or not) in one folder and pass "
+            f"root=<folder>, or set {ENV_VAR} to that folder (or to a parent holding {subdir}/)"
         )
         if not download_:
-            searched = ""
-            for d, f in found.items():
-                missing = ", ".join(n for n, p in f.items() if p is None)
-                searched += f"\n  {d}: " + (f"missing {missing}" if d.is_dir() else "no such folder")
-            raise DatasetNotFoundError(
-                f"{title} not found (download=False); searched:{searched}\n{hint}, or pass download=True."
-            )
+            raise DatasetNotFoundError(f"{title} not found (download=False). {hint}, or pass download=True.")
         target = Path(root) if root is not None else _cache_dir(subdir)
         paths = found.get(target) or {n: _find(target, n) for n in names}
         for name in names:

@@ -401,62 +401,68 @@ class LogSoftmax(Function):
         return (g - np.exp(out) * np.sum(g, axis=self.attrs["axis"], keepdims=True),)
 
 
-def _fitting_axes(z_shape, target_shape, labels: bool):
-    """The axes along which target would fit the logits: for a wrong-axis hint in the error message."""
-    return [ax for ax in range(len(z_shape))
-            if (z_shape[:ax] + z_shape[ax + 1:] if labels else z_shape) == target_shape]
+def _check_target(z, target, axis):
+    """Refuses targets that do not fit logits z with classes on `axis`, suggesting the axis that would fit."""
+    op, n_classes = "softmax_cross_entropy", z.shape[axis]
+    if target.dtype.kind in "iu":
+        expected = z.shape[:axis] + z.shape[axis + 1:]
+        if target.shape != expected:
+            fits = [ax for ax in range(z.ndim) if z.shape[:ax] + z.shape[ax + 1:] == target.shape]
+            hint = f"; axis={fits[0]} would fit" if fits else ""
+            raise ShapeError(f"{op}: logits {z.shape} with classes on axis {axis} need integer labels of shape "
+                             f"{expected}, got {target.shape}{hint}")
+        if target.size and (target.min() < 0 or target.max() >= n_classes):
+            raise ShapeError(f"{op}: labels must lie in 0..{n_classes - 1} (the size of axis {axis} of logits "
+                             f"{z.shape}); got values from {target.min()} to {target.max()}")
+        return
+    if target.shape != z.shape:
+        raise ShapeError(f"{op}: one-hot/probability targets must have the logits' shape {z.shape}, got {target.shape}")
+    atol = 1e-3 if z.dtype.itemsize < 8 else 1e-6
+    if not np.allclose(target.sum(axis=axis), 1, atol=atol):
+        fits = [ax for ax in range(z.ndim) if np.allclose(target.sum(axis=ax), 1, atol=atol)]
+        hint = f"; their rows sum to 1 along axis {fits[0]}: pass axis={fits[0]}" if fits else ""
+        raise ShapeError(f"{op}: targets {target.shape} must sum to 1 along the class axis {axis} of logits "
+                         f"{z.shape}{hint}")
 
 
 class SoftmaxCrossEntropy(Function):
-    """L = −(1/m) Σ_examples Σ_classes Y·log softmax(Z), classes along `axis`, m = the number of examples."""
+    """L = −(1/m) Σ_examples Σ_classes Y·log softmax(Z), classes along `axis`, m = the number of examples.
+
+    target is integer labels (Z's shape without `axis`) or one-hot/probability rows (Z's shape).
+    """
 
     name = "softmax_cross_entropy"
 
     def forward(self, z, target, *, axis=-1):
         axis = _check_axis(z, axis, "softmax_cross_entropy")
-        n_classes = z.shape[axis]
-        m = z.size // n_classes if n_classes else 0
+        _check_target(z, target, axis)
+        m = z.size // z.shape[axis] if z.shape[axis] else 0
         labels = target.dtype.kind in "iu"
         self.attrs.update(axis=axis, m=m, labels=labels)
-        if labels:
-            expected = z.shape[:axis] + z.shape[axis + 1:]
-            if target.shape != expected:
-                fits = _fitting_axes(z.shape, target.shape, labels=True)
-                hint = f"; axis={fits[0]} would fit" if fits else ""
-                raise ShapeError(f"softmax_cross_entropy: logits {z.shape} with classes on axis {axis} need integer "
-                                 f"labels of shape {expected}, got {target.shape}{hint}")
-            if target.size and (target.min() < 0 or target.max() >= n_classes):
-                raise ShapeError(f"softmax_cross_entropy: labels must lie in 0..{n_classes - 1} (the size of axis "
-                                 f"{axis} of logits {z.shape}); got values from {target.min()} to {target.max()}")
-        else:
-            target = target.astype(z.dtype, copy=False)
-            if target.shape != z.shape:
-                raise ShapeError(f"softmax_cross_entropy: one-hot/probability targets must have the logits' shape "
-                                 f"{z.shape}, got {target.shape}")
-            sums = target.sum(axis=axis)
-            if not np.allclose(sums, 1, atol=1e-3 if z.dtype.itemsize < 8 else 1e-6):
-                fits = [ax for ax in range(z.ndim) if np.allclose(target.sum(axis=ax), 1, atol=1e-3)]
-                hint = f"; their rows sum to 1 along axis {fits[0]}: pass axis={fits[0]}" if fits else ""
-                raise ShapeError(f"softmax_cross_entropy: targets {target.shape} must sum to 1 along the class axis "
-                                 f"{axis} of logits {z.shape}{hint}")
-        logp = _log_softmax(z, axis)
-        if labels:   # the index of each example's true class: Y as positions instead of a one-hot array
+        # log softmax(Z) = S − log Σ exp(S), with S = Z − max(Z) so that exp cannot overflow
+        shifted = z - np.max(z, axis=axis, keepdims=True)
+        if labels:   # Y as the position of each example's true class, instead of a one-hot array
             where = np.indices(target.shape, sparse=True)
             target = (*where[:axis], target, *where[axis:])
-            loss = -logp[target].sum() / m
+            Y_dot_shifted = shifted[target].sum()
         else:
-            loss = -(target * logp).sum() / m
-        self.save(np.exp(logp), target)
-        return np.asarray(loss, dtype=z.dtype)
+            target = target.astype(z.dtype, copy=False)
+            Y_dot_shifted = (target * shifted).sum()
+        softmax = np.exp(shifted, out=shifted)
+        total = np.sum(softmax, axis=axis, keepdims=True)
+        softmax /= total
+        log_total = np.log(total)
+        Y_dot_log_total = log_total.sum() if labels else (target.sum(axis=axis, keepdims=True) * log_total).sum()
+        self.save(softmax, target)
+        return np.asarray((Y_dot_log_total - Y_dot_shifted) / m, dtype=z.dtype)
 
     # NOTE: with the mean over m examples, ∂L/∂Z2 is the tutorial's dZ2 = A2 − Y divided by m.
     rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",)
 
     def backward(self, g):
         softmax, target = self.saved
-        at = self.attrs
-        scale = g / at["m"]
-        if at["labels"]:
+        scale = g / self.attrs["m"]
+        if self.attrs["labels"]:
             grad = softmax * scale
             grad[target] -= scale
         else:
