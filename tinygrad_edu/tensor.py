@@ -92,7 +92,8 @@ def _lift(x, dtype) -> Tensor:
     """An operand as a Tensor: a constant (no grad) in the op's dtype unless it already is a Tensor."""
     if isinstance(x, Tensor):
         return x
-    return Tensor._wrap(x if type(x) is np.ndarray and x.dtype == dtype else np.asarray(as_array(x), dtype=dtype), False)
+    same = type(x) is np.ndarray and x.dtype == dtype
+    return Tensor._wrap(x if same else np.asarray(as_array(x), dtype=dtype), False)
 
 
 def _binary(fn_cls, a, b, dtype=None) -> Tensor:
