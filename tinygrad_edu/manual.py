@@ -56,8 +56,12 @@ def forward_prop(W1, b1, W2, b2, X):
 
 
 def one_hot(Y, num_classes: int = 10, dtype=np.float32):
-    """Y one-hot, num_classes×m: column j has a 1 in row Y[j]."""
+    """Y one-hot, num_classes×m: column j has a 1 in row Y[j]. Sized by the classes, not by Y.max() + 1."""
     Y = np.asarray(Y)
+    if Y.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got dtype {Y.dtype}")
+    if Y.size and (Y.min() < 0 or Y.max() >= num_classes):
+        raise ValueError(f"one_hot: labels must lie in 0..{num_classes - 1}; got values from {Y.min()} to {Y.max()}")
     one_hot_Y = np.zeros((num_classes, Y.size), dtype=dtype)
     one_hot_Y[Y, np.arange(Y.size)] = 1
     return one_hot_Y

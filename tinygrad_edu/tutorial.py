@@ -17,6 +17,7 @@ from tinygrad_edu.tensor import Tensor
 
 
 class Params(NamedTuple):
+    """The four weights as leaf Tensors that require grad, in init_params's draw order."""
     W1: Tensor
     b1: Tensor
     W2: Tensor
@@ -30,6 +31,7 @@ def init_params(seed=0, dtype=np.float32, hidden: int = 10) -> Params:
 
 
 class Forward(NamedTuple):
+    """What forward_prop returns: Z1, A1, Z2 and the mean loss L, all part of the graph."""
     Z1: Tensor
     A1: Tensor
     Z2: Tensor
@@ -41,14 +43,34 @@ def forward_prop(params: Params, X, Y) -> Forward:
 
     X is 784×m (a Tensor or an array; it never gets a gradient), Y the m integer labels. Z1 and Z2 retain
     their gradients, so after loss.backward() a learner can read ∂L/∂Z1 and ∂L/∂Z2 (= dZ1/m and dZ2/m).
+    Under no_grad() (evaluation) nothing is recorded and there is nothing to retain.
     """
     W1, b1, W2, b2 = params
-    Z1 = (W1 @ X + b1).retain_grad()
+    Z1 = W1 @ X + b1
     A1 = Z1.relu()
-    Z2 = (W2 @ A1 + b2).retain_grad()
+    Z2 = W2 @ A1 + b2
+    for Z in (Z1, Z2):
+        if Z.requires_grad:
+            Z.retain_grad()
     loss = Z2.softmax_cross_entropy(Y, axis=0)   # classes on axis 0: the tutorial's layout
     Z1.name, A1.name, Z2.name, loss.name = "Z1", "A1", "Z2", "L"
     return Forward(Z1, A1, Z2, loss)
+
+
+def backward_prop(params: Params, fwd: Forward) -> manual.Gradients:
+    """The tutorial's backward_prop done by autograd: fwd.loss.backward(), then the gradients in its terms.
+
+        dW1, db1, dW2, db2 = W1.grad, b1.grad, W2.grad, b2.grad      (the mean loss's gradients)
+        dZ1, dZ2 = m·∂L/∂Z1, m·∂L/∂Z2                               (the tutorial's dZ's: the summed loss's)
+
+    The parameters' .grad are cleared first, so the result is this batch's gradients alone.
+    """
+    for p in params:
+        p.grad = None
+    fwd.loss.backward()
+    m = fwd.Z2.shape[1]
+    W1, b1, W2, b2 = params
+    return manual.Gradients(W1.grad, b1.grad, W2.grad, b2.grad, m * fwd.Z1.grad, m * fwd.Z2.grad)
 
 
 def update_params(params: Params, alpha: float) -> None:
