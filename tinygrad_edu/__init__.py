@@ -6,3 +6,11 @@ from tinygrad_edu.tensor import Tensor, ones, randn, result_dtype, uniform, zero
 __version__ = "0.1.0"
 __all__ = ["GradcheckError", "ShapeError", "Tensor", "enable_grad", "gradcheck", "is_grad_enabled", "no_grad",
            "ones", "randn", "result_dtype", "uniform", "zeros"]
+
+
+def __getattr__(name):
+    # NOTE: `tinygrad_edu.trace()` without importing the viz layer (and matplotlib's users) up front.
+    if name == "trace":
+        from tinygrad_edu.viz import trace
+        return trace
+    raise AttributeError(f"module 'tinygrad_edu' has no attribute {name!r}")

@@ -89,13 +89,17 @@ class Function:
         return f"<{self.name}>"
 
 
+def broadcast_axes(big: tuple, shape: tuple) -> tuple[int, ...]:
+    """The axes of `big` that broadcasting added to `shape` (leading ones) or stretched from size 1."""
+    lead = len(big) - len(shape)
+    return tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and big[lead + i] != 1)
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """∂L/∂x for an x that broadcasting stretched to grad.shape: sum over the axes it added or stretched."""
     if grad.shape == shape:
         return grad
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+    return grad.sum(axis=broadcast_axes(grad.shape, shape), keepdims=True).reshape(shape)
 
 
 def reduce_to(grad: np.ndarray, t) -> np.ndarray:
@@ -108,13 +112,15 @@ def reduce_to(grad: np.ndarray, t) -> np.ndarray:
 
 # --- the backward walk -----------------------------------------------------------------------------------
 
-# Callables hook(tensor, fn, grad_out, parent_grads) seen once per node during backward (viz.trace uses it).
+# Callables hook(tensor, fn, grad_out, raw_grads, parent_grads), called once per node during backward.
 _backward_hooks: list[Callable] = []
 
 
 def add_backward_hook(hook: Callable) -> Callable[[], None]:
-    """Calls hook(node, fn, ∂L/∂node, [∂L/∂parent or None, ...]) for each node backward visits, in order.
+    """Calls hook(node, fn, ∂L/∂node, raw_grads, parent_grads) for each node backward visits, in order.
 
+    raw_grads are what fn.backward returned (in the output's broadcast shape), parent_grads the same reduced
+    to each parent's shape and dtype (None where a parent needs no gradient). viz.trace is built on this.
     Returns a function that removes the hook.
     """
     _backward_hooks.append(hook)
@@ -185,10 +191,11 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             raise RuntimeError(f"backward: the graph through {fn.name} was already used by an earlier backward "
                                "and its saved arrays were released; call backward(retain_graph=True) the first "
                                "time to go back through it twice")
+        raw_grads = fn.backward(g)
         parent_grads = [reduce_to(pg, p) if need and pg is not None else None
-                        for p, pg, need in zip(fn.parents, fn.backward(g), fn.needs_grad)]
+                        for p, pg, need in zip(fn.parents, raw_grads, fn.needs_grad)]
         for hook in _backward_hooks:
-            hook(t, fn, g, parent_grads)
+            hook(t, fn, g, raw_grads, parent_grads)
         for p, pg in zip(fn.parents, parent_grads):
             if pg is None:
                 continue

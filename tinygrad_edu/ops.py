@@ -94,7 +94,7 @@ class Pow(Function):
         self.save(a)
         return a ** exponent
 
-    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ p·{a}^(p−1)",)
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ {exponent}·{a}^({exponent}−1)",)
 
     def backward(self, g):
         (a,) = self.saved

@@ -223,8 +223,10 @@ class Tensor:
         return bool(self.data)
 
     def detach(self) -> Tensor:
-        """The same data as a new leaf outside the graph."""
-        return Tensor._wrap(self.data, False)
+        """The same data (and name) as a new leaf outside the graph."""
+        t = Tensor._wrap(self.data, False)
+        t.name = self.name
+        return t
 
     def retain_grad(self) -> Tensor:
         """Keeps ∂L/∂self in `.grad` after backward, even though this tensor is not a leaf."""

@@ -1,0 +1,28 @@
+"""See inside: the graph under a tensor (DOT, picture, text tree), a backward trace, and plots of learning.
+
+Everything here sits above the core and only reads it. Graphviz and matplotlib are optional: `render` needs
+Graphviz's `dot`, the plot functions need matplotlib (`pip install "tinygrad_edu[plot]"`), each imported only
+when used.
+
+    from tinygrad_edu import viz
+    viz.print_graph(loss); viz.to_dot(loss); viz.render(loss, "graph.svg")
+    with viz.trace():
+        loss.backward()
+    viz.plot_run("runs/metrics.json", out_dir="runs/plots")
+"""
+from tinygrad_edu.viz.graph import format_graph, graph_nodes, node_labels, print_graph, render, to_dot
+from tinygrad_edu.viz.plots import (
+    confusion_matrix,
+    load_metrics,
+    plot_confusion,
+    plot_curves,
+    plot_misclassified,
+    plot_run,
+    plot_weights,
+    predict,
+)
+from tinygrad_edu.viz.trace import Gradient, trace
+
+__all__ = ["Gradient", "confusion_matrix", "format_graph", "graph_nodes", "load_metrics", "node_labels",
+           "plot_confusion", "plot_curves", "plot_misclassified", "plot_run", "plot_weights", "predict",
+           "print_graph", "render", "to_dot", "trace"]
