@@ -476,9 +476,13 @@ def minibatches(
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
 
+    # NOTE: plain indexing, not np.take: on the tutorial's 784×N view of the row-major pixels np.take would
+    # copy the whole array for every batch; X[:, idx] gathers just the batch's columns.
+    leading = (slice(None),) * (axis % X.ndim)
+
     def batches():
         for start in range(0, stop, batch_size):
             idx = order[start : start + batch_size]
-            yield np.take(X, idx, axis=axis), (None if y is None else np.take(y, idx, axis=0))
+            yield X[leading + (idx,)], (None if y is None else y[idx])
 
     return batches()

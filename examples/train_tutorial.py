@@ -1,0 +1,47 @@
+"""The tutorial's training loop in Tensor ops: 784-10-10 on MNIST, full-batch gradient descent, backward() for dW, db.
+
+Run: TINYGRAD_EDU_DATA=/path/to/mnist python examples/train_tutorial.py [iterations] [seed]
+It does what `tinygrad-edu train` does by default, and ends with the same numbers for the same seed.
+"""
+import sys
+
+import numpy as np
+
+from tinygrad_edu import no_grad, tutorial
+from tinygrad_edu.datasets import load_mnist, to_float
+
+iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+alpha = 0.10
+
+(X_train, Y_train), (X_test, Y_test) = load_mnist()
+X = to_float(X_train, layout="columns")            # 784×60000, pixels/255, one column per image
+X_dev = to_float(X_test, layout="columns")         # 784×10000
+
+W1, b1, W2, b2 = tutorial.init_params(seed)        # each rand − 0.5, requires_grad=True
+
+for i in range(1, iterations + 1):
+    Z1 = W1 @ X + b1                               # forward_prop
+    A1 = Z1.relu()
+    Z2 = W2 @ A1 + b2
+    loss = Z2.softmax_cross_entropy(Y_train, axis=0)   # mean of −log softmax(Z2)[Y] over the m columns
+
+    loss.backward()                                # W1.grad = dW1, b1.grad = db1, W2.grad = dW2, b2.grad = db2
+    with no_grad():                                # update_params: W := W − α·dW
+        for p in (W1, b1, W2, b2):
+            p.data -= alpha * p.grad
+            p.grad = None
+
+    if i % 10 == 0 or i == iterations:
+        predictions = Z2.argmax(axis=0).numpy()     # get_predictions (before this step's update)
+        print(f"iteration {i}: loss {loss.item():.4f}, accuracy {np.mean(predictions == Y_train):.4f}")
+
+
+def accuracy(X, Y):
+    with no_grad():
+        Z2 = W2 @ (W1 @ X + b1).relu() + b2
+    return np.mean(Z2.argmax(axis=0).numpy() == Y)
+
+
+print(f"train accuracy {accuracy(X, Y_train):.4f}")
+print(f"test accuracy  {accuracy(X_dev, Y_test):.4f}")

@@ -1,0 +1,411 @@
+"""The `train`, `predict` and `evaluate` commands and the training loop: options, outputs, files, errors."""
+import gzip
+import io
+import json
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from tinygrad_edu import checkpoint, manual, training
+from tinygrad_edu.cli import build_parser, main
+from tinygrad_edu.cli.evaluate import confusion_matrix
+from tinygrad_edu.cli.predict import digit_art
+from tinygrad_edu.cli.train import resolve
+from tinygrad_edu.datasets import DatasetNotFoundError, load_mnist
+from tinygrad_edu.training import ConfigError, TrainConfig
+
+NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def have_mnist() -> bool:
+    try:
+        load_mnist(download=False, progress=False)
+        return True
+    except DatasetNotFoundError:
+        return False
+
+
+needs_mnist = pytest.mark.skipif(not have_mnist(), reason="real MNIST not found (set TINYGRAD_EDU_DATA)")
+
+
+# --- a tiny MNIST folder ------------------------------------------------------------------------------------
+
+
+def idx(a: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array: 00 00 08 ndim, big-endian dims, the bytes."""
+    return bytes([0, 0, 8, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes()
+
+
+def synthetic_digits(n: int, seed: int):
+    """n 28×28 images, label k drawn as a bright 6×6 square at a place of its own over faint noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n).astype(np.uint8)
+    X = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+    for i, k in enumerate(y):
+        r, c = 2 + 12 * (k // 5), 1 + 5 * (k % 5)
+        X[i, r:r + 6, c:c + 6] = 255
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return synthetic_digits(300, 0), synthetic_digits(100, 1)
+
+
+@pytest.fixture
+def data_dir(tmp_path, digits):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name, a in zip(NAMES, (*digits[0], *digits[1])):
+        (folder / f"{name}.gz").write_bytes(gzip.compress(idx(a), mtime=0))
+    return folder
+
+
+def train_args(data_dir, *more):
+    return ["train", "--data", str(data_dir), "--no-download", "--quiet", *more]
+
+
+# --- options ------------------------------------------------------------------------------------------------
+
+
+def parse(*argv):
+    return build_parser().parse_args(["train", *argv])
+
+
+def test_defaults_are_the_tutorials():
+    config = resolve(parse())
+    assert config == TrainConfig()
+    assert (config.model, config.hidden, config.init, config.lr, config.batch_size, config.iterations,
+            config.epochs, config.backprop, config.seed, config.dtype) == (
+        "tutorial", (10,), "tutorial", 0.1, None, 500, None, "autograd", 0, "float32")
+
+
+def test_options_resolve():
+    config = resolve(parse("--hidden", "32", "--init", "he", "--lr", "0.05", "--batch-size", "64", "--epochs", "5",
+                           "--seed", "3", "--dtype", "float64", "--backprop", "manual"))
+    assert (config.hidden, config.init, config.lr, config.batch_size, config.iterations, config.epochs,
+            config.seed, config.dtype, config.backprop) == ((32,), "he", 0.05, 64, None, 5, 3, "float64", "manual")
+    assert resolve(parse("--batch-size", "full")).batch_size is None
+    assert resolve(parse("--iterations", "7")).iterations == 7
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--iterations", "5", "--epochs", "2"], "argument --epochs: not allowed with argument --iterations"),
+    (["--hidden", "0"], "argument --hidden: expected widths ≥ 1"),
+    (["--hidden", "10,x"], "argument --hidden: expected widths ≥ 1"),
+    (["--lr", "-1"], "argument --lr: expected a positive number, got '-1'"),
+    (["--lr", "nan"], "argument --lr: expected a positive number, got 'nan'"),
+    (["--batch-size", "0"], "argument --batch-size: expected an integer ≥ 1, got '0'"),
+    (["--seed", "-2"], "argument --seed: expected an integer ≥ 0, got '-2'"),
+    (["--init", "kaiming"], "argument --init: invalid choice: 'kaiming'"),
+])
+def test_bad_options_exit_2_with_the_reason(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", *argv])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_two_hidden_layers_in_the_tutorial_model_is_a_clear_error(data_dir, capsys):
+    assert main(train_args(data_dir, "--hidden", "256,128")) == 2
+    err = capsys.readouterr().err
+    assert "error: the tutorial model has exactly one hidden layer (784-H-10); got --hidden 256,128" in err
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="either iterations or epochs"):
+        TrainConfig(iterations=5, epochs=5)
+    with pytest.raises(ConfigError, match="unknown model 'resnet'"):
+        TrainConfig(model="resnet")
+    with pytest.raises(ConfigError, match="batch_size must be an integer ≥ 1, got 0"):
+        TrainConfig(batch_size=0)
+
+
+# --- the loop -----------------------------------------------------------------------------------------------
+
+
+def test_history_entries_full_batch(digits):
+    result = training.train(TrainConfig(iterations=25, log_every=10), digits)
+    assert [e["step"] for e in result.history] == [1, 10, 20, 25]
+    assert all("test_accuracy" in e for e in result.history)        # every full-batch step ends an epoch
+    assert result.history[-1]["test_accuracy"] == result.test_accuracy
+    assert result.iterations == 25 and result.epochs == 25
+    # In full batch an entry holds its own step's numbers: step 1's are those of the initial weights.
+    (X, y), _ = digits
+    W1, b1, W2, b2 = manual.init_params(0)
+    Z2 = manual.forward_prop(W1, b1, W2, b2, training.datasets.to_float(X, layout="columns"))[2]
+    assert result.history[0]["loss"] == pytest.approx(training.cross_entropy(Z2, y), rel=1e-6)
+    assert result.history[0]["train_accuracy"] == np.mean(Z2.argmax(axis=0) == y)
+
+
+def test_history_entries_minibatches(digits):
+    # 300 images in batches of 128: 3 steps an epoch (128, 128, 44), 2 epochs.
+    result = training.train(TrainConfig(batch_size=128, iterations=None, epochs=2, log_every=2), digits)
+    steps = [(e["step"], e["epoch"], "test_accuracy" in e) for e in result.history]
+    assert steps == [(1, 1, False), (2, 1, False), (3, 1, True), (4, 2, False), (6, 2, True)]
+    assert result.iterations == 6 and result.epochs == 2
+
+
+def test_window_averages_are_the_steps_own_numbers(digits, monkeypatch):
+    """An entry's loss averages the losses of its steps' forward passes, weighted by batch size."""
+    losses = []
+    step = training.TutorialNet.train_step
+
+    def spy(self, X, Y, lr):
+        loss, predictions = step(self, X, Y, lr)
+        losses.append((loss, len(Y), int(np.sum(predictions == Y))))
+        return loss, predictions
+
+    monkeypatch.setattr(training.TutorialNet, "train_step", spy)
+    result = training.train(TrainConfig(batch_size=128, iterations=None, epochs=1, log_every=100), digits)
+    assert [e["step"] for e in result.history] == [1, 3]
+    (l1, n1, c1), *rest = losses
+    assert result.history[0]["loss"] == pytest.approx(l1) and result.history[0]["train_accuracy"] == c1 / n1
+    assert result.history[1]["loss"] == pytest.approx(sum(l * n for l, n, _ in rest) / sum(n for _, n, _ in rest))
+    assert result.history[1]["train_accuracy"] == sum(c for *_, c in rest) / sum(n for _, n, _ in rest)
+
+
+def test_autograd_equals_the_tutorial_by_hand(digits):
+    """Full batch, float32: the autograd loop ends with the weights of manual.gradient_descent (the tutorial)."""
+    (X, y), _ = digits
+    result = training.train(TrainConfig(iterations=30), digits)
+    expected = manual.gradient_descent(training.datasets.to_float(X, layout="columns"), y, 0.1, 30, seed=0)
+    for got, want in zip(result.model.arrays, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_manual_and_autograd_agree_in_float64(digits, batch_size):
+    length = {"iterations": 40} if batch_size is None else {"iterations": None, "epochs": 3}
+    runs = [training.train(TrainConfig(dtype="float64", batch_size=batch_size, backprop=b, seed=4, **length), digits)
+            for b in ("autograd", "manual")]
+    auto, by_hand = runs
+    assert auto.train_accuracy == by_hand.train_accuracy and auto.test_accuracy == by_hand.test_accuracy
+    assert auto.final_loss == pytest.approx(by_hand.final_loss, rel=1e-12)
+    for a, b in zip(auto.model.arrays, by_hand.model.arrays):
+        assert a.dtype == np.float64
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("init", ["tutorial", "he", "xavier", "torch"])
+def test_each_init_learns_the_synthetic_digits(digits, init):
+    result = training.train(TrainConfig(init=init, batch_size=32, iterations=None, epochs=10, lr=0.1), digits)
+    assert result.model.init == init
+    assert result.test_accuracy >= 0.9
+
+
+def test_divergence_is_an_error(digits, recwarn):
+    with pytest.raises(training.TrainingDiverged, match="try a smaller --lr than 1e\\+30"):
+        training.train(TrainConfig(lr=1e30, iterations=20), digits)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]   # the error says it all
+
+
+def test_same_seed_same_run(digits):
+    a, b = (training.train(TrainConfig(batch_size=50, iterations=None, epochs=2, seed=9), digits) for _ in range(2))
+    assert [{k: v for k, v in e.items() if k != "seconds"} for e in a.history] == \
+           [{k: v for k, v in e.items() if k != "seconds"} for e in b.history]
+    for x, y in zip(a.model.arrays, b.model.arrays):
+        np.testing.assert_array_equal(x, y)
+
+
+# --- progress -----------------------------------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal_redraws_in_place():
+    out = Terminal()
+    p = training.Progress(out, min_interval=0.0)
+    p.update("step 1")
+    p.update("step 2", log=True)
+    p.update("epoch 1 done", keep=True)
+    p.update("step 3")
+    p.close()
+    assert out.getvalue() == "\rstep 1\x1b[K\rstep 2\x1b[K\repoch 1 done\x1b[K\n\rstep 3\x1b[K\n"
+
+
+def test_progress_to_a_file_prints_only_log_lines():
+    out = io.StringIO()
+    p = training.Progress(out)
+    p.update("step 1")
+    p.update("step 2", log=True)
+    p.close()
+    assert out.getvalue() == "step 2\n"
+
+
+def test_train_progress_lines_and_quiet(data_dir, capsys):
+    assert main(["train", "--data", str(data_dir), "--no-download", "--iterations", "20", "--log-every", "10"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "mnist: 300 training and 100 test images" + err[0][len("mnist: 300 training and 100 test images"):]
+    lines = [line for line in err if line.startswith("iteration")]
+    assert [line.split(" | ")[0] for line in lines] == ["iteration 1/20", "iteration 10/20", "iteration 20/20"]
+    assert all(re.search(r"\| loss \d+\.\d{4} \| train acc \d\.\d{4} \|.* \d+\.\d s$", line) for line in lines)
+    assert main(train_args(data_dir, "--iterations", "3")) == 0
+    assert capsys.readouterr().err == ""
+
+
+# --- train, then predict and evaluate from the file alone -----------------------------------------------
+
+
+METRIC_KEYS = {"train_accuracy", "test_accuracy", "final_loss", "iterations", "epochs", "seconds", "cpu_count",
+               "config", "weights", "history"}
+
+
+def test_train_writes_metrics_and_weights_that_predict_and_evaluate_read(data_dir, tmp_path, capsys):
+    weights, metrics = tmp_path / "out" / "w.npz", tmp_path / "m.json"
+    assert main(train_args(data_dir, "--init", "he", "--batch-size", "32", "--epochs", "3", "--hidden", "16",
+                           "--save", str(weights), "--metrics-out", str(metrics))) == 0
+    out = capsys.readouterr().out
+    m = json.loads(metrics.read_text())
+    assert set(m) == METRIC_KEYS
+    assert m["weights"] == str(weights) and m["iterations"] == 30 and m["epochs"] == 3
+    assert m["config"] == {"model": "tutorial", "hidden": [16], "init": "he", "lr": 0.1, "batch_size": 32,
+                           "iterations": None, "epochs": 3, "backprop": "autograd", "seed": 0, "dtype": "float32",
+                           "dataset": "mnist", "log_every": None, "data": str(data_dir)}
+    assert all({"step", "epoch", "loss", "train_accuracy", "seconds"} <= set(e) for e in m["history"])
+    assert f"test accuracy   {m['test_accuracy']:.4f}" in out and f"weights         {weights}" in out
+
+    arrays, arch = checkpoint.load(weights)
+    assert {k: (a.shape, a.dtype) for k, a in arrays.items()} == {
+        "W1": ((16, 784), np.float32), "b1": ((16, 1), np.float32), "W2": ((10, 16), np.float32),
+        "b2": ((10, 1), np.float32)}
+    assert arch["model"] == "tutorial" and arch["sizes"] == [784, 16, 10] and arch["init"] == "he"
+    assert arch["dataset"] == "mnist" and arch["config"] == m["config"]
+
+    assert main(["evaluate", "--weights", str(weights), "--data", str(data_dir), "--no-download"]) == 0
+    out = capsys.readouterr().out
+    right = round(m["test_accuracy"] * 100)
+    assert f"mnist test set: accuracy {m['test_accuracy']:.4f} ({right} of 100)" in out
+    rows = [line for line in out.splitlines() if re.match(r"  \d  ", line)]
+    matrix = np.array([[int(c) for c in row.split()[1:11]] for row in rows])
+    assert matrix.sum() == 100 and matrix.trace() == right
+
+    assert main(["predict", "--weights", str(weights), "--index", "7", "--data", str(data_dir), "--no-download"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    (X_test, y_test) = synthetic_digits(100, 1)
+    assert out[0] == "mnist test image 7"
+    assert out[1:31] == digit_art(X_test[7])
+    assert out[31] == f"true label  {y_test[7]}"
+    probabilities = [float(line.split()[1]) for line in out[33:43]]
+    assert sum(probabilities) == pytest.approx(1, abs=1e-3)
+    assert out[32].startswith(f"prediction  {int(np.argmax(probabilities))} (")
+
+
+def test_digit_art_and_confusion_matrix():
+    image = np.zeros((28, 28), np.uint8)
+    image[0, 0], image[0, 1], image[27, 26], image[27, 27] = 255, 128, 25, 26   # p·10 // 256: 9, 5, 0, 1
+    art = digit_art(image)
+    assert len(art) == 30 and art[0] == art[-1] == "+" + "-" * 56 + "+"
+    assert art[1] == "|@@++" + " " * 52 + "|" and art[28] == "|" + " " * 54 + "..|"
+    C = confusion_matrix(np.array([0, 0, 1, 9]), np.array([0, 1, 1, 0]))
+    assert C.shape == (10, 10) and C[0, 0] == C[0, 1] == C[1, 1] == C[9, 0] == 1 and C.sum() == 4
+
+
+def test_outputs_are_not_overwritten_without_force(data_dir, tmp_path, capsys):
+    weights = tmp_path / "w.npz"
+    weights.write_bytes(b"precious")
+    assert main(train_args(data_dir, "--iterations", "2", "--save", str(weights))) == 2
+    assert f"error: --save {weights} exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert weights.read_bytes() == b"precious"
+    assert main(train_args(data_dir, "--iterations", "2", "--save", str(weights), "--force")) == 0
+    assert checkpoint.load(weights)[1]["model"] == "tutorial"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist", "w.npz"]   # no temporary file left
+
+
+def test_manual_and_autograd_same_accuracy_through_the_command(data_dir, tmp_path):
+    results = []
+    for backprop in ("autograd", "manual"):
+        out = tmp_path / f"{backprop}.json"
+        assert main(train_args(data_dir, "--iterations", "30", "--dtype", "float64", "--backprop", backprop,
+                               "--metrics-out", str(out))) == 0
+        results.append(json.loads(out.read_text()))
+    assert results[0]["test_accuracy"] == results[1]["test_accuracy"]
+    assert results[0]["train_accuracy"] == results[1]["train_accuracy"]
+
+
+# --- errors: a clear line and exit code 2, never a traceback -----------------------------------------------
+
+
+def test_missing_data_is_the_loaders_message(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path), "--no-download", "--metrics-out", str(tmp_path / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinygrad-edu train: error: MNIST not found (download=False)")
+    assert "train-images-idx3-ubyte.gz" in err and "Traceback" not in err
+    assert err.endswith("(on the command line: --data DIR names the folder)\n")
+    assert not (tmp_path / "m.json").exists()
+
+
+def write_npz(path, arrays, architecture):
+    return checkpoint.save(path, arrays, architecture)
+
+
+def good_arrays(dtype=np.float32):
+    return {"W1": np.zeros((10, 784), dtype), "b1": np.zeros((10, 1), dtype), "W2": np.zeros((10, 10), dtype),
+            "b2": np.zeros((10, 1), dtype)}
+
+
+ARCH = {"model": "tutorial", "sizes": [784, 10, 10], "dtype": "float32", "init": "tutorial"}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "no such weights file"),
+    (lambda p: p.write_bytes(b"not a zip at all"), "not an .npz weights file"),
+    (lambda p: np.savez(p, W1=np.zeros(3)), "has no '__architecture__' entry"),
+    (lambda p: write_npz(p, good_arrays(), {**ARCH, "model": "resnet"}), "model 'resnet' is not one"),
+    (lambda p: write_npz(p, good_arrays(), {**ARCH, "sizes": [784, 10]}), "sizes must be [784, H, 10]"),
+    (lambda p: write_npz(p, good_arrays(), {**ARCH, "dtype": "int8"}), "dtype must be float32 or float64"),
+    (lambda p: write_npz(p, {**good_arrays(), "W2": np.zeros((10, 9), np.float32)}, ARCH),
+     "W2 is float32 (10, 9), the architecture says float32 (10, 10)"),
+    (lambda p: write_npz(p, good_arrays(np.float64), ARCH), "W1 is float64 (10, 784), the architecture says float32"),
+    (lambda p: write_npz(p, {k: v for k, v in good_arrays().items() if k != "b2"}, ARCH), "missing ['b2']"),
+])
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_bad_weights_files_exit_2_with_one_line(tmp_path, capsys, command, make, message):
+    path = tmp_path / "w.npz"
+    make(path)
+    assert main([command, "--weights", str(path), "--data", str(tmp_path), "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinygrad-edu {command}: error: {path}") and message in err
+    assert err.count("\n") == 1
+
+
+def test_predict_index_out_of_range(data_dir, tmp_path, capsys):
+    weights = tmp_path / "w.npz"
+    write_npz(weights, good_arrays(), ARCH)
+    assert main(["predict", "--weights", str(weights), "--index", "100", "--data", str(data_dir), "--no-download"]) == 2
+    assert "error: --index 100 is out of range: the test set has 100 images (0..99)" in capsys.readouterr().err
+
+
+# --- real MNIST ---------------------------------------------------------------------------------------------
+
+
+@needs_mnist
+def test_short_real_run_then_predict_and_evaluate(tmp_path, capsys):
+    weights, metrics = tmp_path / "w.npz", tmp_path / "m.json"
+    assert main(["train", "--no-download", "--quiet", "--batch-size", "128", "--iterations", "200",
+                 "--init", "he", "--save", str(weights), "--metrics-out", str(metrics)]) == 0
+    m = json.loads(metrics.read_text())
+    assert set(m) == METRIC_KEYS and m["iterations"] == 200
+    assert m["test_accuracy"] > 0.8          # 200 steps of 128 images with He's init: 0.875
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(weights), "--no-download"]) == 0
+    assert f"accuracy {m['test_accuracy']:.4f} ({round(m['test_accuracy'] * 10000)} of 10000)" in \
+        capsys.readouterr().out
+    assert main(["predict", "--weights", str(weights), "--index", "0", "--no-download"]) == 0
+    assert "true label  7" in capsys.readouterr().out      # the first test image is a 7
+
+
+@needs_mnist
+def test_real_data_manual_and_autograd_same_accuracy_in_float64():
+    (X, y), (Xt, yt) = load_mnist(download=False, progress=False)
+    data = (X[:3000], y[:3000]), (Xt[:2000], yt[:2000])
+    auto, by_hand = (training.train(TrainConfig(dtype="float64", iterations=40, backprop=b), data)
+                     for b in ("autograd", "manual"))
+    assert auto.test_accuracy == by_hand.test_accuracy and auto.train_accuracy == by_hand.train_accuracy
+    for a, b in zip(auto.model.arrays, by_hand.model.arrays):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)

@@ -1,0 +1,236 @@
+"""`train`: trains a model on MNIST with live progress, prints train/test accuracy, saves weights and metrics."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from tinygrad_edu.init import INITS
+
+HELP = "train the tutorial's network on MNIST and report its train and test accuracy"
+DESCRIPTION = """\
+Train a network on MNIST (pixels/255, as in the tutorial) and print its train and test accuracy and the wall
+time. Progress (step, loss, train accuracy, elapsed time) goes to stderr: redrawn in place on a terminal, one
+line per log entry otherwise; --quiet turns it off. The results go to stdout.
+
+examples:
+  tinygrad-edu train                                            # the tutorial: 784-10-10, 500 full-batch steps
+  tinygrad-edu train --init he --batch-size 64 --epochs 5 --lr 0.1 --save weights.npz
+  tinygrad-edu train --backprop manual --dtype float64          # the hand-derived backprop, same weights
+"""
+
+# Per-model defaults. Options whose argparse default is None take their model's value from this table, so a
+# model brings its own defaults by adding a row (and the help below lists them). Exactly one of "iterations"
+# and "epochs" gives a model's default length of training.
+MODEL_DEFAULTS = {
+    "tutorial": {"hidden": (10,), "init": "tutorial", "lr": 0.1, "batch_size": None, "iterations": 500,
+                 "backprop": "autograd"},
+}
+DATASETS = ("mnist", "fashion-mnist")
+FULL_BATCH = "full"
+
+
+def _defaults(key: str, show=str) -> str:
+    """The help's "(default: ...)" for a per-model option, e.g. "(default: 10 for tutorial)"."""
+    values = [f"{show(d[key])} for {model}" for model, d in MODEL_DEFAULTS.items() if key in d]
+    return f"(default: {', '.join(values)})"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    parts = text.split(",")
+    if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected widths ≥ 1 separated by commas (e.g. 256,128), got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def _batch_size(text: str):
+    return FULL_BATCH if text == FULL_BATCH else _positive_int(text)
+
+
+def _batches(n) -> str:
+    return "full batch" if n is None else f"batches of {n}"
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (what `nproc` prints)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | None = "mnist") -> None:
+    """--data, --dataset, --no-download: shared by train, predict and evaluate."""
+    parser.add_argument("--dataset", choices=DATASETS, default=dataset_default,
+                        help=f"which data set (default: {dataset_default or 'the one the weights were trained on'})")
+    parser.add_argument("--data", metavar="DIR", help="folder holding the four IDX files (default: "
+                        "$TINYGRAD_EDU_DATA, then the cache ~/.cache/tinygrad_edu)")
+    parser.add_argument("--no-download", action="store_true",
+                        help="never download; fail with the list of missing files instead")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=list(MODEL_DEFAULTS), default="tutorial",
+                       help="tutorial: 784-H-10 in the tutorial's column layout (default: tutorial)")
+    model.add_argument("--hidden", type=_widths, metavar="W[,W...]",
+                       help="hidden widths, a comma list such as 256,128 "
+                            + _defaults("hidden", lambda h: ",".join(map(str, h))))
+    model.add_argument("--init", choices=INITS,
+                       help="tutorial: U[-0.5, 0.5) (rand - 0.5); he: N(0, 2/fan_in), b = 0; xavier: "
+                            "U(±√(6/(fan_in+fan_out))), b = 0; torch: U(±1/√fan_in) for W and b "
+                            "(PyTorch's Linear) " + _defaults("init"))
+    model.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                       help="float64 is the exact mode (default: float32)")
+    fit = parser.add_argument_group("training")
+    fit.add_argument("--lr", type=_positive_float, help="learning rate (alpha) " + _defaults("lr"))
+    fit.add_argument("--batch-size", type=_batch_size, metavar="N|full",
+                     help="N: minibatch SGD, reshuffled each epoch; full: every step uses all the training "
+                          "images " + _defaults("batch_size", _batches))
+    length = fit.add_mutually_exclusive_group()
+    length.add_argument("--iterations", type=_positive_int, metavar="N",
+                        help="number of update steps " + _defaults("iterations"))
+    length.add_argument("--epochs", type=_positive_int, metavar="N",
+                        help="number of passes over the training set (not with --iterations)")
+    fit.add_argument("--backprop", choices=("autograd", "manual"),
+                     help="manual: the tutorial's hand-derived backprop (tutorial model only) "
+                          + _defaults("backprop"))
+    fit.add_argument("--seed", type=_seed, default=0,
+                     help="seeds the initial weights and the shuffling (default: 0)")
+    data = parser.add_argument_group("data")
+    add_data_arguments(data)
+    out = parser.add_argument_group("output")
+    out.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights and the architecture")
+    out.add_argument("--metrics-out", metavar="METRICS.json",
+                     help="write accuracies, loss, time, the configuration and the history as JSON")
+    out.add_argument("--force", action="store_true",
+                     help="overwrite existing --save/--metrics-out files (by default they are refused, "
+                          "before training starts)")
+    out.add_argument("--log-every", type=_positive_int, metavar="N",
+                     help="steps between history entries and progress lines (default: 10 in full batch, "
+                          "100 with minibatches)")
+    out.add_argument("--quiet", action="store_true", help="no progress on stderr; results still go to stdout")
+
+
+def resolve(args):
+    """The TrainConfig of the parsed options: every option left out takes its model's default."""
+    from tinygrad_edu.training import TrainConfig
+
+    defaults = MODEL_DEFAULTS[args.model]
+    pick = {key: defaults[key] if getattr(args, key) is None else getattr(args, key)
+            for key in ("hidden", "init", "lr", "batch_size", "backprop")}
+    if pick["batch_size"] == FULL_BATCH:
+        pick["batch_size"] = None
+    if args.iterations is None and args.epochs is None:
+        length = {"iterations": defaults.get("iterations"), "epochs": defaults.get("epochs")}
+    else:
+        length = {"iterations": args.iterations, "epochs": args.epochs}
+    return TrainConfig(model=args.model, dtype=args.dtype, seed=args.seed, dataset=args.dataset,
+                       log_every=args.log_every, **pick, **length)
+
+
+def fail(command: str, message, code: int = 2) -> int:
+    """Prints `tinygrad-edu COMMAND: error: message` to stderr and returns the exit code."""
+    from tinygrad_edu.datasets import DatasetNotFoundError
+
+    if isinstance(message, DatasetNotFoundError):   # its message speaks of root=<folder>, the Python argument
+        message = f"{message}\n(on the command line: --data DIR names the folder)"
+    print(f"tinygrad-edu {command}: error: {message}", file=sys.stderr)
+    return code
+
+
+def check_output(path, force: bool, what: str) -> str | None:
+    """Why path cannot be written (None if it can): user files are never overwritten without --force."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        return f"{what} {path} is a folder"
+    if path.exists() and not force:
+        return f"{what} {path} exists; pass --force to overwrite it"
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK):
+        return f"{what} {path}: cannot write in {parent}"
+    return None
+
+
+def run(args) -> int:
+    from tinygrad_edu import checkpoint, datasets, training
+
+    try:
+        config = resolve(args)
+    except training.ConfigError as e:
+        return fail("train", e)
+    if args.save and args.metrics_out and Path(args.save).absolute() == Path(args.metrics_out).absolute():
+        return fail("train", "--save and --metrics-out name the same file")
+    for path, what in ((args.save, "--save"), (args.metrics_out, "--metrics-out")):
+        if problem := check_output(path, args.force, what):
+            return fail("train", problem)
+
+    progress = training.Progress(quiet=args.quiet)
+    start = time.perf_counter()
+    try:
+        data = training.load_data(config.dataset, args.data, download=not args.no_download,
+                                  progress=not args.quiet)
+    except datasets.DatasetError as e:
+        return fail("train", e)
+    (X_train, _), (X_test, _) = data
+    progress.message(f"{config.dataset}: {len(X_train)} training and {len(X_test)} test images "
+                     f"({time.perf_counter() - start:.1f} s)")
+    length = (f"{config.iterations} iterations" if config.iterations is not None else f"{config.epochs} epochs")
+    progress.message(f"training {config.model} (hidden {','.join(map(str, config.hidden))}, init {config.init}, "
+                     f"{config.dtype}) by {config.backprop}: lr {config.lr}, {_batches(config.batch_size)}, "
+                     f"{length}, seed {config.seed}")
+    try:
+        result = training.train(config, data, progress)
+    except training.TrainingDiverged as e:
+        return fail("train", e, 1)
+
+    cpus = cpu_count()
+    print(f"train accuracy  {result.train_accuracy:.4f}")
+    print(f"test accuracy   {result.test_accuracy:.4f}")
+    print(f"final loss      {result.final_loss:.4f}")
+    print(f"time            {result.seconds:.1f} s for {result.iterations} iterations ({cpus} CPUs)")
+    config_json = {**config.as_dict(), "data": args.data}
+    if args.save:
+        architecture = {**result.model.architecture(), "dataset": config.dataset, "config": config_json}
+        checkpoint.save(args.save, result.model.state_dict(), architecture)
+        print(f"weights         {args.save}")
+    if args.metrics_out:
+        training.write_json(args.metrics_out, {
+            "train_accuracy": result.train_accuracy, "test_accuracy": result.test_accuracy,
+            "final_loss": result.final_loss, "iterations": result.iterations, "epochs": result.epochs,
+            "seconds": result.seconds, "cpu_count": cpus, "config": config_json, "weights": args.save,
+            "history": result.history})
+        print(f"metrics         {args.metrics_out}")
+    return 0
+

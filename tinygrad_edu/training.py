@@ -1,0 +1,377 @@
+"""The training loop behind `train`: the tutorial's network by autograd or by hand, live progress, a metrics history.
+
+A model here is a class with the small protocol the loop and the `predict`/`evaluate` commands use (MODELS maps
+the name stored in a weights file to it):
+
+    layout, dtype                 how it wants X: "columns" (784×m, the tutorial's) or "rows" (m×784), and
+                                  the float dtype of its weights
+    check(config)                 raises ConfigError for options the model cannot take (e.g. two hidden widths)
+    create(config, rng)           a fresh model, its weights drawn from rng
+    train_step(X, y, lr)          one update on the batch; returns (loss before the update, predicted labels)
+    evaluate(X, y)                (mean cross-entropy, predicted labels), no update
+    probabilities(X)              softmax outputs, one row of 10 per example
+    state_dict(), architecture()  what checkpoint.save writes
+    from_checkpoint(path, arrays, architecture)   the model rebuilt from a file alone
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tinygrad_edu import checkpoint, datasets, init, manual, tutorial
+from tinygrad_edu.tensor import Tensor
+
+
+class ConfigError(ValueError):
+    """A training configuration that cannot run (e.g. --backprop manual on a model without it); says which."""
+
+
+class TrainingDiverged(ArithmeticError):
+    """The loss stopped being a finite number: the learning rate is too large for this model and data."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; stored in the metrics JSON and in the weights file."""
+    model: str = "tutorial"
+    hidden: tuple[int, ...] = (10,)
+    init: str = "tutorial"
+    lr: float = 0.1
+    batch_size: int | None = None        # None: full batch, one step per epoch
+    iterations: int | None = 500         # exactly one of iterations and epochs
+    epochs: int | None = None
+    backprop: str = "autograd"
+    seed: int = 0
+    dtype: str = "float32"
+    dataset: str = "mnist"
+    log_every: int | None = None         # None: every 10 steps in full batch, every 100 with minibatches
+
+    def __post_init__(self):
+        if (self.iterations is None) == (self.epochs is None):
+            raise ConfigError("give either iterations or epochs, not both and not neither")
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.init not in init.INITS:
+            raise ConfigError(f"unknown init {self.init!r}; choose one of {', '.join(init.INITS)}")
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        for name in ("batch_size", "iterations", "epochs", "log_every"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be an integer ≥ 1, got {value!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ConfigError(f"hidden must be widths ≥ 1, got {self.hidden!r}")
+        MODELS[self.model].check(self)
+
+    def as_dict(self) -> dict:
+        """The configuration as a JSON-able dict (hidden as a list)."""
+        return {**dataclasses.asdict(self), "hidden": list(self.hidden)}
+
+
+# --- the tutorial's network ---------------------------------------------------------------------------------
+
+
+def cross_entropy(Z2, Y) -> float:
+    """The mean cross-entropy of softmax(Z2) against labels Y (classes on axis 0), by the Tensor op autograd uses."""
+    return Tensor(Z2).softmax_cross_entropy(Y, axis=0).item()
+
+
+class TutorialNet:
+    """The tutorial's 784-H-10 network: W1 (H×784), b1 (H×1), W2 (10×H), b2 (10×1), one column per image.
+
+    `backprop="autograd"` steps with tutorial.gradient_descent_step (Tensor ops and backward()); "manual" with
+    manual.py's hand-derived forward_prop, backward_prop and update_params. Both start from the same weights.
+    """
+
+    name = "tutorial"
+    layout = "columns"
+    n_in, n_out = 784, 10
+
+    def __init__(self, W1, b1, W2, b2, init: str = "tutorial", backprop: str = "autograd"):
+        self.params = tutorial.Params(*(Tensor(a, requires_grad=True, name=n)
+                                        for a, n in zip((W1, b1, W2, b2), tutorial.Params._fields)))
+        self.init, self.backprop = init, backprop
+
+    @staticmethod
+    def check(config: TrainConfig) -> None:
+        if len(config.hidden) != 1:
+            raise ConfigError(f"the tutorial model has exactly one hidden layer (784-H-10); got --hidden "
+                              f"{','.join(map(str, config.hidden))}" +
+                              ("; use --model mlp for several" if "mlp" in MODELS else ""))
+        if config.backprop not in ("autograd", "manual"):
+            raise ConfigError(f"backprop must be autograd or manual, got {config.backprop!r}")
+
+    @classmethod
+    def create(cls, config: TrainConfig, rng: np.random.Generator) -> TutorialNet:
+        """init "tutorial" is manual.init_params (the project's one init); the others come from tinygrad_edu.init."""
+        (hidden,) = config.hidden
+        if config.init == "tutorial":
+            arrays = manual.init_params(rng, config.dtype, hidden)
+        else:
+            arrays = (*init.linear(config.init, cls.n_in, hidden, rng, config.dtype, (hidden, 1)),
+                      *init.linear(config.init, hidden, cls.n_out, rng, config.dtype, (cls.n_out, 1)))
+        return cls(*arrays, init=config.init, backprop=config.backprop)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.params.W1.dtype
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(p.data for p in self.params)
+
+    def train_step(self, X, Y, lr: float):
+        if self.backprop == "autograd":
+            fwd = tutorial.gradient_descent_step(self.params, X, Y, lr)
+            return fwd.loss.item(), manual.get_predictions(fwd.Z2.data)
+        W1, b1, W2, b2 = self.arrays
+        Z1, A1, Z2, A2 = manual.forward_prop(W1, b1, W2, b2, X)
+        dW1, db1, dW2, db2, _, _ = manual.backward_prop(Z1, A1, Z2, A2, W1, W2, X, Y)
+        for p, new in zip(self.params, manual.update_params(W1, b1, W2, b2, dW1, db1, dW2, db2, lr)):
+            p.data = new
+        return cross_entropy(Z2, Y), manual.get_predictions(Z2)
+
+    def evaluate(self, X, Y):
+        Z2 = manual.forward_prop(*self.arrays, X)[2]
+        return cross_entropy(Z2, Y), manual.get_predictions(Z2)
+
+    def probabilities(self, X) -> np.ndarray:
+        return manual.forward_prop(*self.arrays, X)[3].T
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return dict(zip(tutorial.Params._fields, self.arrays))
+
+    def architecture(self) -> dict:
+        return {"model": self.name, "sizes": [self.n_in, self.params.W1.shape[0], self.n_out],
+                "dtype": str(self.dtype), "init": self.init}
+
+    @staticmethod
+    def expected_arrays(sizes, dtype) -> dict[str, tuple[tuple, str]]:
+        n_in, hidden, n_out = sizes
+        return {"W1": ((hidden, n_in), dtype), "b1": ((hidden, 1), dtype),
+                "W2": ((n_out, hidden), dtype), "b2": ((n_out, 1), dtype)}
+
+    @classmethod
+    def from_checkpoint(cls, path, arrays: dict, architecture: dict) -> TutorialNet:
+        sizes, dtype = architecture.get("sizes"), architecture.get("dtype")
+        if not (isinstance(sizes, list) and len(sizes) == 3 and all(type(s) is int and s > 0 for s in sizes)
+                and sizes[0] == cls.n_in and sizes[2] == cls.n_out):
+            raise checkpoint.CheckpointError(f"{path}: the tutorial model's sizes must be [784, H, 10], "
+                                             f"the file says {sizes!r}")
+        if dtype not in ("float32", "float64"):
+            raise checkpoint.CheckpointError(f"{path}: dtype must be float32 or float64, the file says {dtype!r}")
+        checkpoint.check_arrays(path, arrays, cls.expected_arrays(sizes, dtype))
+        return cls(*(arrays[n] for n in tutorial.Params._fields), init=str(architecture.get("init", "unknown")))
+
+
+MODELS = {"tutorial": TutorialNet}
+
+
+def load_model(path):
+    """The model stored in a weights file, rebuilt from the file alone; CheckpointError on any defect."""
+    arrays, architecture = checkpoint.load(path)
+    name = architecture.get("model")
+    if name not in MODELS:
+        raise checkpoint.CheckpointError(f"{path}: model {name!r} is not one this version knows "
+                                         f"({', '.join(MODELS)})")
+    return MODELS[name].from_checkpoint(path, arrays, architecture), architecture
+
+
+def describe(model) -> str:
+    """e.g. "tutorial 784-10-10, init tutorial, float32"."""
+    a = model.architecture()
+    return f"{a['model']} {'-'.join(map(str, a['sizes']))}, init {a['init']}, {a['dtype']}"
+
+
+# --- data ---------------------------------------------------------------------------------------------------
+
+LOADERS = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist}
+
+
+def load_data(dataset: str = "mnist", root=None, download: bool = True, progress: bool = True):
+    """(X_train, y_train), (X_test, y_test) of the named data set, uint8 as the loader gives them."""
+    if dataset not in LOADERS:
+        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(LOADERS)}")
+    return LOADERS[dataset](root, download=download, progress=progress)
+
+
+def as_input(images: np.ndarray, model) -> np.ndarray:
+    """uint8 images as the model's input: pixels/255 in its dtype, in its layout (columns are a view of rows)."""
+    return datasets.to_float(images, model.dtype, model.layout)
+
+
+# --- progress -----------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Live status on a stream (stderr): redrawn in place on a terminal, one line per log entry otherwise."""
+
+    def __init__(self, stream=None, quiet: bool = False, min_interval: float = 0.1):
+        self.stream = sys.stderr if stream is None else stream
+        self.quiet = quiet
+        self.tty = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.min_interval, self._last, self._open = min_interval, -math.inf, False
+
+    def message(self, text: str) -> None:
+        """A line of its own (e.g. what is about to be trained)."""
+        if not self.quiet:
+            self._end_line()
+            print(text, file=self.stream, flush=True)
+
+    def update(self, text: str, log: bool = False, keep: bool = False) -> None:
+        """The current status. Terminal: redrawn at most every min_interval (always when log or keep), and kept
+        as a line of its own when keep. Otherwise: printed only when log or keep."""
+        if self.quiet:
+            return
+        if not self.tty:
+            if log or keep:
+                print(text, file=self.stream, flush=True)
+            return
+        now = time.perf_counter()
+        if log or keep or now - self._last >= self.min_interval:
+            self.stream.write(f"\r{text}\x1b[K")
+            self.stream.flush()
+            self._last, self._open = now, True
+            if keep:
+                self._end_line()
+
+    def close(self) -> None:
+        self._end_line()
+
+    def _end_line(self) -> None:
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
+# --- the loop -----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: object
+    train_accuracy: float
+    test_accuracy: float
+    final_loss: float
+    iterations: int
+    epochs: float
+    seconds: float
+    history: list[dict]
+
+
+def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainResult:
+    """Trains config.model on data = ((X_train, y_train), (X_test, y_test)) (uint8 images, as load_mnist gives).
+
+    default_rng(config.seed) draws the initial weights (so init "tutorial" gives manual.init_params(seed)) and
+    default_rng([config.seed, 1]) each epoch's shuffle, so the batches do not depend on the init. Full batch (no
+    batch_size): every step is one epoch over all the training images, in order. With batch_size: minibatch SGD,
+    reshuffled each epoch; the last batch of an epoch may be smaller.
+
+    The history gets an entry at step 1, every log_every steps, at the end of each epoch of minibatches and at the
+    last step. Its loss and train_accuracy come from the steps' own forward passes (before their updates), so
+    they cost nothing: in full batch, those of the entry's step, on the whole training set; with minibatches, the
+    average over the batches since the previous entry. Entries that end an epoch (every entry in full batch) also
+    carry test_accuracy of the weights after that step; every entry has the seconds since the start. At the end,
+    train and test accuracy and final_loss (the mean cross-entropy on the whole training set) are those of the
+    final weights.
+    """
+    progress = progress or Progress(quiet=True)
+    (X_train, y_train), (X_test, y_test) = data
+    model = MODELS[config.model].create(config, np.random.default_rng(config.seed))
+    shuffle = np.random.default_rng([config.seed, 1])   # its own stream: the batches do not depend on the init
+    # NOTE: minibatches are drawn from the rows (each image contiguous) and viewed in the model's layout.
+    rows = datasets.to_float(X_train, model.dtype)
+    view = np.transpose if model.layout == "columns" else np.asarray
+    X, Xt = view(rows), as_input(X_test, model)
+    n = len(y_train)
+    full = config.batch_size is None
+    per_epoch = 1 if full else math.ceil(n / config.batch_size)
+    total = config.iterations if config.iterations is not None else config.epochs * per_epoch
+    n_epochs = math.ceil(total / per_epoch)
+    log_every = config.log_every or (10 if full else 100)
+
+    history: list[dict] = []
+    step, loss_sum, correct, seen = 0, 0.0, 0, 0
+    start = time.perf_counter()
+
+    def status(epoch, test=None):
+        where = f"iteration {step}/{total}" if full else f"epoch {epoch}/{n_epochs} step {step}/{total}"
+        text = f"{where} | loss {loss_sum / seen:.4f} | train acc {correct / seen:.4f}"
+        text += "" if test is None else f" | test acc {test:.4f}"
+        return text + f" | {time.perf_counter() - start:.1f} s"
+
+    def epoch_batches():
+        return [(rows, y_train)] if full else datasets.minibatches(rows, y_train, config.batch_size, seed=shuffle)
+
+    def diverged(loss, step):
+        raise TrainingDiverged(f"the loss became {loss} at step {step}: training diverged; "
+                               f"try a smaller --lr than {config.lr}")
+
+    # NOTE: a diverging run is reported by diverged(), not by numpy's overflow warnings.
+    with np.errstate(over="ignore", invalid="ignore"), contextlib.closing(progress):
+        for epoch in range(1, n_epochs + 1):
+            for i, (Xb, yb) in enumerate(epoch_batches(), 1):
+                loss, predictions = model.train_step(view(Xb), yb, config.lr)
+                step += 1
+                if not math.isfinite(loss):
+                    diverged(loss, step)
+                if full:   # each step sees the whole training set: its own numbers are exact, average none
+                    loss_sum, correct, seen = 0.0, 0, 0
+                loss_sum += loss * len(yb)
+                correct += int(np.count_nonzero(predictions == yb))
+                seen += len(yb)
+                last, epoch_end = step == total, not full and i == per_epoch
+                if step == 1 or step % log_every == 0 or epoch_end or last:
+                    entry = {"step": step, "epoch": epoch, "loss": loss_sum / seen, "train_accuracy": correct / seen}
+                    if (full or epoch_end) and not last:
+                        entry["test_accuracy"] = accuracy(model, Xt, y_test)
+                    entry["seconds"] = time.perf_counter() - start
+                    history.append(entry)
+                    progress.update(status(epoch, entry.get("test_accuracy")), log=True, keep=epoch_end and not last)
+                    loss_sum, correct, seen = 0.0, 0, 0
+                else:
+                    progress.update(status(epoch))
+                if last:
+                    break
+
+        final_loss, train_predictions = model.evaluate(X, y_train)
+        if not math.isfinite(final_loss):
+            diverged(final_loss, step)
+        test_accuracy = accuracy(model, Xt, y_test)
+    history[-1]["test_accuracy"] = test_accuracy
+    seconds = time.perf_counter() - start
+    return TrainResult(model, float(np.mean(train_predictions == y_train)), test_accuracy, final_loss, step,
+                       step / per_epoch, seconds, history)
+
+
+def accuracy(model, X, y) -> float:
+    """The fraction of examples whose predicted label is y."""
+    return float(np.mean(model.evaluate(X, y)[1] == y))
+
+
+def write_json(path, obj) -> Path:
+    """Writes obj as JSON to path atomically (a temporary file in the same folder, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
