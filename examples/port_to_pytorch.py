@@ -1,0 +1,94 @@
+"""The same MLP in tinygrad_edu and in PyTorch, side by side; with torch installed, checks they compute the same thing.
+
+    python examples/port_to_pytorch.py
+
+Porting is renaming: `tinygrad_edu.nn` ↔ `torch.nn`, `tinygrad_edu.optim` ↔ `torch.optim`, numpy arrays ↔
+tensors. From the same weights and the same batch, the two give the same loss, the same gradients and the
+same parameters after an Adam step (to float64 rounding). Uses a real MNIST batch when TINYGRAD_EDU_DATA
+points at it, random pixels otherwise. Without torch it prints how to install it and exits 0.
+"""
+import sys
+
+import numpy as np
+
+import tinygrad_edu.nn.functional as F
+from tinygrad_edu import datasets, nn, optim
+
+# The two functions below are the same code line for line: only the imports and the numpy <-> tensor edges differ.
+
+
+def tinygrad_edu_step(X, y, state):
+    model = nn.Sequential(
+        nn.Linear(784, 256, dtype=np.float64), nn.ReLU(),
+        nn.Linear(256, 10, dtype=np.float64))
+    model.load_state_dict(state)
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    logits = model(X)
+    loss = F.cross_entropy(logits, y)
+    optimizer.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.copy() for n, p in model.named_parameters()}
+    optimizer.step()
+    return loss.item(), grads, model.state_dict()
+
+
+def pytorch_step(X, y, state):
+    import torch
+    from torch import nn, optim
+    from torch.nn import functional as F
+
+    model = nn.Sequential(
+        nn.Linear(784, 256, dtype=torch.float64), nn.ReLU(),
+        nn.Linear(256, 10, dtype=torch.float64))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    logits = model(torch.from_numpy(X))
+    loss = F.cross_entropy(logits, torch.from_numpy(y))
+    optimizer.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    optimizer.step()
+    return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+def batch(m=128):
+    try:
+        (X, y), _ = datasets.load_mnist(download=False, progress=False)
+        print(f"a batch of {m} real MNIST training images")
+    except datasets.DatasetError:
+        rng = np.random.default_rng(0)
+        X, y = rng.integers(0, 256, (m, 28, 28), dtype=np.uint8), rng.integers(0, 10, m)
+        print(f"a batch of {m} random images (set {datasets.ENV_VAR} to a folder with MNIST for real digits)")
+    return datasets.to_float(X[:m], np.float64), y[:m].astype(np.int64)
+
+
+def main() -> int:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("PyTorch is not installed, so there is nothing to compare against; read the two versions side by side\n"
+              "in this file, or install it (pip install torch) and run this script again.")
+        return 0
+    X, y = batch()
+    start = nn.Sequential(nn.Linear(784, 256, dtype=np.float64, seed=0), nn.ReLU(),
+                          nn.Linear(256, 10, dtype=np.float64, seed=0)).state_dict()
+    loss_a, grads_a, after_a = tinygrad_edu_step(X, y, start)
+    loss_b, grads_b, after_b = pytorch_step(X, y, start)
+
+    rows = [("loss", np.array(loss_a), np.array(loss_b))]
+    rows += [(f"∂L/∂{n}", grads_a[n], grads_b[n]) for n in grads_a]
+    rows += [(f"{n} after Adam", after_a[n], after_b[n]) for n in after_a]
+    print(f"{'quantity':28s} {'shape':>11s} {'max |ours − torch|':>19s} {'relative':>10s}")
+    worst = 0.0
+    for name, a, b in rows:
+        diff = float(np.max(np.abs(a - b)))
+        rel = diff / max(float(np.max(np.abs(b))), 1e-300)
+        worst = max(worst, rel)
+        print(f"{name:28s} {str(a.shape):>11s} {diff:19.3e} {rel:10.1e}")
+    same = worst <= 1e-10
+    print("same loss, gradients and step (float64)" if same else "MISMATCH: the two versions differ")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,397 @@
+"""Modules and layers with PyTorch's layouts, defaults and names (Module, Linear, Sequential, ...), and saving them.
+
+A model is a Module whose attributes hold its parameters and its sub-modules, directly or inside lists, tuples
+and dicts; `parameters()` finds them by walking those attributes, so nothing needs registering:
+
+    class MLP(nn.Module):
+        def __init__(self):
+            self.layers = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+        def forward(self, x):
+            return self.layers(x)
+
+    [name for name, p in MLP().named_parameters()]  ->  ['layers.0.weight', 'layers.0.bias', 'layers.2.weight', ...]
+
+A parameter is a `Parameter`, or any other leaf Tensor that requires grad. Each parameter is listed once, under
+the first name the walk reaches it by, even when several modules share it (tied weights).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from tinygrad_edu import checkpoint, init
+from tinygrad_edu.autograd import ShapeError
+from tinygrad_edu.nn import functional
+from tinygrad_edu.tensor import Tensor, _rng
+
+__all__ = ["Dropout", "Flatten", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh",
+           "from_checkpoint", "functional", "load", "load_optimizer_state", "save"]
+
+
+class Parameter(Tensor):
+    """A Tensor that is a model's parameter: requires grad by default, and is found by `Module.parameters()`
+    even when frozen (requires_grad=False)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True, dtype=None, name: str | None = None):
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+def _is_parameter(t: Tensor) -> bool:
+    return isinstance(t, Parameter) or (t.requires_grad and t.is_leaf)
+
+
+def _reachable(value, name: str) -> Iterator[tuple[str, object]]:
+    """(name, x) for each Module or Tensor x in value, looking inside lists, tuples and dicts."""
+    if isinstance(value, (Module, Tensor)):
+        yield name, value
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _reachable(v, f"{name}.{i}")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _reachable(v, f"{name}.{k}")
+
+
+class IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Module:
+    """Base class of models and layers: subclasses set attributes in __init__ and define forward(...).
+
+    Calling the module calls forward. `training` is True until eval() (it switches off Dropout).
+    Unlike PyTorch, calling super().__init__() is optional.
+    """
+
+    training = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward(...)")
+
+    # --- the walk ---
+
+    def _children(self, prefix: str) -> Iterator[tuple[str, object]]:
+        for attr, value in vars(self).items():
+            yield from _reachable(value, f"{prefix}.{attr}" if prefix else attr)
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(name, module) for this module ("") and every sub-module, depth first, each module once."""
+        seen: set[int] = set()
+
+        def visit(module: Module, name: str):
+            seen.add(id(module))
+            yield name, module
+            for sub, x in module._children(name):
+                if isinstance(x, Module) and id(x) not in seen:
+                    yield from visit(x, sub)
+
+        return visit(self, prefix)
+
+    def modules(self) -> Iterator[Module]:
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(name, parameter) in PyTorch's order and names (`layers.0.weight`), each parameter once."""
+        seen: set[int] = set()
+        for name, module in self.named_modules(prefix):
+            for sub, x in module._children(name):
+                if isinstance(x, Tensor) and _is_parameter(x) and id(x) not in seen:
+                    seen.add(id(x))
+                    yield sub, x
+
+    def parameters(self) -> Iterator[Tensor]:
+        return (p for _, p in self.named_parameters())
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears every parameter's .grad (to None, or to zeros with set_to_none=False), as PyTorch does."""
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
+
+    def train(self, mode: bool = True) -> Module:
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    # --- state ---
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """{name: a copy of the parameter's array}. (PyTorch shares storage; a copy is a safe snapshot.)"""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copies arrays into the parameters in place (so optimizers holding them stay valid), cast to each
+        parameter's dtype. Shapes must match; with strict, the names must match exactly too."""
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in params]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"load_state_dict: the names do not match the model's: missing {missing}, "
+                               f"unexpected {unexpected}")
+        for name, p in params.items():
+            if name in state_dict:
+                value = np.asarray(getattr(state_dict[name], "data", state_dict[name]))
+                if value.shape != p.shape:
+                    raise ShapeError(f"load_state_dict: {name} has shape {p.shape} in the model but {value.shape} "
+                                     "in the state dict")
+                p.data[...] = value
+        return IncompatibleKeys(missing, unexpected)
+
+    # --- architecture (for save/load) ---
+
+    def architecture(self) -> dict:
+        """A JSON-able description from which `from_architecture` rebuilds this model (before its weights)."""
+        raise NotImplementedError(f"{type(self).__name__} does not describe its architecture, so it cannot be "
+                                  "saved with nn.save; save its state_dict() instead, or use Sequential")
+
+    # --- printing ---
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for attr, value in vars(self).items():
+            for name, x in _reachable(value, attr):
+                if isinstance(x, Module):
+                    lines.append(f"({name}): " + repr(x).replace("\n", "\n  "))
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        return head + ")" if not lines else head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+# --- layers -------------------------------------------------------------------------------------------------
+
+
+class Linear(Module):
+    """y = x·Wᵀ + b, with x batch×in_features, weight W out_features×in_features and bias b out_features.
+
+    init (formulas in tinygrad_edu.init): "torch" (default, PyTorch's: W and b ~ U(±1/√in_features)),
+    "he" (W ~ N(0, 2/in_features), b = 0), "xavier" (W ~ U(±√(6/(in + out))), b = 0), "tutorial"
+    (W and b ~ U[−0.5, 0.5)). seed is an int, None, or a numpy.random.Generator (the weight is drawn first);
+    dtype defaults to float32.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, dtype=None,
+                 init: str = "torch", seed=None):
+        self.in_features, self.out_features, self.init = in_features, out_features, init
+        W, b = _init_linear(init, in_features, out_features, _rng(seed), np.dtype(dtype or np.float32))
+        self.weight = Parameter(W)
+        self.bias = Parameter(b) if bias else None
+
+    def forward(self, x):
+        if np.shape(x)[-1:] != (self.in_features,):
+            raise ShapeError(f"Linear(in_features={self.in_features}): the input's last axis must hold the "
+                             f"{self.in_features} features, got an input of shape {np.shape(x)}")
+        return functional.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+    def _config(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features, "bias": self.bias is not None,
+                "dtype": str(self.weight.dtype), "init": self.init}
+
+
+def _init_linear(name, fan_in, fan_out, rng, dtype):
+    if name not in init.INITS:
+        raise ValueError(f"Linear: unknown init {name!r}; choose one of {', '.join(init.INITS)}")
+    return init.linear(name, fan_in, fan_out, rng, dtype)
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return functional.relu(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return functional.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return functional.sigmoid(x)
+
+
+class Dropout(Module):
+    """Inverted dropout while training (zero with probability p, scale the rest by 1/(1 − p)); identity in eval."""
+
+    def __init__(self, p: float = 0.5, *, seed=None):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
+        self.p = p
+        self.rng = _rng(seed)
+
+    def forward(self, x):
+        return functional.dropout(x, self.p, self.training, seed=self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def _config(self) -> dict:
+        return {"p": self.p}
+
+
+class Flatten(Module):
+    """Reshapes axes start_dim..end_dim into one: N×28×28 images become N×784 rows."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        shape = x.shape
+        start, end = self.start_dim % len(shape), self.end_dim % len(shape)
+        return x.reshape(*shape[:start], int(np.prod(shape[start:end + 1])), *shape[end + 1:])
+
+    def _config(self) -> dict:
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
+
+
+class Sequential(Module):
+    """Applies its modules in order; they are named "0", "1", ... as in PyTorch (so `0.weight`)."""
+
+    def __init__(self, *modules: Module):
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def __len__(self) -> int:
+        return sum(1 for k in vars(self) if k.isdigit())
+
+    def __getitem__(self, i: int) -> Module:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"Sequential: index {i} is out of range for {n} modules")
+        return vars(self)[str(i % n)]
+
+    def __iter__(self) -> Iterator[Module]:
+        return (self[i] for i in range(len(self)))
+
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x
+
+    def architecture(self) -> dict:
+        layers = []
+        for m in self:
+            if type(m) not in _LAYERS.values():
+                raise NotImplementedError(f"Sequential: {type(m).__name__} is not a built-in layer, so the model "
+                                          "cannot be rebuilt from a file; save its state_dict() instead")
+            layers.append({"type": type(m).__name__, **(m._config() if hasattr(m, "_config") else {})})
+        return {"model": "sequential", "layers": layers}
+
+    @classmethod
+    def from_architecture(cls, arch: dict) -> Sequential:
+        modules = []
+        for spec in arch["layers"]:
+            spec = dict(spec)
+            kind = spec.pop("type")
+            if kind not in _LAYERS:
+                raise ValueError(f"unknown layer type {kind!r}; known: {', '.join(_LAYERS)}")
+            modules.append(_LAYERS[kind](**spec))
+        return cls(*modules)
+
+
+_LAYERS = {c.__name__: c for c in (Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten)}
+
+# --- saving and loading ---------------------------------------------------------------------------------------
+#
+# One .npz (tinygrad_edu.checkpoint's format): the model's arrays by parameter name, its architecture() as JSON,
+# and optionally optimizer state under optim/: `optim/state.<i>.<key>` arrays (i = the parameter's position in
+# the optimizer's groups) and `optim/meta`, a JSON string with the optimizer's class, param_groups and the
+# scheduler's state.
+
+# model name in the architecture -> "module:class" with from_architecture(arch)
+MODELS = {"sequential": "tinygrad_edu.nn:Sequential", "mlp": "tinygrad_edu.mlp:MLP"}
+_META = checkpoint.OPTIM_PREFIX + "meta"
+
+
+def save(model: Module, path, optimizer=None, scheduler=None) -> Path:
+    """Writes model (architecture and weights) and, if given, the optimizer's and scheduler's state to path."""
+    arrays = model.state_dict()
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        for i, entries in sd["state"].items():
+            for key, value in entries.items():
+                arrays[f"{checkpoint.OPTIM_PREFIX}state.{i}.{key}"] = np.asarray(value)
+        meta = {"optimizer": type(optimizer).__name__, "param_groups": sd["param_groups"],
+                "scheduler": None if scheduler is None else
+                {"type": type(scheduler).__name__, **scheduler.state_dict()}}
+        arrays[_META] = np.array(json.dumps(meta))
+    return checkpoint.save(path, arrays, model.architecture())
+
+
+def _model_class(name, path):
+    if name not in MODELS:
+        raise checkpoint.CheckpointError(f"{path}: unknown model {name!r} in the architecture; known: "
+                                         f"{', '.join(MODELS)}")
+    module, cls = MODELS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def load(path) -> Module:
+    """The model saved at path, rebuilt from its architecture, with its weights (names, shapes, dtypes checked)."""
+    arrays, architecture = checkpoint.load(path)
+    return from_checkpoint(path, arrays, architecture)
+
+
+def from_checkpoint(path, arrays: dict[str, np.ndarray], architecture: dict) -> Module:
+    """The model rebuilt from what checkpoint.load(path) returned; path is only for the error messages."""
+    cls = _model_class(architecture.get("model"), path)
+    try:
+        model = cls.from_architecture(architecture)
+    except (KeyError, TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{path}: cannot rebuild the model from its architecture {architecture}: "
+                                         f"{e}") from None
+    checkpoint.check_arrays(path, arrays, {n: (p.shape, p.dtype) for n, p in model.named_parameters()})
+    model.load_state_dict({k: a for k, a in arrays.items() if not k.startswith(checkpoint.OPTIM_PREFIX)})
+    return model
+
+
+def load_optimizer_state(path, optimizer, scheduler=None) -> None:
+    """Restores the optimizer (and scheduler) state saved at path into ones built like the saved ones, over the
+    loaded model's parameters: `model = nn.load(p); opt = optim.Adam(model.parameters()); load_optimizer_state(p, opt)`.
+    """
+    arrays, _ = checkpoint.load(path)
+    if _META not in arrays:
+        raise checkpoint.CheckpointError(f"{path}: holds no optimizer state (it was saved without an optimizer)")
+    meta = json.loads(str(arrays[_META]))
+    if meta["optimizer"] != type(optimizer).__name__:
+        raise checkpoint.CheckpointError(f"{path}: holds {meta['optimizer']} state, not {type(optimizer).__name__}")
+    state: dict[int, dict] = {}
+    prefix = checkpoint.OPTIM_PREFIX + "state."
+    for key, value in arrays.items():
+        if key.startswith(prefix):
+            i, name = key[len(prefix):].split(".", 1)
+            state.setdefault(int(i), {})[name] = value
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    except ValueError as e:
+        raise checkpoint.CheckpointError(f"{path}: {e}") from None
+    if scheduler is not None:
+        saved = meta["scheduler"]
+        if saved is None or saved["type"] != type(scheduler).__name__:
+            raise checkpoint.CheckpointError(f"{path}: holds no {type(scheduler).__name__} state")
+        scheduler.load_state_dict({k: v for k, v in saved.items() if k != "type"})

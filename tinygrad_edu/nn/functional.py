@@ -1,0 +1,98 @@
+"""Stateless layers and losses on Tensors (`import tinygrad_edu.nn.functional as F`), as torch.nn.functional."""
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_edu.autograd import ShapeError
+from tinygrad_edu.tensor import Tensor, _rng
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str, fn: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be one of {', '.join(map(repr, _REDUCTIONS))}, got {reduction!r}")
+
+
+def linear(input, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x·Wᵀ + b: input batch×in_features, weight out_features×in_features (PyTorch's layout), bias out_features."""
+    out = input @ weight.T
+    return out if bias is None else out + bias
+
+
+def relu(input: Tensor) -> Tensor:
+    """max(x, 0), elementwise."""
+    return input.relu()
+
+
+def tanh(input: Tensor) -> Tensor:
+    return input.tanh()
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """σ(x) = 1/(1 + e^−x), elementwise."""
+    return input.sigmoid()
+
+
+def softmax(input: Tensor, dim: int = -1) -> Tensor:
+    return input.softmax(axis=dim)
+
+
+def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
+    return input.log_softmax(axis=dim)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, *, seed=None) -> Tensor:
+    """Inverted dropout: each element is zeroed with probability p and the survivors are scaled by 1/(1 − p),
+    so the expected value is unchanged and evaluation needs no rescaling. Returns input itself when not
+    training or p = 0. seed is an int, None, or a numpy.random.Generator to draw the mask from.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    dtype = input.dtype if input.dtype.kind == "f" else np.dtype(np.float32)
+    if p == 1.0:
+        mask = np.zeros(input.shape, dtype)
+    else:
+        keep = _rng(seed).random(input.shape, dtype=np.float32) >= p
+        mask = np.multiply(keep, 1.0 / (1.0 - p), dtype=dtype)
+    return input * mask
+
+
+def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Cross-entropy of softmax(input) against target, classes along the last axis (batch×classes logits).
+
+    target: integer class labels (shape batch) or class probabilities (input's shape). With labels y,
+    the loss of example i is −log softmax(xᵢ)[yᵢ]; reduction "mean" averages over the batch (PyTorch's
+    default), "sum" adds, "none" returns one loss per example. "mean" and "sum" use the fused, stable
+    softmax_cross_entropy, whose gradient is (softmax − onehot(y))/m.
+    """
+    _check_reduction(reduction, "cross_entropy")
+    if input.ndim != 2:
+        raise ShapeError(f"cross_entropy: expects logits of shape batch×classes, got {input.shape}")
+    if reduction == "none":
+        logp = input.log_softmax(axis=-1)
+        labels = np.asarray(getattr(target, "data", target))
+        if labels.dtype.kind in "iu":
+            if labels.shape != input.shape[:1]:
+                raise ShapeError(f"cross_entropy: logits {input.shape} need {input.shape[0]} labels, "
+                                 f"got shape {labels.shape}")
+            return -logp[np.arange(len(labels)), labels]
+        return -(logp * labels).sum(axis=-1)
+    loss = input.softmax_cross_entropy(target, axis=-1)
+    return loss if reduction == "mean" else loss * input.shape[0]
+
+
+def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Mean squared error: mean((input − target)²) for "mean", the sum for "sum", elementwise for "none".
+
+    input and target must have the same shape (PyTorch broadcasts with a warning; here it is an error,
+    since a (N, 1) input against an (N,) target would silently become N×N).
+    """
+    _check_reduction(reduction, "mse_loss")
+    if tuple(np.shape(getattr(target, "data", target))) != input.shape:
+        raise ShapeError(f"mse_loss: input {input.shape} and target {np.shape(getattr(target, 'data', target))} "
+                         "must have the same shape")
+    sq = (input - target) ** 2
+    return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
