@@ -104,10 +104,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 def reduce_to(grad: np.ndarray, t) -> np.ndarray:
     """The one place gradients are fitted to their tensor: broadcast axes summed, dtype cast back."""
-    grad = unbroadcast(grad, t.data.shape)
-    if grad.dtype != t.data.dtype:
-        grad = grad.astype(t.data.dtype)
-    return grad
+    data = t.data
+    if grad.shape != data.shape:
+        grad = unbroadcast(grad, data.shape)
+    return grad if grad.dtype == data.dtype else grad.astype(data.dtype)
 
 
 # --- the backward walk -----------------------------------------------------------------------------------

@@ -442,7 +442,7 @@ class SoftmaxCrossEntropy(Function):
         # log softmax(Z) = S − log Σ exp(S), with S = Z − max(Z) so that exp cannot overflow
         shifted = z - np.max(z, axis=axis, keepdims=True)
         if labels:   # Y as the position of each example's true class, instead of a one-hot array
-            where = np.indices(target.shape, sparse=True)
+            where = (np.arange(target.size),) if target.ndim == 1 else np.indices(target.shape, sparse=True)
             target = (*where[:axis], target, *where[axis:])
             Y_dot_shifted = shifted[target].sum()
         else:

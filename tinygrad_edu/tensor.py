@@ -71,8 +71,9 @@ def result_dtype(*operands) -> np.dtype:
 def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
     """Runs fn_cls's forward on the parents' arrays (cast to dtype) and records it if any parent needs grad."""
     arrays = [p.data if dtype is None or p.data.dtype == dtype else p.data.astype(dtype) for p in parents]
-    record = autograd._grad_enabled and any(p._requires_grad for p in parents)
-    fn = fn_cls(parents, tuple(p._requires_grad for p in parents)) if record else fn_cls((), ())
+    needs_grad = tuple([p._requires_grad for p in parents])
+    record = autograd._grad_enabled and True in needs_grad
+    fn = fn_cls(parents, needs_grad) if record else fn_cls((), ())
     try:
         out = fn.forward(*arrays, **kwargs)
     except ShapeError:
