@@ -153,7 +153,10 @@ def topological_order(root) -> list:
 def _accumulate(t, g: np.ndarray) -> None:
     """PyTorch's convention: a leaf's .grad adds up over backward calls until the caller clears it."""
     if t._grad is None:
-        t._grad = np.array(g, dtype=t.data.dtype, copy=True)  # owned, so later += is safe
+        # NOTE: owned, so later += is safe; and in the parameter's own memory layout, so an optimizer's
+        # elementwise passes over (p.data, p.grad) both stream contiguously.
+        t._grad = np.empty_like(t.data)
+        np.copyto(t._grad, g)
     else:
         t._grad += g
 

@@ -180,6 +180,11 @@ class Sigmoid(Function):
 # --- matrix product ------------------------------------------------------------------------------------
 
 
+def _transposed(x) -> bool:
+    """True for a column-major (Fortran-order) matrix, e.g. the .T of a row-major one."""
+    return x.flags.f_contiguous and not x.flags.c_contiguous
+
+
 class MatMul(Function):
     name = "matmul"
 
@@ -197,7 +202,14 @@ class MatMul(Function):
     def backward(self, g):
         a, b = self.saved
         if a.ndim == 2 and b.ndim == 2:
-            return (g @ b.T if self.needs_grad[0] else None), (a.T @ g if self.needs_grad[1] else None)
+            # NOTE: a gradient is formed in its operand's memory layout: for a transposed view such as the Wᵀ
+            # of x·Wᵀ, Aᵀ·g is computed as (gᵀ·A)ᵀ, so W.grad comes out contiguous, like W.
+            ga = gb = None
+            if self.needs_grad[0]:
+                ga = (b @ g.T).T if _transposed(a) else g @ b.T
+            if self.needs_grad[1]:
+                gb = (g.T @ a).T if _transposed(b) else a.T @ g
+            return ga, gb
         # NOTE: a vector operand is a 1-row (a) or 1-column (b) matrix; batch axes are summed by the walk.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
