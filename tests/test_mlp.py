@@ -1,13 +1,13 @@
-"""Tests of tinygrad_edu.mlp: the MLP's configuration, training loop, metrics, checkpoint, and a short real-data run."""
-import json
+"""Tests of the MLP (`train --model mlp`): the module, its optimizer and schedule, the shared loop, its files."""
 import math
-import os
 
 import numpy as np
 import pytest
 
-from tinygrad_edu import datasets, nn, optim
-from tinygrad_edu.mlp import MLP, MLPConfig, build, evaluate, train_mlp
+from tinygrad_edu import checkpoint, datasets, nn, optim, training
+from tinygrad_edu.mlp import MLP
+from tinygrad_edu.nn import functional as F
+from tinygrad_edu.training import ConfigError, MLPNet, TrainConfig
 
 
 def synthetic(n_train=300, n_test=100, seed=0):
@@ -24,82 +24,190 @@ def synthetic(n_train=300, n_test=100, seed=0):
     return split(n_train), split(n_test)
 
 
-def test_config_checks_its_choices():
-    assert MLPConfig(hidden=128).hidden == (128,)
-    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'; choose one of sgd, adam, adamw"):
-        MLPConfig(optimizer="rmsprop")
-    with pytest.raises(ValueError, match="unknown schedule 'linear'; choose one of none, step, cosine"):
-        MLPConfig(schedule="linear")
-    with pytest.raises(ValueError, match="momentum applies to sgd only"):
-        MLPConfig(momentum=0.9)
-    with pytest.raises(ValueError, match="epochs and batch_size must be ≥ 1"):
-        MLPConfig(epochs=0)
+def mlp_config(**kw):
+    """The `--model mlp` defaults (cli/train.py's table), with changes."""
+    defaults = dict(model="mlp", hidden=(256,), init="torch", lr=1e-3, batch_size=128, iterations=None, epochs=15,
+                    optimizer="adam", schedule="cosine")
+    return TrainConfig(**{**defaults, **kw})
+
+
+# --- the module and what create builds -----------------------------------------------------------------------
+
+
+def test_mlp_layers_and_names():
+    model = MLP((784, 256, 10), seed=0)
+    assert [n for n, _ in model.named_parameters()] == ["layers.0.weight", "layers.0.bias", "layers.2.weight",
+                                                        "layers.2.bias"]
+    assert model.layers[0].weight.shape == (256, 784) and model.layers[0].weight.dtype == np.float32
+    model = MLP((784, 32, 16, 10), dropout=0.5, dtype="float64")
+    assert [type(m).__name__ for m in model.layers] == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout",
+                                                        "Linear"]
+    assert model.layers[-1].weight.dtype == np.float64
     with pytest.raises(ValueError, match="sizes must be two or more positive integers"):
         MLP((784,))
 
 
-def test_build_follows_the_config():
-    model, opt, sched = build(MLPConfig(), steps_per_epoch=469)
-    assert [n for n, _ in model.named_parameters()] == ["layers.0.weight", "layers.0.bias", "layers.2.weight",
-                                                        "layers.2.bias"]
-    assert model.layers[0].weight.shape == (256, 784) and model.layers[0].weight.dtype == np.float32
-    assert type(opt) is optim.Adam and opt.param_groups[0]["lr"] == 1e-3 and opt.param_groups[0]["weight_decay"] == 0
-    assert type(sched) is optim.CosineAnnealingLR and sched.T_max == 15 * 469
-    _, opt, sched = build(MLPConfig(optimizer="sgd", momentum=0.9, lr=0.1, schedule="step"), steps_per_epoch=10)
-    assert type(opt) is optim.SGD and opt.param_groups[0]["momentum"] == 0.9
-    assert type(sched) is optim.StepLR and sched.step_size == 50 and sched.gamma == 0.1
-    _, opt, sched = build(MLPConfig(optimizer="adamw", schedule="none"))
-    assert type(opt) is optim.AdamW and opt.param_groups[0]["weight_decay"] == 0.01 and sched is None
-    model, _, _ = build(MLPConfig(hidden=(32, 16), dropout=0.5, dtype="float64"))
-    assert [type(m).__name__ for m in model.layers] == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout",
-                                                        "Linear"]
-    assert model.layers[-1].weight.dtype == np.float64
+def test_create_builds_the_configured_optimizer_and_schedule():
+    steps = 15 * 469
+    net = MLPNet.create(mlp_config(), np.random.default_rng(0), steps)
+    assert type(net.optimizer) is optim.Adam and net.optimizer.param_groups[0]["weight_decay"] == 0
+    assert net.optimizer.param_groups[0]["lr"] == 1e-3
+    assert type(net.scheduler) is optim.CosineAnnealingLR and net.scheduler.T_max == steps
+    # The weights are those of MLP(seed=default_rng(seed)): the seed stream of the tutorial model too.
+    same = MLP((784, 256, 10), seed=np.random.default_rng(0))
+    for (name, a), (_, b) in zip(net.module.named_parameters(), same.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+    net = MLPNet.create(mlp_config(optimizer="sgd", momentum=0.9, lr=0.1, schedule="step"), None, 30)
+    assert type(net.optimizer) is optim.SGD and net.optimizer.param_groups[0]["momentum"] == 0.9
+    assert type(net.scheduler) is optim.StepLR and net.scheduler.step_size == 10 and net.scheduler.gamma == 0.1
+    net = MLPNet.create(mlp_config(optimizer="adamw", schedule="none"), None, 30)
+    assert type(net.optimizer) is optim.AdamW and net.optimizer.param_groups[0]["weight_decay"] == 0.01
+    assert net.scheduler is None
+    net = MLPNet.create(mlp_config(optimizer="adamw", weight_decay=0.0, hidden=(8, 4), dtype="float64"), None, 30)
+    assert net.optimizer.param_groups[0]["weight_decay"] == 0.0
+    assert net.module.sizes == [784, 8, 4, 10] and net.dtype == np.float64
 
 
-def test_train_mlp_metrics_history_and_determinism():
+def test_the_step_schedule_divides_the_lr_by_ten_after_each_third():
+    net = MLPNet.create(mlp_config(schedule="step", hidden=(4,)), None, 9)
+    X, y = np.zeros((2, 784), np.float32), np.array([0, 1])
+    lrs = []
+    for _ in range(9):
+        lrs.append(net.optimizer.param_groups[0]["lr"])
+        net.train_step(X, y)
+    assert lrs == pytest.approx([1e-3] * 3 + [1e-4] * 3 + [1e-5] * 3)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(optimizer="adam"), "--optimizer adam needs --model mlp"),
+    (dict(momentum=0.9), "--momentum 0.9 needs --model mlp"),
+    (dict(weight_decay=0.01), "--weight-decay 0.01 needs --model mlp"),
+    (dict(schedule="cosine"), "--schedule cosine needs --model mlp"),
+    (dict(dropout=0.2), "--dropout 0.2 needs --model mlp"),
+    (dict(model="mlp", backprop="manual"), "--backprop manual needs --model tutorial"),
+    (dict(model="mlp", optimizer="adam", momentum=0.9), "momentum is for --optimizer sgd, not adam"),
+    (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop'; choose one of sgd, adam, adamw"),
+    (dict(schedule="linear"), "unknown schedule 'linear'; choose one of none, step, cosine"),
+    (dict(model="mlp", momentum=-0.5), "momentum must be a number ≥ 0, got -0.5"),
+    (dict(model="mlp", weight_decay=math.inf), "weight_decay must be a number ≥ 0, got inf"),
+    (dict(model="mlp", dropout=1.0), "dropout must be a probability in [0, 1), got 1.0"),
+])
+def test_options_each_model_cannot_take_are_config_errors(kw, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(**kw)
+
+
+def test_the_tutorial_model_takes_the_plain_values():
+    TrainConfig(optimizer="sgd", momentum=0, weight_decay=0, schedule="none", dropout=0)
+    TrainConfig(model="mlp", optimizer="sgd", momentum=0.9, weight_decay=1e-4, dropout=0.5)
+
+
+# --- the shared loop ---------------------------------------------------------------------------------------------
+
+
+def reference_run(config: TrainConfig, data):
+    """The run written out by hand, as examples/mnist_mlp.py writes it: weights from default_rng(seed), batches
+    from default_rng([seed, 1]), Adam stepped and the cosine schedule after it, every iteration."""
+    (X, y), _ = data
+    X = datasets.to_float(X)
+    rng = np.random.default_rng(config.seed)
+    model = nn.Sequential(nn.Linear(784, config.hidden[0], seed=rng), nn.ReLU(), nn.Linear(config.hidden[0], 10,
+                                                                                           seed=rng))
+    steps = config.epochs * math.ceil(len(X) / config.batch_size)
+    optimizer = optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = optim.CosineAnnealingLR(optimizer, T_max=steps)
+    shuffle = np.random.default_rng([config.seed, 1])
+    losses = []
+    for _ in range(config.epochs):
+        for Xb, yb in datasets.minibatches(X, y, config.batch_size, seed=shuffle):
+            loss = F.cross_entropy(model(Xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+    return model, losses
+
+
+def test_the_loop_trains_the_mlp_as_written_out_by_hand(monkeypatch):
     data = synthetic()
-    lines = []
-    config = dict(hidden=(32,), epochs=3, batch_size=32, lr=0.01, seed=1)
-    metrics = train_mlp(config, data, progress=lines.append)
-    json.dumps(metrics)                                  # the --metrics-out file
-    assert metrics["iterations"] == 3 * math.ceil(300 / 32)
-    assert [h["step"] for h in metrics["history"]] == [10, 20, 30] and [h["epoch"] for h in metrics["history"]] == \
-        [1, 2, 3]
-    assert set(metrics["history"][0]) == {"step", "epoch", "loss", "train_accuracy", "test_accuracy", "lr", "seconds"}
-    assert metrics["history"][-1]["lr"] == pytest.approx(0, abs=1e-12)   # cosine annealing ends at 0
-    assert metrics["test_accuracy"] == metrics["history"][-1]["test_accuracy"] >= 0.9
-    assert metrics["history"][-1]["loss"] < metrics["history"][0]["loss"]
-    assert metrics["config"]["hidden"] == [32] and metrics["config"]["optimizer"] == "adam"
-    assert len(lines) == 5 and lines[1].startswith("epoch   1/3  loss ") and "test acc" in lines[1]
-    again = train_mlp(config, data, progress=None)
-    strip = lambda m: {**m, "seconds": 0, "history": [{**h, "seconds": 0} for h in m["history"]]}  # noqa: E731
-    assert strip(again) == strip(metrics)
+    config = mlp_config(hidden=(32,), epochs=3, batch_size=32, lr=0.01, seed=1, log_every=1)
+    result = training.train(config, data)
+    model, losses = reference_run(config, data)
+    assert result.iterations == 3 * math.ceil(300 / 32) == len(losses) and result.epochs == 3
+    for (name, a), (_, b) in zip(result.model.module.named_parameters(), model.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+    assert [e["loss"] for e in result.history] == pytest.approx(losses, rel=1e-12)   # an entry per step: its loss
+    assert result.model.optimizer.param_groups[0]["lr"] == pytest.approx(0, abs=1e-12)   # cosine ends at 0
+    assert result.test_accuracy >= 0.9 and result.history[-1]["test_accuracy"] == result.test_accuracy
+    (X, y), _ = data
+    loss, predictions = result.model.evaluate(datasets.to_float(X), y)
+    assert result.final_loss == loss and result.train_accuracy == np.mean(predictions == y)
 
 
-def test_train_mlp_saves_a_checkpoint_that_loads(tmp_path):
-    (X, y), (Xt, yt) = data = synthetic()
-    metrics = train_mlp(dict(hidden=(16,), epochs=2, batch_size=50, optimizer="sgd", momentum=0.9, lr=0.05),
-                        data, progress=None, save=tmp_path / "mlp.npz")
-    assert metrics["weights"] == str(tmp_path / "mlp.npz")
-    model = nn.load(tmp_path / "mlp.npz")
-    assert isinstance(model, MLP) and model.sizes == [784, 16, 10]
-    loss, acc = evaluate(model, datasets.to_float(X), y.astype(np.int64))
-    assert acc == metrics["train_accuracy"] and loss == pytest.approx(metrics["final_loss"], rel=1e-6)
-    assert evaluate(model, datasets.to_float(Xt), yt.astype(np.int64))[1] == metrics["test_accuracy"]
-    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+def test_same_seed_same_run_with_dropout():
+    data = synthetic()
+    config = mlp_config(hidden=(16,), epochs=2, batch_size=50, dropout=0.3, seed=3)
+    a, b = training.train(config, data), training.train(config, data)
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]   # noqa: E731
+    assert strip(a.history) == strip(b.history)
+    for x, y in zip(a.model.module.parameters(), b.model.module.parameters()):
+        np.testing.assert_array_equal(x.data, y.data)
+    assert a.model.module.training          # evaluation switched dropout off, then back on
+    X = datasets.to_float(data[1][0])
+    np.testing.assert_array_equal(a.model.probabilities(X), a.model.probabilities(X))   # no dropout in eval
+
+
+def test_probabilities_are_the_softmax_of_the_logits():
+    net = MLPNet.create(mlp_config(hidden=(8,), dtype="float64"), None, 10)
+    X = datasets.to_float(synthetic(5, 1)[0][0], np.float64)
+    W1, b1, W2, b2 = (p.data for p in net.module.parameters())
+    Z = np.maximum(X @ W1.T + b1, 0) @ W2.T + b2
+    expected = np.exp(Z - Z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(net.probabilities(X), expected / expected.sum(axis=1, keepdims=True), rtol=1e-12)
+    assert net.evaluate(X, np.arange(5))[0] == pytest.approx(
+        -np.mean(np.log(expected / expected.sum(axis=1, keepdims=True))[np.arange(5), np.arange(5)]), rel=1e-12)
+
+
+# --- files ----------------------------------------------------------------------------------------------------
+
+
+def test_saved_weights_load_for_predicting_and_the_optimizer_state_for_resuming(tmp_path):
+    data = synthetic()
+    result = training.train(mlp_config(hidden=(16,), epochs=2, batch_size=50, optimizer="sgd", momentum=0.9,
+                                       lr=0.05), data)
+    path = checkpoint.save(tmp_path / "mlp.npz", result.model.state_dict(), result.model.architecture())
+    model, architecture = training.load_model(path)
+    assert isinstance(model, MLPNet) and model.optimizer is None and architecture["sizes"] == [784, 16, 10]
+    assert training.describe(model) == "mlp 784-16-10, init torch, float32"
+    X = datasets.to_float(data[1][0])
+    np.testing.assert_array_equal(model.probabilities(X), result.model.probabilities(X))
+    module = nn.load(path)                                        # the same file is nn's format
+    assert isinstance(module, MLP)
+    opt = optim.SGD(module.parameters(), lr=0.05, momentum=0.9)
     sched = optim.CosineAnnealingLR(opt, T_max=12)
-    nn.load_optimizer_state(tmp_path / "mlp.npz", opt, sched)
-    assert sched.last_epoch == 12 and opt.state[model.layers[0].weight]["momentum_buffer"].shape == (16, 784)
+    nn.load_optimizer_state(path, opt, sched)
+    assert sched.last_epoch == 12 and opt.state[module.layers[0].weight]["momentum_buffer"].shape == (16, 784)
 
 
-def test_short_run_on_real_mnist():
-    """2 epochs on the first 20,000 training images: already above 90% on the real test set (91.6%, about 3 s)."""
-    if not os.environ.get(datasets.ENV_VAR):
-        pytest.skip(f"{datasets.ENV_VAR} is not set; point it at a folder with the four MNIST files")
-    try:
-        (X, y), test = datasets.load_mnist(download=False, progress=False)
-    except datasets.DatasetNotFoundError as e:
-        pytest.skip(f"{datasets.ENV_VAR} does not hold MNIST: {e}")
-    metrics = train_mlp(dict(epochs=2), ((X[:20000], y[:20000]), test), progress=None)
-    assert metrics["test_accuracy"] >= 0.90
-    assert metrics["history"][1]["test_accuracy"] > metrics["history"][0]["test_accuracy"]
+@pytest.mark.parametrize("change, message", [
+    (dict(sizes=[10, 16, 10]), "the mlp model's sizes must be [784, ..., 10], the file says [10, 16, 10]"),
+    (dict(dtype="int8"), "dtype must be float32 or float64, the file says 'int8'"),
+])
+def test_a_bad_mlp_architecture_is_refused(tmp_path, change, message):
+    net = MLPNet.create(mlp_config(hidden=(16,)), None, 10)
+    path = checkpoint.save(tmp_path / "w.npz", net.state_dict(), {**net.architecture(), **change})
+    with pytest.raises(checkpoint.CheckpointError, match=message.replace("[", r"\[")):
+        training.load_model(path)
+
+
+def test_plot_run_draws_an_mlp_run(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tinygrad_edu import viz
+
+    data = synthetic()
+    result = training.train(mlp_config(hidden=(16,), epochs=2, batch_size=100), data)
+    metrics = {"history": result.history, "test_accuracy": result.test_accuracy}
+    written = viz.plot_run(metrics, out_dir=tmp_path, model=result.model, test_data=data[1])
+    assert [p.name for p in written] == ["curves.png", "weights.png", "misclassified.png", "confusion.png"]

@@ -3,13 +3,17 @@ import gzip
 import io
 import json
 import re
+import runpy
 import struct
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tinygrad_edu import checkpoint, manual, training
 from tinygrad_edu.cli import build_parser, main
+from tinygrad_edu.cli import train as train_command
 from tinygrad_edu.cli.evaluate import confusion_matrix
 from tinygrad_edu.cli.predict import digit_art
 from tinygrad_edu.cli.train import resolve
@@ -100,6 +104,11 @@ def test_options_resolve():
     (["--batch-size", "0"], "argument --batch-size: expected an integer ≥ 1, got '0'"),
     (["--seed", "-2"], "argument --seed: expected an integer ≥ 0, got '-2'"),
     (["--init", "kaiming"], "argument --init: invalid choice: 'kaiming'"),
+    (["--momentum", "-1"], "argument --momentum: expected a number ≥ 0, got '-1'"),
+    (["--weight-decay", "x"], "argument --weight-decay: expected a number ≥ 0, got 'x'"),
+    (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
+    (["--schedule", "linear"], "argument --schedule: invalid choice: 'linear'"),
+    (["--dropout", "1"], "argument --dropout: expected a probability in [0, 1), got '1'"),
 ])
 def test_bad_options_exit_2_with_the_reason(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
@@ -112,6 +121,37 @@ def test_two_hidden_layers_in_the_tutorial_model_is_a_clear_error(data_dir, caps
     assert main(train_args(data_dir, "--hidden", "256,128")) == 2
     err = capsys.readouterr().err
     assert "error: the tutorial model has exactly one hidden layer (784-H-10); got --hidden 256,128" in err
+
+
+def test_mlp_defaults_and_options_resolve(capsys):
+    assert resolve(parse("--model", "mlp")) == TrainConfig(
+        model="mlp", hidden=(256,), init="torch", lr=1e-3, batch_size=128, iterations=None, epochs=15,
+        optimizer="adam", schedule="cosine", momentum=0.0, weight_decay=None, dropout=0.0, seed=0, dtype="float32")
+    config = resolve(parse("--model", "mlp", "--iterations", "100", "--optimizer", "sgd", "--momentum", "0.9",
+                           "--weight-decay", "1e-4", "--schedule", "step", "--hidden", "64,32", "--dropout", "0.2"))
+    assert (config.iterations, config.epochs, config.optimizer, config.momentum, config.weight_decay,
+            config.schedule, config.hidden, config.dropout) == (100, None, "sgd", 0.9, 1e-4, "step", (64, 32), 0.2)
+    assert train_command.OPTIMIZERS == tuple(training.OPTIMIZERS) and train_command.SCHEDULES == training.SCHEDULES
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: sgd for tutorial, adam for mlp)" in text and "(default: 15 for mlp)" in text
+    assert "(default: none for tutorial, cosine for mlp)" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--optimizer", "adam"], "error: --optimizer adam needs --model mlp"),
+    (["--schedule", "cosine"], "error: --schedule cosine needs --model mlp"),
+    (["--momentum", "0.9"], "error: --momentum 0.9 needs --model mlp"),
+    (["--weight-decay", "0.1"], "error: --weight-decay 0.1 needs --model mlp"),
+    (["--dropout", "0.2"], "error: --dropout 0.2 needs --model mlp"),
+    (["--model", "mlp", "--backprop", "manual"], "error: --backprop manual needs --model tutorial"),
+    (["--model", "mlp", "--momentum", "0.9"], "error: momentum is for --optimizer sgd, not adam"),
+])
+def test_options_of_the_other_model_exit_2_with_the_reason(data_dir, capsys, argv, message):
+    assert main(train_args(data_dir, *argv)) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 def test_config_checks():
@@ -153,8 +193,8 @@ def test_window_averages_are_the_steps_own_numbers(digits, monkeypatch):
     losses = []
     step = training.TutorialNet.train_step
 
-    def spy(self, X, Y, lr):
-        loss, predictions = step(self, X, Y, lr)
+    def spy(self, X, Y):
+        loss, predictions = step(self, X, Y)
         losses.append((loss, len(Y), int(np.sum(predictions == Y))))
         return loss, predictions
 
@@ -265,8 +305,9 @@ def test_train_writes_metrics_and_weights_that_predict_and_evaluate_read(data_di
     assert set(m) == METRIC_KEYS
     assert m["weights"] == str(weights) and m["iterations"] == 30 and m["epochs"] == 3
     assert m["config"] == {"model": "tutorial", "hidden": [16], "init": "he", "lr": 0.1, "batch_size": 32,
-                           "iterations": None, "epochs": 3, "backprop": "autograd", "seed": 0, "dtype": "float32",
-                           "dataset": "mnist", "log_every": None, "data": str(data_dir)}
+                           "iterations": None, "epochs": 3, "backprop": "autograd", "optimizer": "sgd",
+                           "momentum": 0.0, "weight_decay": None, "schedule": "none", "dropout": 0.0, "seed": 0,
+                           "dtype": "float32", "dataset": "mnist", "log_every": None, "data": str(data_dir)}
     assert all({"step", "epoch", "loss", "train_accuracy", "seconds"} <= set(e) for e in m["history"])
     assert f"test accuracy   {m['test_accuracy']:.4f}" in out and f"weights         {weights}" in out
 
@@ -326,6 +367,63 @@ def test_manual_and_autograd_same_accuracy_through_the_command(data_dir, tmp_pat
         results.append(json.loads(out.read_text()))
     assert results[0]["test_accuracy"] == results[1]["test_accuracy"]
     assert results[0]["train_accuracy"] == results[1]["train_accuracy"]
+
+
+def test_train_mlp_then_predict_and_evaluate_read_its_weights(data_dir, tmp_path, capsys):
+    weights, metrics = tmp_path / "mlp.npz", tmp_path / "m.json"
+    assert main(train_args(data_dir, "--model", "mlp", "--epochs", "1", "--hidden", "16", "--save", str(weights),
+                           "--metrics-out", str(metrics))) == 0
+    m = json.loads(metrics.read_text())
+    assert set(m) == METRIC_KEYS and m["iterations"] == 3 and m["epochs"] == 1     # 300 images in batches of 128
+    assert m["config"] == {"model": "mlp", "hidden": [16], "init": "torch", "lr": 0.001, "batch_size": 128,
+                           "iterations": None, "epochs": 1, "backprop": "autograd", "optimizer": "adam",
+                           "momentum": 0.0, "weight_decay": None, "schedule": "cosine", "dropout": 0.0, "seed": 0,
+                           "dtype": "float32", "dataset": "mnist", "log_every": None, "data": str(data_dir)}
+    assert [e["step"] for e in m["history"]] == [1, 3] and m["history"][-1]["test_accuracy"] == m["test_accuracy"]
+
+    arrays, arch = checkpoint.load(weights)
+    assert {k: a.shape for k, a in arrays.items() if not k.startswith("optim/")} == {
+        "layers.0.weight": (16, 784), "layers.0.bias": (16,), "layers.2.weight": (10, 16), "layers.2.bias": (10,)}
+    assert arrays["optim/state.0.exp_avg"].shape == (16, 784) and arrays["optim/state.0.step"] == 3
+    meta = json.loads(str(arrays["optim/meta"]))
+    assert meta["optimizer"] == "Adam" and meta["scheduler"]["type"] == "CosineAnnealingLR"
+    assert meta["scheduler"]["last_epoch"] == meta["scheduler"]["T_max"] == 3
+    assert arch["model"] == "mlp" and arch["sizes"] == [784, 16, 10] and arch["config"] == m["config"]
+
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(weights), "--data", str(data_dir), "--no-download"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{weights}: mlp 784-16-10, init torch, float32\n")
+    assert f"mnist test set: accuracy {m['test_accuracy']:.4f} ({round(m['test_accuracy'] * 100)} of 100)" in out
+    assert main(["predict", "--weights", str(weights), "--index", "7", "--data", str(data_dir), "--no-download"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[31] == f"true label  {synthetic_digits(100, 1)[1][7]}"
+    probabilities = [float(line.split()[1]) for line in out[33:43]]
+    assert sum(probabilities) == pytest.approx(1, abs=1e-3)
+    assert out[32].startswith(f"prediction  {int(np.argmax(probabilities))} (")
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mnist_mlp.py"
+
+
+def test_the_example_script_prints_the_numbers_of_train_model_mlp(data_dir, tmp_path, monkeypatch, capsys):
+    """examples/mnist_mlp.py writes the loop out; on the same data and seed it ends where `train --model mlp` does."""
+    metrics = tmp_path / "m.json"
+    assert main(train_args(data_dir, "--model", "mlp", "--epochs", "2", "--seed", "1", "--metrics-out",
+                           str(metrics))) == 0
+    m = json.loads(metrics.read_text())
+    capsys.readouterr()
+    monkeypatch.setenv("TINYGRAD_EDU_DATA", str(data_dir))
+    monkeypatch.setattr(sys, "argv", [str(EXAMPLE), "--epochs", "2", "--seed", "1"])
+    runpy.run_path(str(EXAMPLE), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    epoch_ends = [e for e in m["history"] if e["step"] % 3 == 0]          # 3 steps an epoch
+    assert lines[1].startswith("epoch  2/2  loss ")                        # its loss averages the whole epoch, as
+    assert f"loss {epoch_ends[1]['loss']:.4f}  train acc {epoch_ends[1]['train_accuracy']:.4f}" in lines[1]   # here
+    assert [line.split("test acc ")[1].split()[0] for line in lines[:2]] == \
+        [f"{e['test_accuracy']:.4f}" for e in epoch_ends]
+    assert lines[2].startswith(f"train accuracy {m['train_accuracy']:.4f}  test accuracy {m['test_accuracy']:.4f}  "
+                               f"final loss {m['final_loss']:.4f}")
 
 
 # --- errors: a clear line and exit code 2, never a traceback -----------------------------------------------
@@ -398,6 +496,20 @@ def test_short_real_run_then_predict_and_evaluate(tmp_path, capsys):
         capsys.readouterr().out
     assert main(["predict", "--weights", str(weights), "--index", "0", "--no-download"]) == 0
     assert "true label  7" in capsys.readouterr().out      # the first test image is a 7
+
+
+@needs_mnist
+def test_short_real_mlp_run_then_evaluate(tmp_path, capsys):
+    """One epoch of a 784-32-10 MLP, the rest of the defaults (Adam, cosine, batches of 128): 0.9002 for seed 0."""
+    weights, metrics = tmp_path / "w.npz", tmp_path / "m.json"
+    assert main(["train", "--model", "mlp", "--epochs", "1", "--hidden", "32", "--no-download", "--quiet",
+                 "--save", str(weights), "--metrics-out", str(metrics)]) == 0
+    m = json.loads(metrics.read_text())
+    assert m["iterations"] == 469 and m["test_accuracy"] >= 0.89
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(weights), "--no-download"]) == 0
+    assert f"accuracy {m['test_accuracy']:.4f} ({round(m['test_accuracy'] * 10000)} of 10000)" in \
+        capsys.readouterr().out
 
 
 @needs_mnist

@@ -1,4 +1,5 @@
-"""The training loop behind `train`: the tutorial's network by autograd or by hand, live progress, a metrics history.
+"""The training loop behind `train`: the tutorial's network (by autograd or by hand) and the MLP, live progress,
+a metrics history.
 
 A model here is a class with the small protocol the loop and the `predict`/`evaluate` commands use (MODELS maps
 the name stored in a weights file to it):
@@ -6,12 +7,16 @@ the name stored in a weights file to it):
     layout, dtype                 how it wants X: "columns" (784×m, the tutorial's) or "rows" (m×784), and
                                   the float dtype of its weights
     check(config)                 raises ConfigError for options the model cannot take (e.g. two hidden widths)
-    create(config, rng)           a fresh model, its weights drawn from rng
-    train_step(X, y, lr)          one update on the batch; returns (loss before the update, predicted labels)
+    create(config, rng, steps)    a fresh model, its weights drawn from rng, set up to be trained for `steps`
+                                  update steps (the whole run: a schedule such as the cosine spans them)
+    train_step(X, y)              one update on the batch by the model's own rule, which create set up from the
+                                  config (the tutorial's W := W − α·dW with α = config.lr; the MLP's optimizer
+                                  and schedule); returns (loss before the update, predicted labels)
     evaluate(X, y)                (mean cross-entropy, predicted labels), no update
     probabilities(X)              softmax outputs, one row of 10 per example
-    state_dict(), architecture()  what checkpoint.save writes
-    from_checkpoint(path, arrays, architecture)   the model rebuilt from a file alone
+    state_dict(), architecture()  what checkpoint.save writes (state_dict may hold optimizer state, optim/ keys)
+    from_checkpoint(path, arrays, architecture)   the model rebuilt from a file alone (for predicting: it has
+                                  no optimizer)
 """
 from __future__ import annotations
 
@@ -27,7 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_edu import checkpoint, datasets, init, manual, tutorial
+from tinygrad_edu import checkpoint, datasets, init, manual, nn, optim, tutorial
+from tinygrad_edu.autograd import no_grad
+from tinygrad_edu.mlp import MLP
+from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tensor import Tensor
 
 
@@ -50,6 +58,11 @@ class TrainConfig:
     iterations: int | None = 500         # exactly one of iterations and epochs
     epochs: int | None = None
     backprop: str = "autograd"
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    weight_decay: float | None = None    # None: the optimizer's own default (0; 0.01 for adamw)
+    schedule: str = "none"               # the lr over the run, stepped every iteration
+    dropout: float = 0.0
     seed: int = 0
     dtype: str = "float32"
     dataset: str = "mnist"
@@ -70,6 +83,18 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer ≥ 1, got {value!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        for name in ("momentum", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a number ≥ 0, got {value!r}")
+        if self.momentum and self.optimizer != "sgd":
+            raise ConfigError(f"momentum is for --optimizer sgd, not {self.optimizer} (Adam's β₁ is its momentum)")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
         if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ConfigError(f"hidden must be widths ≥ 1, got {self.hidden!r}")
         MODELS[self.model].check(self)
@@ -82,9 +107,10 @@ class TrainConfig:
 # --- the tutorial's network ---------------------------------------------------------------------------------
 
 
-def cross_entropy(Z2, Y) -> float:
-    """The mean cross-entropy of softmax(Z2) against labels Y (classes on axis 0), by the Tensor op autograd uses."""
-    return Tensor(Z2).softmax_cross_entropy(Y, axis=0).item()
+def cross_entropy(Z, Y, axis: int = 0) -> float:
+    """The mean cross-entropy of softmax(Z) against labels Y, classes on `axis` (0: the tutorial's columns), by
+    the Tensor op autograd uses."""
+    return Tensor(Z).softmax_cross_entropy(Y, axis=axis).item()
 
 
 class TutorialNet:
@@ -92,16 +118,18 @@ class TutorialNet:
 
     `backprop="autograd"` steps with tutorial.gradient_descent_step (Tensor ops and backward()); "manual" with
     manual.py's hand-derived forward_prop, backward_prop and update_params. Both start from the same weights.
+    Both update by the tutorial's plain gradient descent, W := W − α·dW with α = lr (None: a model loaded to
+    predict).
     """
 
     name = "tutorial"
     layout = "columns"
     n_in, n_out = 784, 10
 
-    def __init__(self, W1, b1, W2, b2, init: str = "tutorial", backprop: str = "autograd"):
+    def __init__(self, W1, b1, W2, b2, init: str = "tutorial", backprop: str = "autograd", lr: float | None = None):
         self.params = tutorial.Params(*(Tensor(a, requires_grad=True, name=n)
                                         for a, n in zip((W1, b1, W2, b2), tutorial.Params._fields)))
-        self.init, self.backprop = init, backprop
+        self.init, self.backprop, self.lr = init, backprop, lr
 
     @staticmethod
     def check(config: TrainConfig) -> None:
@@ -111,17 +139,24 @@ class TutorialNet:
                               ("; use --model mlp for several" if "mlp" in MODELS else ""))
         if config.backprop not in ("autograd", "manual"):
             raise ConfigError(f"backprop must be autograd or manual, got {config.backprop!r}")
+        plain = {"optimizer": "sgd", "momentum": 0, "weight_decay": 0, "schedule": "none", "dropout": 0}
+        for name, value in plain.items():
+            got = getattr(config, name)
+            if got is not None and got != value:
+                raise ConfigError(f"--{name.replace('_', '-')} {got} needs --model mlp: the tutorial model trains by "
+                                  "the tutorial's plain gradient descent (W := W − α·dW), without dropout")
 
     @classmethod
-    def create(cls, config: TrainConfig, rng: np.random.Generator) -> TutorialNet:
-        """init "tutorial" is manual.init_params (the project's one init); the others come from tinygrad_edu.init."""
+    def create(cls, config: TrainConfig, rng: np.random.Generator, steps: int) -> TutorialNet:
+        """init "tutorial" is manual.init_params (the project's one init); the others come from tinygrad_edu.init.
+        Plain gradient descent needs no count of steps."""
         (hidden,) = config.hidden
         if config.init == "tutorial":
             arrays = manual.init_params(rng, config.dtype, hidden)
         else:
             arrays = (*init.linear(config.init, cls.n_in, hidden, rng, config.dtype, (hidden, 1)),
                       *init.linear(config.init, hidden, cls.n_out, rng, config.dtype, (cls.n_out, 1)))
-        return cls(*arrays, init=config.init, backprop=config.backprop)
+        return cls(*arrays, init=config.init, backprop=config.backprop, lr=config.lr)
 
     @property
     def dtype(self) -> np.dtype:
@@ -131,7 +166,8 @@ class TutorialNet:
     def arrays(self) -> tuple[np.ndarray, ...]:
         return tuple(p.data for p in self.params)
 
-    def train_step(self, X, Y, lr: float):
+    def train_step(self, X, Y):
+        lr = self.lr
         if self.backprop == "autograd":
             fwd = tutorial.gradient_descent_step(self.params, X, Y, lr)
             return fwd.loss.item(), manual.get_predictions(fwd.Z2.data)
@@ -175,7 +211,102 @@ class TutorialNet:
         return cls(*(arrays[n] for n in tutorial.Params._fields), init=str(architecture.get("init", "unknown")))
 
 
-MODELS = {"tutorial": TutorialNet}
+# --- the MLP ----------------------------------------------------------------------------------------------
+
+OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW}
+SCHEDULES = ("none", "step", "cosine")
+
+
+class MLPNet:
+    """An mlp.MLP (784-H-...-10 nn.Linear layers, ReLU, one row per image) with its optimizer and lr schedule.
+
+    create builds optim.SGD (with config.momentum), Adam or AdamW at config.lr, with config.weight_decay if given
+    (else the optimizer's own default), and a schedule stepped after every update over the run's `steps`:
+    "cosine" anneals the lr to 0 at the last step (CosineAnnealingLR, T_max = steps), "step" multiplies it by 0.1
+    after each third of the run (StepLR), "none" keeps it. A model rebuilt from a file has no optimizer.
+    """
+
+    name = "mlp"
+    layout = "rows"
+    n_in, n_out = 784, 10
+
+    def __init__(self, module: MLP, optimizer: optim.Optimizer | None = None, scheduler=None):
+        self.module, self.optimizer, self.scheduler = module, optimizer, scheduler
+
+    @staticmethod
+    def check(config: TrainConfig) -> None:
+        if config.backprop != "autograd":
+            raise ConfigError(f"--backprop {config.backprop} needs --model tutorial: the hand-derived backprop is "
+                              "the tutorial network's")
+
+    @classmethod
+    def create(cls, config: TrainConfig, rng: np.random.Generator, steps: int) -> MLPNet:
+        module = MLP((cls.n_in, *config.hidden, cls.n_out), dropout=config.dropout, init=config.init,
+                     dtype=config.dtype, seed=rng)
+        decay = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
+        momentum = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
+        optimizer = OPTIMIZERS[config.optimizer](module.parameters(), lr=config.lr, **momentum, **decay)
+        scheduler = None
+        if config.schedule == "cosine":
+            scheduler = optim.CosineAnnealingLR(optimizer, T_max=steps)
+        elif config.schedule == "step":
+            scheduler = optim.StepLR(optimizer, step_size=math.ceil(steps / 3), gamma=0.1)
+        return cls(module, optimizer, scheduler)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.module.layers[0].weight.dtype
+
+    @property
+    def init(self) -> str:
+        return self.module.init
+
+    def train_step(self, X, y):
+        logits = self.module(X)
+        loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.item(), logits.data.argmax(axis=1)
+
+    @no_grad()
+    def logits(self, X, chunk: int = 10000) -> np.ndarray:
+        """The outputs for X's rows in eval mode (no dropout), chunk rows at a time, as one array."""
+        self.module.eval()
+        try:
+            return np.concatenate([self.module(X[i:i + chunk]).data for i in range(0, len(X), chunk)])
+        finally:
+            self.module.train()
+
+    def evaluate(self, X, y):
+        Z = self.logits(X)
+        return cross_entropy(Z, y, axis=1), Z.argmax(axis=1)
+
+    def probabilities(self, X) -> np.ndarray:
+        return Tensor(self.logits(X)).softmax(axis=1).data
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The weights, and the optimizer's and schedule's state under optim/ keys (nn.load_optimizer_state
+        reads them back)."""
+        return nn.checkpoint_arrays(self.module, self.optimizer, self.scheduler)
+
+    def architecture(self) -> dict:
+        return self.module.architecture()
+
+    @classmethod
+    def from_checkpoint(cls, path, arrays: dict, architecture: dict) -> MLPNet:
+        sizes, dtype = architecture.get("sizes"), architecture.get("dtype")
+        if not (isinstance(sizes, list) and len(sizes) >= 2 and sizes[0] == cls.n_in and sizes[-1] == cls.n_out):
+            raise checkpoint.CheckpointError(f"{path}: the mlp model's sizes must be [784, ..., 10], the file says "
+                                             f"{sizes!r}")
+        if dtype not in ("float32", "float64"):
+            raise checkpoint.CheckpointError(f"{path}: dtype must be float32 or float64, the file says {dtype!r}")
+        return cls(nn.from_checkpoint(path, arrays, architecture))
+
+
+MODELS = {"tutorial": TutorialNet, "mlp": MLPNet}
 
 
 def load_model(path):
@@ -274,10 +405,11 @@ class TrainResult:
 def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainResult:
     """Trains config.model on data = ((X_train, y_train), (X_test, y_test)) (uint8 images, as load_mnist gives).
 
-    default_rng(config.seed) draws the initial weights (so init "tutorial" gives manual.init_params(seed)) and
-    default_rng([config.seed, 1]) each epoch's shuffle, so the batches do not depend on the init. Full batch (no
-    batch_size): every step is one epoch over all the training images, in order. With batch_size: minibatch SGD,
-    reshuffled each epoch; the last batch of an epoch may be smaller.
+    default_rng(config.seed) draws the initial weights (so init "tutorial" gives manual.init_params(seed); the
+    MLP's dropout masks come after them from the same stream) and default_rng([config.seed, 1]) each epoch's
+    shuffle, so the batches do not depend on the init. Full batch (no batch_size): every step is one epoch over all
+    the training images, in order. With batch_size: minibatches, reshuffled each epoch; the last batch of an epoch
+    may be smaller. Each step is the model's train_step (its own update rule; create gets the total step count).
 
     The history gets an entry at step 1, every log_every steps, at the end of each epoch of minibatches and at the
     last step. Its loss and train_accuracy come from the steps' own forward passes (before their updates), so
@@ -289,17 +421,17 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
     """
     progress = progress or Progress(quiet=True)
     (X_train, y_train), (X_test, y_test) = data
-    model = MODELS[config.model].create(config, np.random.default_rng(config.seed))
-    shuffle = np.random.default_rng([config.seed, 1])   # its own stream: the batches do not depend on the init
-    # NOTE: minibatches are drawn from the rows (each image contiguous) and viewed in the model's layout.
-    rows = datasets.to_float(X_train, model.dtype)
-    view = np.transpose if model.layout == "columns" else np.asarray
-    X, Xt = view(rows), as_input(X_test, model)
     n = len(y_train)
     full = config.batch_size is None
     per_epoch = 1 if full else math.ceil(n / config.batch_size)
     total = config.iterations if config.iterations is not None else config.epochs * per_epoch
     n_epochs = math.ceil(total / per_epoch)
+    model = MODELS[config.model].create(config, np.random.default_rng(config.seed), total)
+    shuffle = np.random.default_rng([config.seed, 1])   # its own stream: the batches do not depend on the init
+    # NOTE: minibatches are drawn from the rows (each image contiguous) and viewed in the model's layout.
+    rows = datasets.to_float(X_train, model.dtype)
+    view = np.transpose if model.layout == "columns" else np.asarray
+    X, Xt = view(rows), as_input(X_test, model)
     log_every = config.log_every or (10 if full else 100)
 
     history: list[dict] = []
@@ -323,7 +455,7 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
     with np.errstate(over="ignore", invalid="ignore"), contextlib.closing(progress):
         for epoch in range(1, n_epochs + 1):
             for i, (Xb, yb) in enumerate(epoch_batches(), 1):
-                loss, predictions = model.train_step(view(Xb), yb, config.lr)
+                loss, predictions = model.train_step(view(Xb), yb)
                 step += 1
                 if not math.isfinite(loss):
                     diverged(loss, step)

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from tinygrad_edu.init import INITS
 
-HELP = "train the tutorial's network on MNIST and report its train and test accuracy"
+OPTIMIZERS = ("sgd", "adam", "adamw")   # training.OPTIMIZERS and SCHEDULES (not imported here: the help stays fast)
+SCHEDULES = ("none", "step", "cosine")
+
+HELP = "train the tutorial's network (or an MLP) on MNIST and report its train and test accuracy"
 DESCRIPTION = """\
 Train a network on MNIST (pixels/255, as in the tutorial) and print its train and test accuracy and the wall
 time. Progress (step, loss, train accuracy, elapsed time) goes to stderr: redrawn in place on a terminal, one
@@ -19,6 +22,7 @@ examples:
   tinygrad-edu train                                            # the tutorial: 784-10-10, 500 full-batch steps
   tinygrad-edu train --init he --batch-size 64 --epochs 5 --lr 0.1 --save weights.npz
   tinygrad-edu train --backprop manual --dtype float64          # the hand-derived backprop, same weights
+  tinygrad-edu train --model mlp                                # 784-256-10, Adam + cosine, 15 epochs: ~98%
 """
 
 # Per-model defaults. Options whose argparse default is None take their model's value from this table, so a
@@ -26,8 +30,11 @@ examples:
 # and "epochs" gives a model's default length of training.
 MODEL_DEFAULTS = {
     "tutorial": {"hidden": (10,), "init": "tutorial", "lr": 0.1, "batch_size": None, "iterations": 500,
-                 "backprop": "autograd"},
+                 "optimizer": "sgd", "schedule": "none"},
+    "mlp": {"hidden": (256,), "init": "torch", "lr": 1e-3, "batch_size": 128, "epochs": 15,
+            "optimizer": "adam", "schedule": "cosine"},
 }
+PER_MODEL = ("hidden", "init", "lr", "batch_size", "optimizer", "schedule")
 DATASETS = ("mnist", "fashion-mnist")
 FULL_BATCH = "full"
 
@@ -58,14 +65,22 @@ def _seed(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+def _float(accept, expected: str):
+    """An argparse type: a float for which accept(value) holds, else "expected <expected>, got '<text>'"."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
+
+
+_positive_float = _float(lambda v: 0 < v < float("inf"), "a positive number")
+_non_negative_float = _float(lambda v: 0 <= v < float("inf"), "a number ≥ 0")
+_probability = _float(lambda v: 0 <= v < 1, "a probability in [0, 1)")
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -81,6 +96,16 @@ def _batch_size(text: str):
 
 def _batches(n) -> str:
     return "full batch" if n is None else f"batches of {n}"
+
+
+def _update_rule(config) -> str:
+    """e.g. "lr 0.1" (plain gradient descent) or "adam lr 0.001, cosine schedule"."""
+    parts = [f"lr {config.lr}" if config.optimizer == "sgd" else f"{config.optimizer} lr {config.lr}"]
+    parts += [f"momentum {config.momentum}"] if config.momentum else []
+    parts += [] if config.weight_decay is None else [f"weight decay {config.weight_decay}"]
+    parts += [] if config.schedule == "none" else [f"{config.schedule} schedule"]
+    parts += [f"dropout {config.dropout}"] if config.dropout else []
+    return ", ".join(parts)
 
 
 def cpu_count() -> int:
@@ -101,7 +126,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | N
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=list(MODEL_DEFAULTS), default="tutorial",
-                       help="tutorial: 784-H-10 in the tutorial's column layout (default: tutorial)")
+                       help="tutorial: 784-H-10 in the tutorial's column layout, plain gradient descent; mlp: "
+                            "784-H-...-10 nn.Linear layers with ReLU, one row per image, an optimizer and an lr "
+                            "schedule; each model has its own defaults (default: tutorial)")
     model.add_argument("--hidden", type=_widths, metavar="W[,W...]",
                        help="hidden widths, a comma list such as 256,128 "
                             + _defaults("hidden", lambda h: ",".join(map(str, h))))
@@ -114,22 +141,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit = parser.add_argument_group("training")
     fit.add_argument("--lr", type=_positive_float, help="learning rate (alpha) " + _defaults("lr"))
     fit.add_argument("--batch-size", type=_batch_size, metavar="N|full",
-                     help="N: minibatch SGD, reshuffled each epoch; full: every step uses all the training "
+                     help="N: minibatches of N images, reshuffled each epoch; full: every step uses all the training "
                           "images " + _defaults("batch_size", _batches))
     length = fit.add_mutually_exclusive_group()
     length.add_argument("--iterations", type=_positive_int, metavar="N",
                         help="number of update steps " + _defaults("iterations"))
     length.add_argument("--epochs", type=_positive_int, metavar="N",
-                        help="number of passes over the training set (not with --iterations)")
-    fit.add_argument("--backprop", choices=("autograd", "manual"),
-                     help="manual: the tutorial's hand-derived backprop (tutorial model only) "
-                          + _defaults("backprop"))
+                        help="number of passes over the training set (not with --iterations) "
+                             + _defaults("epochs"))
+    fit.add_argument("--backprop", choices=("autograd", "manual"), default="autograd",
+                     help="manual: the tutorial's hand-derived backprop (tutorial model only) (default: autograd)")
+    fit.add_argument("--optimizer", choices=OPTIMIZERS,
+                     help="sgd: p ← p − lr·g (the tutorial's); adam, adamw: torch.optim's rules (mlp model only) "
+                          + _defaults("optimizer"))
+    fit.add_argument("--momentum", type=_non_negative_float, default=0.0, metavar="μ",
+                     help="SGD's momentum (mlp model, --optimizer sgd) (default: 0)")
+    fit.add_argument("--weight-decay", type=_non_negative_float, metavar="λ",
+                     help="weight decay (mlp model) (default: the optimizer's own, 0 for sgd and adam, 0.01 for "
+                          "adamw)")
+    fit.add_argument("--schedule", choices=SCHEDULES,
+                     help="the lr over the run, stepped every iteration: cosine anneals it to 0 at the last step, "
+                          "step multiplies it by 0.1 after each third of the run (mlp model only) "
+                          + _defaults("schedule"))
+    fit.add_argument("--dropout", type=_probability, default=0.0, metavar="P",
+                     help="inverted dropout after each hidden layer's activation while training: zero a unit with "
+                          "probability P, scale the rest by 1/(1 − P) (mlp model only) (default: 0)")
     fit.add_argument("--seed", type=_seed, default=0,
                      help="seeds the initial weights and the shuffling (default: 0)")
     data = parser.add_argument_group("data")
     add_data_arguments(data)
     out = parser.add_argument_group("output")
-    out.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights and the architecture")
+    out.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights and the architecture (for "
+                     "mlp also the optimizer's and schedule's state, under optim/ keys)")
     out.add_argument("--metrics-out", metavar="METRICS.json",
                      help="write accuracies, loss, time, the configuration and the history as JSON")
     out.add_argument("--force", action="store_true",
@@ -146,8 +189,7 @@ def resolve(args):
     from tinygrad_edu.training import TrainConfig
 
     defaults = MODEL_DEFAULTS[args.model]
-    pick = {key: defaults[key] if getattr(args, key) is None else getattr(args, key)
-            for key in ("hidden", "init", "lr", "batch_size", "backprop")}
+    pick = {key: defaults[key] if getattr(args, key) is None else getattr(args, key) for key in PER_MODEL}
     if pick["batch_size"] == FULL_BATCH:
         pick["batch_size"] = None
     if args.iterations is None and args.epochs is None:
@@ -155,7 +197,8 @@ def resolve(args):
     else:
         length = {"iterations": args.iterations, "epochs": args.epochs}
     return TrainConfig(model=args.model, dtype=args.dtype, seed=args.seed, dataset=args.dataset,
-                       log_every=args.log_every, **pick, **length)
+                       log_every=args.log_every, backprop=args.backprop, momentum=args.momentum,
+                       weight_decay=args.weight_decay, dropout=args.dropout, **pick, **length)
 
 
 def fail(command: str, message, code: int = 2) -> int:
@@ -208,7 +251,7 @@ def run(args) -> int:
                      f"({time.perf_counter() - start:.1f} s)")
     length = (f"{config.iterations} iterations" if config.iterations is not None else f"{config.epochs} epochs")
     progress.message(f"training {config.model} (hidden {','.join(map(str, config.hidden))}, init {config.init}, "
-                     f"{config.dtype}) by {config.backprop}: lr {config.lr}, {_batches(config.batch_size)}, "
+                     f"{config.dtype}) by {config.backprop}: {_update_rule(config)}, {_batches(config.batch_size)}, "
                      f"{length}, seed {config.seed}")
     try:
         result = training.train(config, data, progress)

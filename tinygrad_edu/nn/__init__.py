@@ -30,7 +30,7 @@ from tinygrad_edu.nn import functional
 from tinygrad_edu.tensor import Tensor, _rng
 
 __all__ = ["Dropout", "Flatten", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh",
-           "from_checkpoint", "functional", "load", "load_optimizer_state", "save"]
+           "checkpoint_arrays", "from_checkpoint", "functional", "load", "load_optimizer_state", "save"]
 
 
 class Parameter(Tensor):
@@ -330,6 +330,12 @@ _META = checkpoint.OPTIM_PREFIX + "meta"
 
 def save(model: Module, path, optimizer=None, scheduler=None) -> Path:
     """Writes model (architecture and weights) and, if given, the optimizer's and scheduler's state to path."""
+    return checkpoint.save(path, checkpoint_arrays(model, optimizer, scheduler), model.architecture())
+
+
+def checkpoint_arrays(model: Module, optimizer=None, scheduler=None) -> dict[str, np.ndarray]:
+    """The arrays `save` writes: the model's state_dict and, given an optimizer, its state (and the scheduler's)
+    under optim/ keys. For callers that add their own entries to the architecture (the `train` command)."""
     arrays = model.state_dict()
     if optimizer is not None:
         sd = optimizer.state_dict()
@@ -340,7 +346,7 @@ def save(model: Module, path, optimizer=None, scheduler=None) -> Path:
                 "scheduler": None if scheduler is None else
                 {"type": type(scheduler).__name__, **scheduler.state_dict()}}
         arrays[_META] = np.array(json.dumps(meta))
-    return checkpoint.save(path, arrays, model.architecture())
+    return arrays
 
 
 def _model_class(name, path):
