@@ -3,11 +3,11 @@ import re
 
 import numpy as np
 import pytest
+from realdata import needs_mnist
 
 from tinygrad_edu import ops
 from tinygrad_edu.cli import main
 from tinygrad_edu.comparison import QUANTITIES
-from tinygrad_edu.datasets import DatasetNotFoundError, load_mnist
 from tinygrad_edu.opspecs import REGISTRY
 
 
@@ -18,15 +18,6 @@ def no_mnist(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
 
-def have_mnist() -> bool:
-    try:
-        load_mnist(download=False, progress=False)
-        return True
-    except DatasetNotFoundError:
-        return False
-
-
-needs_mnist = pytest.mark.skipif(not have_mnist(), reason="real MNIST not found (set TINYGRAD_EDU_DATA)")
 
 
 def gradient_rows(out: str) -> dict:
@@ -108,7 +99,7 @@ def test_compare_rejects_a_bad_batch_size(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["compare", "--batch-size", "0"])
     assert exit_info.value.code == 2
-    assert "--batch-size: must be an integer ≥ 1, got '0'" in capsys.readouterr().err
+    assert "--batch-size: expected an integer ≥ 1, got '0'" in capsys.readouterr().err
 
 
 @needs_mnist

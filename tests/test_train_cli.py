@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from realdata import needs_mnist
 
 from tinygrad_edu import checkpoint, manual, training
 from tinygrad_edu.cli import build_parser, main
@@ -17,21 +18,12 @@ from tinygrad_edu.cli import train as train_command
 from tinygrad_edu.cli.evaluate import confusion_matrix
 from tinygrad_edu.cli.predict import digit_art
 from tinygrad_edu.cli.train import resolve
-from tinygrad_edu.datasets import DatasetNotFoundError, load_mnist
+from tinygrad_edu.datasets import load_mnist
 from tinygrad_edu.training import ConfigError, TrainConfig
 
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def have_mnist() -> bool:
-    try:
-        load_mnist(download=False, progress=False)
-        return True
-    except DatasetNotFoundError:
-        return False
-
-
-needs_mnist = pytest.mark.skipif(not have_mnist(), reason="real MNIST not found (set TINYGRAD_EDU_DATA)")
 
 
 # --- a tiny MNIST folder ------------------------------------------------------------------------------------

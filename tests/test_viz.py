@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from realdata import needs_mnist
 from strategies import HypothesisChooser
 
 from tinygrad_edu import autograd, checkpoint, opspecs, training, tutorial, viz
@@ -371,12 +372,8 @@ def test_explain_traces_a_tiny_batch(no_mnist, tmp_path, capsys):
     assert main(["explain", "--batch-size", "0"]) == 2
 
 
+@needs_mnist
 def test_explain_on_real_mnist(capsys):
-    from tinygrad_edu.datasets import DatasetNotFoundError, load_mnist
-    try:
-        load_mnist(download=False, progress=False)
-    except DatasetNotFoundError:
-        pytest.skip("real MNIST not on disk (set TINYGRAD_EDU_DATA)")
     assert main(["explain", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
     assert "MNIST training images" in out and "∂L/∂b1 += Σ over axis 1 of ∂L/∂Z1" in out

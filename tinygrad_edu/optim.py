@@ -80,25 +80,18 @@ class Optimizer:
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
-                        self._update(p, self._aligned(p), self.state.setdefault(p, {}), group)
+                        self._update(p, p.grad, self.state.setdefault(p, {}), group)
         return loss
-
-    def _aligned(self, p: Tensor) -> np.ndarray:
-        """p.grad in p.data's memory layout. NOTE: the weight of `x @ W.T` gets a transposed-in-memory gradient,
-        and every elementwise pass over mismatched layouts runs strided, about 3× slower than one copy."""
-        g = p.grad
-        if g.strides == p.data.strides:
-            return g
-        aligned = self._tmp(p.data, 1)
-        np.copyto(aligned, g)
-        return aligned
 
     def _update(self, p: Tensor, g: np.ndarray, state: dict, group: dict) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def _tmp(self, a: np.ndarray, slot: int = 0) -> np.ndarray:
-        """Scratch array `slot` of a's shape, dtype and layout, shared by the parameters like a (content: junk)."""
-        key = (a.shape, a.dtype.str, a.strides, slot)
+    def _tmp(self, a: np.ndarray) -> np.ndarray:
+        """A scratch array of a's shape, dtype and layout, shared by the parameters like a (content: junk).
+
+        NOTE: p.grad always has p.data's memory layout (the backward walk makes it so), so an update's
+        elementwise passes over p.data, p.grad and this array all run contiguously."""
+        key = (a.shape, a.dtype.str, a.strides)
         buf = self._scratch.get(key)
         if buf is None:
             buf = self._scratch[key] = np.empty_like(a)

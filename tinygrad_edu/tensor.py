@@ -177,10 +177,11 @@ class Tensor:
         if value is None:
             self._grad = None
             return
-        g = np.array(_raw(value), dtype=self.data.dtype)
+        g = np.asarray(_raw(value))
         if g.shape != self.data.shape:
             raise ShapeError(f"grad: a gradient of shape {g.shape} for a tensor of shape {self.data.shape}")
-        self._grad = g
+        self._grad = np.empty_like(self.data)   # a copy, in the tensor's dtype and memory layout
+        np.copyto(self._grad, g, casting="unsafe")
 
     @property
     def grad_fn(self):

@@ -4,24 +4,36 @@ from __future__ import annotations
 import argparse
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1 (batch sizes, counts)."""
-    return _int_at_least(text, 1)
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer ≥ {low}, got {text!r}")
+        return value
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer ≥ 0 (seeds)."""
-    return _int_at_least(text, 0)
+def _float(accept, expected: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def _int_at_least(text: str, low: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < low:
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ {low}, got {text!r}")
-    return value
+# argparse types; a bad value gives "argument --lr: expected a positive number, got '-1'"
+positive_int = _int_at_least(1)          # batch sizes, counts
+non_negative_int = _int_at_least(0)      # seeds
+positive_float = _float(lambda v: 0 < v < float("inf"), "a positive number")
+non_negative_float = _float(lambda v: 0 <= v < float("inf"), "a number ≥ 0")
+probability = _float(lambda v: 0 <= v < 1, "a probability in [0, 1)")
 
 
 def format_table(headers: list[str], rows: list[list[str]]) -> str:

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from tinygrad_edu.cli.common import non_negative_float, non_negative_int, positive_float, positive_int, probability
 from tinygrad_edu.init import INITS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")   # training.OPTIMIZERS and SCHEDULES (not imported here: the help stays fast)
@@ -45,44 +46,6 @@ def _defaults(key: str, show=str) -> str:
     return f"(default: {', '.join(values)})"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
-    return value
-
-
-def _float(accept, expected: str):
-    """An argparse type: a float for which accept(value) holds, else "expected <expected>, got '<text>'"."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not accept(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-    return parse
-
-
-_positive_float = _float(lambda v: 0 < v < float("inf"), "a positive number")
-_non_negative_float = _float(lambda v: 0 <= v < float("inf"), "a number ≥ 0")
-_probability = _float(lambda v: 0 <= v < 1, "a probability in [0, 1)")
-
-
 def _widths(text: str) -> tuple[int, ...]:
     parts = text.split(",")
     if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
@@ -91,7 +54,7 @@ def _widths(text: str) -> tuple[int, ...]:
 
 
 def _batch_size(text: str):
-    return FULL_BATCH if text == FULL_BATCH else _positive_int(text)
+    return FULL_BATCH if text == FULL_BATCH else positive_int(text)
 
 
 def _batches(n) -> str:
@@ -139,14 +102,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                        help="float64 is the exact mode (default: float32)")
     fit = parser.add_argument_group("training")
-    fit.add_argument("--lr", type=_positive_float, help="learning rate (alpha) " + _defaults("lr"))
+    fit.add_argument("--lr", type=positive_float, help="learning rate (alpha) " + _defaults("lr"))
     fit.add_argument("--batch-size", type=_batch_size, metavar="N|full",
                      help="N: minibatches of N images, reshuffled each epoch; full: every step uses all the training "
                           "images " + _defaults("batch_size", _batches))
     length = fit.add_mutually_exclusive_group()
-    length.add_argument("--iterations", type=_positive_int, metavar="N",
+    length.add_argument("--iterations", type=positive_int, metavar="N",
                         help="number of update steps " + _defaults("iterations"))
-    length.add_argument("--epochs", type=_positive_int, metavar="N",
+    length.add_argument("--epochs", type=positive_int, metavar="N",
                         help="number of passes over the training set (not with --iterations) "
                              + _defaults("epochs"))
     fit.add_argument("--backprop", choices=("autograd", "manual"), default="autograd",
@@ -154,19 +117,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--optimizer", choices=OPTIMIZERS,
                      help="sgd: p ← p − lr·g (the tutorial's); adam, adamw: torch.optim's rules (mlp model only) "
                           + _defaults("optimizer"))
-    fit.add_argument("--momentum", type=_non_negative_float, default=0.0, metavar="μ",
+    fit.add_argument("--momentum", type=non_negative_float, default=0.0, metavar="μ",
                      help="SGD's momentum (mlp model, --optimizer sgd) (default: 0)")
-    fit.add_argument("--weight-decay", type=_non_negative_float, metavar="λ",
+    fit.add_argument("--weight-decay", type=non_negative_float, metavar="λ",
                      help="weight decay (mlp model) (default: the optimizer's own, 0 for sgd and adam, 0.01 for "
                           "adamw)")
     fit.add_argument("--schedule", choices=SCHEDULES,
                      help="the lr over the run, stepped every iteration: cosine anneals it to 0 at the last step, "
                           "step multiplies it by 0.1 after each third of the run (mlp model only) "
                           + _defaults("schedule"))
-    fit.add_argument("--dropout", type=_probability, default=0.0, metavar="P",
+    fit.add_argument("--dropout", type=probability, default=0.0, metavar="P",
                      help="inverted dropout after each hidden layer's activation while training: zero a unit with "
                           "probability P, scale the rest by 1/(1 − P) (mlp model only) (default: 0)")
-    fit.add_argument("--seed", type=_seed, default=0,
+    fit.add_argument("--seed", type=non_negative_int, default=0,
                      help="seeds the initial weights and the shuffling (default: 0)")
     data = parser.add_argument_group("data")
     add_data_arguments(data)
@@ -178,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--force", action="store_true",
                      help="overwrite existing --save/--metrics-out files (by default they are refused, "
                           "before training starts)")
-    out.add_argument("--log-every", type=_positive_int, metavar="N",
+    out.add_argument("--log-every", type=positive_int, metavar="N",
                      help="steps between history entries and progress lines (default: 10 in full batch, "
                           "100 with minibatches)")
     out.add_argument("--quiet", action="store_true", help="no progress on stderr; results still go to stdout")
