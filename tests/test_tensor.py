@@ -308,3 +308,58 @@ def test_memory_stays_flat_over_many_training_steps():
     finally:
         tracemalloc.stop()
     assert after - before < 16 * 1024   # leaking one 10×32 array a step would be 5 MB by now
+
+
+def test_python_floats_keep_float64_precision():
+    t = Tensor(np.ones(1))
+    assert Tensor(0.1, dtype=np.float64).item() == 0.1
+    assert (t * 0.1).data[0] == 0.1 and (t - 0.1).data[0] == 0.9
+    assert (Tensor(np.arange(3, dtype=np.uint8)) / np.float64(255)).dtype == np.float32   # numpy scalars too
+
+
+def test_no_grad_as_a_decorator_restores_the_mode_after_recursion():
+    @no_grad()
+    def depth(n):
+        return 0 if n == 0 else 1 + depth(n - 1)
+    depth(3)
+    assert tg.is_grad_enabled()
+
+
+def test_pow_zero_has_a_zero_gradient_everywhere():
+    x = Tensor(np.array([0.0, 1.0, 2.0]), requires_grad=True)
+    (x ** 0).sum().backward()
+    assert np.array_equal(x.grad, [0, 0, 0])
+
+
+def test_retained_gradients_are_separate_writable_arrays():
+    x = Tensor(np.ones(3), requires_grad=True)
+    a, b = (x * 2).retain_grad(), (x * 3).retain_grad()
+    (a + b).sum().backward()
+    a.grad *= 2
+    assert np.array_equal(a.grad, [2, 2, 2]) and np.array_equal(b.grad, [1, 1, 1])
+
+
+def test_array_protocol_copies_when_asked():
+    t = Tensor(np.zeros(2))
+    a = np.array(t)
+    a[0] = 5
+    assert t.data[0] == 0 and np.asarray(t) is t.data
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Tensor([1, 2]) == Tensor([1, 2, 3]), r"==: shapes \(2,\) and \(3,\) cannot be broadcast together"),
+    (lambda: Tensor(np.ones((2, 3))).argmax(3), r"argmax: axis 3 is out of range for shape \(2, 3\)"),
+    (lambda: Tensor(np.ones((2, 3))).transpose(1, 2), r"transpose: axes \(1, 2\) do not name each of the 2 axes"),
+    (lambda: Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones((5, 4, 2))),
+     r"matmul: \(2, 3, 4\) @ \(5, 4, 2\): batch dimensions \(2,\) and \(5,\) do not broadcast"),
+])
+def test_more_errors_name_the_op_and_shapes(make, message):
+    with pytest.raises(ShapeError, match=message):
+        make()
+
+
+def test_unsupported_operands_are_type_errors():
+    with pytest.raises(TypeError, match="a complex cannot take part in a Tensor op"):
+        Tensor(np.ones(2)) + 1j
+    with pytest.raises(TypeError, match="cannot make an array of list data"):
+        Tensor([[1.0, 2.0], [3.0]])

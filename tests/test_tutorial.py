@@ -247,3 +247,10 @@ def test_normwise_relative_error():
     assert normwise_relative_error(np.zeros(3), np.zeros(3)) == 0.0
     assert normwise_relative_error([0.0, 1e-300], [0.0, 0.0]) == float("inf")
     assert normwise_relative_error(1.0, np.array([[2.0], [4.0]])) == 0.75   # a scalar against a column
+
+
+def test_manual_cross_entropy_is_the_loss_autograd_differentiates():
+    rng = np.random.default_rng(3)
+    Z2, Y = rng.normal(size=(10, 40)) * 4, rng.integers(0, 10, 40)
+    assert manual.cross_entropy(manual.softmax(Z2), Y) == pytest.approx(
+        Tensor(Z2).softmax_cross_entropy(Y, axis=0).item(), rel=1e-12)

@@ -387,10 +387,24 @@ def test_plot_command(no_mnist, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [f"wrote {out_dir / 'curves.png'}", f"wrote {out_dir / 'weights.png'}"]
     assert "no test set on disk" in captured.err
-    assert main(["plot", str(tmp_path / "metrics.json"), "--out", str(out_dir)]) == 0
-    assert "(replaced the previous one)" in capsys.readouterr().out
-    assert main(["plot", str(tmp_path / "missing.json")]) == 1
-    assert "no such metrics file" in capsys.readouterr().err
+    before = (out_dir / "curves.png").read_bytes()
+    assert main(["plot", str(tmp_path / "metrics.json"), "--out", str(out_dir)]) == 2   # the user's pictures stay
+    assert "curves.png exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert (out_dir / "curves.png").read_bytes() == before
+    assert main(["plot", str(tmp_path / "metrics.json"), "--out", str(out_dir), "--force"]) == 0
+    assert main(["plot", str(tmp_path / "missing.json"), "--out", str(tmp_path / "empty")]) == 2
+    assert "tinygrad-edu plot: error:" in (err := capsys.readouterr().err) and "no such metrics file" in err
+
+
+@needs_mnist
+def test_train_draws_its_pictures(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "pictures"
+    assert main(["train", "--iterations", "3", "--quiet", "--no-download", "--plot", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["confusion.png", "curves.png", "misclassified.png",
+                                                      "weights.png"]
+    assert main(["train", "--iterations", "3", "--quiet", "--no-download", "--plot", str(out)]) == 2
+    assert "pass --force" in capsys.readouterr().err
 
 
 def test_dev_extra_includes_plot():

@@ -22,6 +22,10 @@ class set_grad_enabled(contextlib.ContextDecorator):
     def __init__(self, mode: bool):
         self.mode = bool(mode)
 
+    def _recreate_cm(self):
+        # NOTE: as a decorator, each call gets its own instance, so recursive calls restore the right mode
+        return set_grad_enabled(self.mode)
+
     def __enter__(self):
         global _grad_enabled
         self._prev, _grad_enabled = _grad_enabled, self.mode
@@ -165,8 +169,8 @@ def _accumulate(t, g: np.ndarray) -> None:
 
 
 def _retain(t, g: np.ndarray) -> None:
-    """A non-leaf that called retain_grad keeps ∂L/∂t; no copy, since the walk never writes into a gradient."""
-    t._grad = g if t._grad is None else t._grad + g
+    """A non-leaf that called retain_grad keeps ∂L/∂t, as its own writable copy (g may be shared or a view)."""
+    t._grad = np.array(g) if t._grad is None else t._grad + g
 
 
 def backward(root, grad=None, retain_graph: bool = False) -> None:

@@ -10,13 +10,14 @@ file in place of one the user saved before. Reading uses allow_pickle=False, so 
 """
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from tinygrad_edu.files import write_atomic
 
 ARCHITECTURE_KEY = "__architecture__"
 OPTIM_PREFIX = "optim/"
@@ -33,15 +34,9 @@ def save(path, arrays: dict[str, np.ndarray], architecture: dict) -> Path:
         raise CheckpointError(f"{path}: {ARCHITECTURE_KEY!r} is reserved for the architecture")
     payload = {name: np.asarray(a) for name, a in arrays.items()}
     payload[ARCHITECTURE_KEY] = np.array(json.dumps(architecture, sort_keys=True))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, **payload)
+    write_atomic(path, buffer.getvalue())
     return path
 
 

@@ -67,7 +67,13 @@ def gradcheck(f: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1
     >>> gradcheck(lambda x: x.tanh(), [x])
     True
     """
-    for i, analytic, numeric in compare_gradients(f, inputs, eps):
+    check_gradients(compare_gradients(f, inputs, eps), inputs, atol, rtol)
+    return True
+
+
+def check_gradients(results, inputs: Sequence[Tensor], atol: float = 1e-5, rtol: float = 1e-3) -> None:
+    """Raises GradcheckError at the first element of compare_gradients' results outside the tolerance."""
+    for i, analytic, numeric in results:
         bad = np.abs(analytic - numeric) > atol + rtol * np.abs(numeric)
         if bad.any():
             j = tuple(int(k) for k in np.argwhere(bad)[0])
@@ -75,4 +81,3 @@ def gradcheck(f: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1
             label = f"input {i}" + (f" ({name})" if name else "")
             raise GradcheckError(f"gradcheck: {label} of shape {analytic.shape}, element {j}: backward gives "
                                  f"{analytic[j]:.10g}, finite differences give {numeric[j]:.10g}")
-    return True

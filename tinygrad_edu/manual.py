@@ -100,6 +100,15 @@ def update_params(W1, b1, W2, b2, dW1, db1, dW2, db2, alpha):
     return W1 - alpha * dW1, b1 - alpha * db1, W2 - alpha * dW2, b2 - alpha * db2
 
 
+def cross_entropy(A2, Y) -> float:
+    """L = −(1/m) Σⱼ log A2[Yⱼ, j]: the mean loss whose gradients backward_prop computes (times m, for dZ).
+
+    A probability that underflowed to 0 counts as the dtype's smallest normal number, so L stays finite.
+    """
+    picked = A2[np.asarray(Y), np.arange(A2.shape[1])]
+    return float(-np.mean(np.log(np.maximum(picked, np.finfo(A2.dtype).tiny))))
+
+
 def get_predictions(A2):
     """The predicted digit of each column: argmax over the 10 rows."""
     return np.argmax(A2, axis=0)

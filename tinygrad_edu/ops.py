@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygrad_edu.autograd import Function, ShapeError, unbroadcast
+from tinygrad_edu.autograd import Function, ShapeError
 
 # --- elementwise, with numpy broadcasting ---------------------------------------------------------------
 
@@ -99,6 +99,8 @@ class Pow(Function):
     def backward(self, g):
         (a,) = self.saved
         p = self.attrs["exponent"]
+        if p == 0:   # NOTE: a⁰ = 1 is flat; p·a^(p−1) would be 0·∞ = nan at a = 0
+            return (np.zeros_like(g),)
         return (g * (p * a ** (p - 1)),)
 
 
@@ -194,6 +196,11 @@ class MatMul(Function):
         k_a, k_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
         if k_a != k_b:
             raise ShapeError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {k_a} and {k_b} differ")
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} "
+                             "do not broadcast") from None
         self.save(a, b)
         return a @ b
 
@@ -218,9 +225,9 @@ class MatMul(Function):
         ga = np.matmul(g2, np.swapaxes(b2, -1, -2)) if self.needs_grad[0] else None
         gb = np.matmul(np.swapaxes(a2, -1, -2), g2) if self.needs_grad[1] else None
         if ga is not None and a.ndim == 1:
-            ga = unbroadcast(ga, a2.shape).reshape(a.shape)
+            ga = ga[..., 0, :]   # drop the row axis added above; the walk sums any batch axes
         if gb is not None and b.ndim == 1:
-            gb = unbroadcast(gb, b2.shape).reshape(b.shape)
+            gb = gb[..., 0]
         return ga, gb
 
 
@@ -297,7 +304,8 @@ class Max(Function):
         a, out = self.saved
         at = self.attrs
         mask = a == out
-        return (mask * (_expand(g, at["axes"], at["keepdims"]) / mask.sum(axis=at["axes"], keepdims=True)),)
+        ties = mask.sum(axis=at["axes"], keepdims=True, dtype=g.dtype)
+        return (mask * (_expand(g, at["axes"], at["keepdims"]) / ties),)
 
 
 # --- shape ---------------------------------------------------------------------------------------------
@@ -323,7 +331,11 @@ class Transpose(Function):
     name = "transpose"
 
     def forward(self, a, *, axes=None):
-        axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(ax % a.ndim for ax in axes)
+        if axes is None:
+            axes = tuple(reversed(range(a.ndim)))
+        elif len(axes) != a.ndim or not all(-a.ndim <= ax < a.ndim for ax in axes):
+            raise ShapeError(f"transpose: axes {axes} do not name each of the {a.ndim} axes of {a.shape} once")
+        axes = tuple(ax % a.ndim for ax in axes) if a.ndim else ()
         if sorted(axes) != list(range(a.ndim)):
             raise ShapeError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}")
         self.attrs["axes"] = axes

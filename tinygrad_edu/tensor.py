@@ -28,14 +28,18 @@ def _rank(dtype: np.dtype) -> int:
 
 
 def as_array(data, dtype=None) -> np.ndarray:
-    """Tensor data as a numpy array: arrays keep their dtype, Python floats become float32."""
+    """Tensor data as a numpy array: arrays keep their dtype; Python floats become float32 unless dtype says."""
     if isinstance(data, Tensor):
         arr = data.data
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
     else:
-        arr = np.asarray(data)
-        if arr.dtype.kind in _DEFAULT_OF_KIND:
+        try:
+            # NOTE: with a dtype, Python numbers go straight to it: 0.1 in float64 is 0.1, not float32's 0.1
+            arr = np.asarray(data, dtype=dtype)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise TypeError(f"Tensor: cannot make an array of {type(data).__name__} data ({e})") from None
+        if dtype is None and arr.dtype.kind in _DEFAULT_OF_KIND:
             arr = arr.astype(_DEFAULT_OF_KIND[arr.dtype.kind], copy=False)
     if arr.dtype.kind not in _RANK_OF_KIND:
         raise TypeError(f"Tensor: cannot hold {type(data).__name__} data of dtype {arr.dtype}; "
@@ -43,17 +47,25 @@ def as_array(data, dtype=None) -> np.ndarray:
     return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
+def _is_scalar(x) -> bool:
+    """Python numbers and numpy scalars: they take part in promotion as PyTorch's 'wrapped numbers'."""
+    return isinstance(x, (bool, numbers.Number)) and not isinstance(x, (Tensor, np.ndarray))
+
+
 def result_dtype(*operands) -> np.dtype:
     """The dtype of an op on these operands (Tensors, arrays, Python scalars), by PyTorch's promotion rules."""
     best = {}  # priority (2 dimensioned, 1 zero-dim, 0 Python scalar) -> promoted dtype within that group
     for x in operands:
-        if isinstance(x, (Tensor, np.ndarray, np.generic)):
-            dt = x.dtype
-            prio = 2 if x.ndim else 1
-        elif isinstance(x, (bool, numbers.Number)):
-            dt, prio = _DEFAULT_OF_KIND[np.asarray(x).dtype.kind], 0
+        if _is_scalar(x):
+            kind = np.asarray(x).dtype.kind
+            if kind not in _DEFAULT_OF_KIND:
+                raise TypeError(f"a {type(x).__name__} cannot take part in a Tensor op (only real numbers)")
+            dt, prio = _DEFAULT_OF_KIND[kind], 0
+        elif isinstance(x, (Tensor, np.ndarray)):
+            dt, prio = x.dtype, (2 if x.ndim else 1)
         else:
-            dt, prio = as_array(x).dtype, 2
+            arr = as_array(x)
+            dt, prio = arr.dtype, (2 if arr.ndim else 1)
         prev = best.get(prio)
         best[prio] = dt if prev is None else (
             np.promote_types(prev, dt) if _rank(prev) == _rank(dt) else max(prev, dt, key=_rank))
@@ -78,9 +90,10 @@ def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
         out = fn.forward(*arrays, **kwargs)
     except ShapeError:
         raise
-    except (ValueError, IndexError, TypeError) as e:
+    except (ValueError, IndexError, TypeError) as e:   # numpy's own words, with the op and shapes added
         shapes = " and ".join(str(a.shape) for a in arrays)
-        raise ShapeError(f"{fn.name}: {shapes}: {str(e).strip()}") from None
+        error = TypeError if isinstance(e, TypeError) else ShapeError
+        raise error(f"{fn.name}: {shapes}: {str(e).strip()}") from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     t = Tensor._wrap(out, record)
@@ -94,7 +107,7 @@ def _lift(x, dtype) -> Tensor:
     if isinstance(x, Tensor):
         return x
     same = type(x) is np.ndarray and x.dtype == dtype
-    return Tensor._wrap(x if same else np.asarray(as_array(x), dtype=dtype), False)
+    return Tensor._wrap(x if same else as_array(x, dtype), False)
 
 
 def _binary(fn_cls, a, b, dtype=None) -> Tensor:
@@ -114,6 +127,14 @@ def _float_dtype(*operands) -> np.dtype:
 def _raw(x):
     """The numpy value of an operand of a non-differentiable op (comparisons, indices)."""
     return x.data if isinstance(x, Tensor) else x
+
+
+def _compare(symbol: str, ufunc, a, b) -> Tensor:
+    """An elementwise comparison: a bool tensor outside the graph."""
+    try:
+        return Tensor._wrap(np.asarray(ufunc(a.data, _raw(b))), False)
+    except ValueError:
+        raise ShapeError(f"{symbol}: shapes {a.shape} and {np.shape(_raw(b))} cannot be broadcast together") from None
 
 
 # --- the Tensor ---------------------------------------------------------------------------------------------
@@ -207,7 +228,10 @@ class Tensor:
         return self.data
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        if copy is False and dtype is not None and np.dtype(dtype) != self.data.dtype:
+            raise ValueError(f"np.asarray(tensor, dtype={dtype}, copy=False): the data is {self.data.dtype}, "
+                             "so a copy is needed")
+        return np.array(self.data, dtype=dtype, copy=True) if copy else np.asarray(self.data, dtype=dtype)
 
     def item(self):
         return self.data.item()
@@ -300,25 +324,27 @@ class Tensor:
     # --- comparisons: bool tensors, outside the graph ---
 
     def __eq__(self, other):
-        return Tensor._wrap(np.asarray(self.data == _raw(other)), False)
+        return _compare("==", np.equal, self, other)
 
     def __ne__(self, other):
-        return Tensor._wrap(np.asarray(self.data != _raw(other)), False)
+        return _compare("!=", np.not_equal, self, other)
 
     def __lt__(self, other):
-        return Tensor._wrap(np.asarray(self.data < _raw(other)), False)
+        return _compare("<", np.less, self, other)
 
     def __le__(self, other):
-        return Tensor._wrap(np.asarray(self.data <= _raw(other)), False)
+        return _compare("<=", np.less_equal, self, other)
 
     def __gt__(self, other):
-        return Tensor._wrap(np.asarray(self.data > _raw(other)), False)
+        return _compare(">", np.greater, self, other)
 
     def __ge__(self, other):
-        return Tensor._wrap(np.asarray(self.data >= _raw(other)), False)
+        return _compare(">=", np.greater_equal, self, other)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         """Index of the largest value (not differentiable): the tutorial's get_predictions is argmax(axis=0)."""
+        if axis is not None and not -self.data.ndim <= axis < self.data.ndim:
+            raise ShapeError(f"argmax: axis {axis} is out of range for shape {self.data.shape}")
         return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)), False)
 
     # --- elementwise functions ---
@@ -352,12 +378,10 @@ class Tensor:
     # --- shape ---
 
     def reshape(self, *shape) -> Tensor:
-        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return _apply(ops.Reshape, self, shape=shape)
+        return _apply(ops.Reshape, self, shape=_shape(shape))
 
     def transpose(self, *axes) -> Tensor:
-        axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return _apply(ops.Transpose, self, axes=axes or None)
+        return _apply(ops.Transpose, self, axes=_shape(axes) or None)
 
     @property
     def T(self) -> Tensor:
@@ -390,8 +414,9 @@ class Tensor:
 # --- factories ----------------------------------------------------------------------------------------------
 
 
-def _shape(shape) -> tuple:
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+def _shape(args) -> tuple:
+    """f(2, 3) and f((2, 3)) alike, for shapes and axes."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
 def _rng(seed) -> np.random.Generator:

@@ -24,9 +24,7 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +32,7 @@ import numpy as np
 
 from tinygrad_edu import checkpoint, datasets, init, manual, nn, optim, tutorial
 from tinygrad_edu.autograd import no_grad
+from tinygrad_edu.files import write_atomic
 from tinygrad_edu.mlp import MLP
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tensor import Tensor
@@ -176,7 +175,7 @@ class TutorialNet:
         dW1, db1, dW2, db2, _, _ = manual.backward_prop(Z1, A1, Z2, A2, W1, W2, X, Y)
         for p, new in zip(self.params, manual.update_params(W1, b1, W2, b2, dW1, db1, dW2, db2, lr)):
             p.data = new
-        return cross_entropy(Z2, Y), manual.get_predictions(Z2)
+        return manual.cross_entropy(A2, Y), manual.get_predictions(A2)
 
     def evaluate(self, X, Y):
         Z2 = manual.forward_prop(*self.arrays, X)[2]
@@ -495,15 +494,4 @@ def accuracy(model, X, y) -> float:
 
 def write_json(path, obj) -> Path:
     """Writes obj as JSON to path atomically (a temporary file in the same folder, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, (json.dumps(obj, indent=2) + "\n").encode("utf-8"))

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 
 
 def _int_at_least(low: int):
@@ -52,3 +55,28 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
 def sci(x: float) -> str:
     """A float in the tables' format: 1.67e-16."""
     return f"{x:.2e}"
+
+
+def fail(command: str, message, code: int = 2) -> int:
+    """Prints `tinygrad-edu COMMAND: error: message` to stderr and returns the exit code."""
+    from tinygrad_edu.datasets import DatasetNotFoundError
+
+    if isinstance(message, DatasetNotFoundError):   # its message speaks of root=<folder>, the Python argument
+        message = f"{message}\n(on the command line: --data DIR names the folder)"
+    print(f"tinygrad-edu {command}: error: {message}", file=sys.stderr)
+    return code
+
+
+def check_output(path, force: bool, what: str) -> str | None:
+    """Why path cannot be written (None if it can): user files are never overwritten without --force."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        return f"{what} {path} is a folder"
+    if path.exists() and not force:
+        return f"{what} {path} exists; pass --force to overwrite it"
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK):
+        return f"{what} {path}: cannot write in {parent}"
+    return None

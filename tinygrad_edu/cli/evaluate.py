@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 
+from tinygrad_edu.cli.common import fail
 from tinygrad_edu.cli.predict import add_split_argument, load
-from tinygrad_edu.cli.train import add_data_arguments, fail
+from tinygrad_edu.cli.train import add_data_arguments
 
 HELP = "print a saved model's test accuracy and confusion matrix"
 DESCRIPTION = """\

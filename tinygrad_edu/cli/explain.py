@@ -97,7 +97,7 @@ def run(args) -> int:
         print("  " + ", ".join(f"{name} {np.max(np.abs(a - b)):.1e}" for name, a, b in row))
 
     if args.dot is not None:
-        from tinygrad_edu.viz._files import write_atomic
+        from tinygrad_edu.files import write_atomic
         try:
             if args.dot.suffix.lower() in _TEXT_SUFFIXES:
                 write_atomic(args.dot, viz.to_dot(fwd.loss).encode())

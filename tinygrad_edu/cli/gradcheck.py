@@ -31,7 +31,7 @@ def check_op(spec, trials: int, seed: int = 0):
     import numpy as np
 
     from tinygrad_edu.comparison import normwise_relative_error
-    from tinygrad_edu.gradcheck import GradcheckError, compare_gradients, gradcheck
+    from tinygrad_edu.gradcheck import GradcheckError, check_gradients, compare_gradients
     from tinygrad_edu.opspecs import NumpyChooser
     from tinygrad_edu.tensor import Tensor
 
@@ -43,10 +43,11 @@ def check_op(spec, trials: int, seed: int = 0):
         inputs = [Tensor(a, requires_grad=True) for a in arrays]
         shapes.append(", ".join(str(np.shape(a)).replace(" ", "") for a in arrays))
         try:
-            for _, analytic, numeric in compare_gradients(f, inputs):
+            results = compare_gradients(f, inputs)
+            for _, analytic, numeric in results:
                 max_abs = max(max_abs, float(np.max(np.abs(analytic - numeric), initial=0.0)))
                 max_rel = max(max_rel, normwise_relative_error(analytic, numeric))
-            gradcheck(f, inputs)
+            check_gradients(results, inputs)
         except GradcheckError as e:
             failure = failure or str(e)
         except Exception as e:   # a broken backward may raise instead of returning wrong numbers

@@ -1,7 +1,6 @@
 """`plot`: redraws a training run's pictures (curves, W1's rows, mistakes, confusion matrix) from its files."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 HELP = "draw a run's loss/accuracy curves, first-layer weights, misclassified digits and confusion matrix"
@@ -13,7 +12,7 @@ Reads the metrics.json that `train` writes and draws, as PNG files in --out:
   confusion.png      the confusion matrix on the test set
 The last three need the weights file (--weights, default: the one metrics.json names); the last two also
 need the test set on disk ($TINYGRAD_EDU_DATA or the cache). Needs matplotlib: pip install "tinygrad_edu[plot]".
-Files of these names in --out are replaced, and the command lists them."""
+Files of these names already in --out are refused unless --force; the command lists what it wrote."""
 
 
 def add_arguments(parser) -> None:
@@ -21,19 +20,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weights", type=Path, metavar="FILE", help="the run's weights .npz (default: as in metrics)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="folder for the PNG files (default: the metrics file's folder)")
+    parser.add_argument("--force", action="store_true", help="replace pictures of the same names in --out")
 
 
 def run(args) -> int:
     from tinygrad_edu.checkpoint import CheckpointError
+    from tinygrad_edu.cli.common import check_output, fail
     from tinygrad_edu.viz import plots
 
     out = args.out if args.out is not None else args.metrics.parent
-    existing = {name for name in plots.FILES.values() if (out / name).exists()}
+    for name in plots.FILES.values():
+        if problem := check_output(out / name, args.force, "picture"):
+            return fail("plot", problem)
     try:
         written = plots.plot_run(args.metrics, args.weights, out)
     except (OSError, ValueError, TypeError, CheckpointError, ModuleNotFoundError) as e:
-        print(f"plot: {e}", file=sys.stderr)
-        return 1
+        return fail("plot", e)
     for path in written:
-        print(f"wrote {path}" + (" (replaced the previous one)" if path.name in existing else ""))
+        print(f"wrote {path}")
     return 0

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from tinygrad_edu.cli.train import DATASETS, add_data_arguments, fail
+from tinygrad_edu.cli.common import fail
+from tinygrad_edu.cli.train import DATASETS, add_data_arguments
 
 HELP = "show one test digit, its true label and the prediction of a saved model"
 DESCRIPTION = """\

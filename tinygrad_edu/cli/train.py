@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
-from tinygrad_edu.cli.common import non_negative_float, non_negative_int, positive_float, positive_int, probability
+from tinygrad_edu.cli.common import (
+    check_output,
+    fail,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from tinygrad_edu.init import INITS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")   # training.OPTIMIZERS and SCHEDULES (not imported here: the help stays fast)
@@ -138,6 +145,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "mlp also the optimizer's and schedule's state, under optim/ keys)")
     out.add_argument("--metrics-out", metavar="METRICS.json",
                      help="write accuracies, loss, time, the configuration and the history as JSON")
+    out.add_argument("--plot", metavar="DIR", type=Path,
+                     help="at the end, draw the run's pictures into DIR (curves, first-layer weights, misclassified "
+                          "digits, confusion matrix; needs matplotlib)")
     out.add_argument("--force", action="store_true",
                      help="overwrite existing --save/--metrics-out files (by default they are refused, "
                           "before training starts)")
@@ -164,31 +174,6 @@ def resolve(args):
                        weight_decay=args.weight_decay, dropout=args.dropout, **pick, **length)
 
 
-def fail(command: str, message, code: int = 2) -> int:
-    """Prints `tinygrad-edu COMMAND: error: message` to stderr and returns the exit code."""
-    from tinygrad_edu.datasets import DatasetNotFoundError
-
-    if isinstance(message, DatasetNotFoundError):   # its message speaks of root=<folder>, the Python argument
-        message = f"{message}\n(on the command line: --data DIR names the folder)"
-    print(f"tinygrad-edu {command}: error: {message}", file=sys.stderr)
-    return code
-
-
-def check_output(path, force: bool, what: str) -> str | None:
-    """Why path cannot be written (None if it can): user files are never overwritten without --force."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.is_dir():
-        return f"{what} {path} is a folder"
-    if path.exists() and not force:
-        return f"{what} {path} exists; pass --force to overwrite it"
-    parent = next((p for p in path.absolute().parents if p.exists()), None)
-    if parent is None or not os.access(parent, os.W_OK):
-        return f"{what} {path}: cannot write in {parent}"
-    return None
-
-
 def run(args) -> int:
     from tinygrad_edu import checkpoint, datasets, training
 
@@ -198,7 +183,11 @@ def run(args) -> int:
         return fail("train", e)
     if args.save and args.metrics_out and Path(args.save).absolute() == Path(args.metrics_out).absolute():
         return fail("train", "--save and --metrics-out name the same file")
-    for path, what in ((args.save, "--save"), (args.metrics_out, "--metrics-out")):
+    outputs = [(args.save, "--save"), (args.metrics_out, "--metrics-out")]
+    if args.plot is not None:
+        from tinygrad_edu.viz.plots import FILES
+        outputs += [(args.plot / name, "--plot picture") for name in FILES.values()]
+    for path, what in outputs:
         if problem := check_output(path, args.force, what):
             return fail("train", problem)
 
@@ -231,12 +220,19 @@ def run(args) -> int:
         architecture = {**result.model.architecture(), "dataset": config.dataset, "config": config_json}
         checkpoint.save(args.save, result.model.state_dict(), architecture)
         print(f"weights         {args.save}")
+    metrics = {"train_accuracy": result.train_accuracy, "test_accuracy": result.test_accuracy,
+               "final_loss": result.final_loss, "iterations": result.iterations, "epochs": result.epochs,
+               "seconds": result.seconds, "cpu_count": cpus, "config": config_json, "weights": args.save,
+               "history": result.history}
     if args.metrics_out:
-        training.write_json(args.metrics_out, {
-            "train_accuracy": result.train_accuracy, "test_accuracy": result.test_accuracy,
-            "final_loss": result.final_loss, "iterations": result.iterations, "epochs": result.epochs,
-            "seconds": result.seconds, "cpu_count": cpus, "config": config_json, "weights": args.save,
-            "history": result.history})
+        training.write_json(args.metrics_out, metrics)
         print(f"metrics         {args.metrics_out}")
+    if args.plot is not None:
+        from tinygrad_edu.viz.plots import plot_run
+        try:
+            written = plot_run(metrics, out_dir=args.plot, model=result.model, test_data=data[1])
+        except ModuleNotFoundError as e:   # matplotlib is an optional extra
+            return fail("train", e)
+        print(f"pictures        {', '.join(str(p) for p in written)}")
     return 0
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinygrad_edu.files import write_atomic
 from tinygrad_edu.tensor import Tensor
-from tinygrad_edu.viz._files import write_atomic
 
 # The op settings worth showing next to the op's name (the rest of fn.attrs is bookkeeping for backward).
 _SHOWN_ATTRS = ("axis", "keepdims", "exponent", "new_shape", "index")

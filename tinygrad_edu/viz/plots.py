@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_edu.viz._files import write_atomic
+from tinygrad_edu.files import write_atomic
 
 DPI = 100
 CURVES_SIZE = (10.0, 4.0)       # inches: 1000×400 pixels

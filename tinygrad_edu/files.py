@@ -1,4 +1,4 @@
-"""Writing viz's output files whole or not at all: a temporary file beside the target, then a rename."""
+"""Writing a user's files whole or not at all: a temporary file beside the target, then a rename."""
 from __future__ import annotations
 
 import os
