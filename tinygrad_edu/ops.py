@@ -197,7 +197,8 @@ class MatMul(Function):
         if k_a != k_b:
             raise ShapeError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {k_a} and {k_b} differ")
         try:
-            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            if a.ndim > 2 or b.ndim > 2:   # NOTE: only batched products have batch axes to check
+                np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
             raise ShapeError(f"matmul: {a.shape} @ {b.shape}: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} "
                              "do not broadcast") from None
