@@ -594,6 +594,42 @@ def test_to_float_rejects_bad_arguments():
         ds.to_float(np.zeros((2, 4), np.uint8), layout="cols")
 
 
+def test_to_float_standardises_in_its_dtype():
+    X = np.random.default_rng(1).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    for dtype in (np.float32, np.float64):
+        got = ds.to_float(X, dtype, mean=0.1307, std=0.3081)
+        pixels = ds.to_float(X, dtype)
+        assert got.dtype == dtype
+        # the same rounding as (p/255 − mean)/std done step by step in dtype
+        np.testing.assert_array_equal(got, (pixels - dtype(0.1307)) / dtype(0.3081))
+    cols = ds.to_float(X, layout="columns", mean=0.5, std=2.0)
+    np.testing.assert_array_equal(cols, ((ds.to_float(X) - np.float32(0.5)) / np.float32(2)).T)
+    for mean, std in ((0.0, 0.0), (0.0, -1.0), (float("nan"), 1.0), (0.0, float("inf"))):
+        with pytest.raises(ValueError, match=f"to_float needs a finite mean and a std > 0, got mean {mean}, std {std}"):
+            ds.to_float(X, mean=mean, std=std)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 255), min_size=1, max_size=300), st.integers(1, 7))
+def test_pixel_stats_are_the_mean_and_std_of_p_over_255(values, chunk):
+    images = np.array(values, np.uint8).reshape(len(values), 1)
+    mean, std = ds.pixel_stats(images, chunk=chunk)
+    exact = np.array(values, np.float64) / 255
+    assert mean == pytest.approx(exact.mean(), rel=1e-15, abs=1e-17)
+    assert std == pytest.approx(exact.std(), rel=1e-12, abs=1e-15)
+
+
+def test_pixel_stats_of_known_images():
+    assert ds.pixel_stats(np.zeros((3, 28, 28), np.uint8)) == (0.0, 0.0)
+    assert ds.pixel_stats(np.full((2, 4), 255, np.uint8)) == (1.0, 0.0)
+    half = np.array([[0, 255]] * 5, np.uint8)        # half 0, half 1: mean 1/2, std 1/2
+    assert ds.pixel_stats(half, chunk=2) == (0.5, 0.5)
+    with pytest.raises(TypeError, match="pixel_stats expects uint8 pixels, got float64"):
+        ds.pixel_stats(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"pixel_stats needs at least one pixel, got shape \(0, 784\)"):
+        ds.pixel_stats(np.zeros((0, 784), np.uint8))
+
+
 # ------------------------------------------------------------------------------------- minibatches
 
 

@@ -1,4 +1,5 @@
 """Tests of the MLP (`train --model mlp`): the module, its optimizer and schedule, the shared loop, its files."""
+import dataclasses
 import math
 
 import numpy as np
@@ -27,7 +28,7 @@ def synthetic(n_train=300, n_test=100, seed=0):
 def mlp_config(**kw):
     """The `--model mlp` defaults (cli/train.py's table), with changes."""
     defaults = dict(model="mlp", hidden=(256,), init="torch", lr=1e-3, batch_size=128, iterations=None, epochs=15,
-                    optimizer="adam", schedule="cosine")
+                    optimizer="adam", schedule="cosine", normalize="standard")
     return TrainConfig(**{**defaults, **kw})
 
 
@@ -107,10 +108,12 @@ def test_the_tutorial_model_takes_the_plain_values():
 
 
 def reference_run(config: TrainConfig, data):
-    """The run written out by hand, as examples/mnist_mlp.py writes it: weights from default_rng(seed), batches
-    from default_rng([seed, 1]), Adam stepped and the cosine schedule after it, every iteration."""
+    """The run written out by hand, as examples/mnist_mlp.py writes it: inputs standardised by the training
+    pixels' mean and std, weights from default_rng(seed), batches from default_rng([seed, 1]), Adam stepped and
+    the cosine schedule after it, every iteration."""
     (X, y), _ = data
-    X = datasets.to_float(X)
+    mean, std = datasets.pixel_stats(X)
+    X = datasets.to_float(X, mean=mean, std=std)
     rng = np.random.default_rng(config.seed)
     model = nn.Sequential(nn.Linear(784, config.hidden[0], seed=rng), nn.ReLU(), nn.Linear(config.hidden[0], 10,
                                                                                            seed=rng))
@@ -142,7 +145,7 @@ def test_the_loop_trains_the_mlp_as_written_out_by_hand(monkeypatch):
     assert result.model.optimizer.param_groups[0]["lr"] == pytest.approx(0, abs=1e-12)   # cosine ends at 0
     assert result.test_accuracy >= 0.9 and result.history[-1]["test_accuracy"] == result.test_accuracy
     (X, y), _ = data
-    loss, predictions = result.model.evaluate(datasets.to_float(X), y)
+    loss, predictions = result.model.evaluate(training.as_input(X, result.model), y)
     assert result.final_loss == loss and result.train_accuracy == np.mean(predictions == y)
 
 
@@ -170,6 +173,53 @@ def test_probabilities_are_the_softmax_of_the_logits():
         -np.mean(np.log(expected / expected.sum(axis=1, keepdims=True))[np.arange(5), np.arange(5)]), rel=1e-12)
 
 
+def test_validation_holds_out_the_last_training_images_and_never_reads_the_test_set():
+    (X, y), _ = synthetic()
+    config = mlp_config(hidden=(16,), epochs=2, batch_size=50, normalize="standard", validation=60)
+    result = training.train(config, ((X, y), (None, None)))              # no test set at all: it is not read
+    held_out = training.train(dataclasses.replace(config, validation=0), ((X[:240], y[:240]), (X[240:], y[240:])))
+    assert result.evaluated_on == "validation" and result.test_accuracy is None
+    assert result.validation_accuracy == held_out.test_accuracy and result.iterations == 2 * 5   # 240 in 50s
+    renamed = [{("test_accuracy" if k == "validation_accuracy" else k): v for k, v in e.items() if k != "seconds"}
+               for e in result.history]
+    assert renamed == [{k: v for k, v in e.items() if k != "seconds"} for e in held_out.history]
+    assert all("test_accuracy" not in e for e in result.history)
+    assert [e["step"] for e in result.history if "validation_accuracy" in e] == [5, 10]   # each epoch's end
+    assert result.model.inputs == datasets.pixel_stats(X[:240])           # measured on the images it trains on
+
+
+def test_validation_must_leave_images_to_train_on():
+    data = synthetic()
+    with pytest.raises(ConfigError, match="--validation 300 leaves no images to train on: the training set has 300"):
+        training.train(mlp_config(validation=300), data)
+    for bad in (-1, True, 2.5):
+        with pytest.raises(ConfigError, match=f"validation must be a number of images ≥ 0, got {bad!r}"):
+            mlp_config(validation=bad)
+    assert training.split_validation(data, 0) is data
+
+
+def test_standard_inputs_are_the_training_pixels_standardised():
+    data = synthetic()
+    result = training.train(mlp_config(hidden=(16,), epochs=1, batch_size=100, normalize="standard"), data)
+    mean, std = result.model.inputs
+    assert (mean, std) == datasets.pixel_stats(data[0][0]) and result.model.architecture()["inputs"] == {
+        "mean": mean, "std": std}
+    np.testing.assert_array_equal(training.as_input(data[1][0], result.model),
+                                  datasets.to_float(data[1][0], mean=mean, std=std))
+    assert training.describe(result.model) == f"mlp 784-16-10, init torch, float32, inputs (p/255 − {mean:.4f})/" \
+                                              f"{std:.4f}"
+    plain = training.train(mlp_config(hidden=(16,), epochs=1, batch_size=100, normalize="none"), data)
+    assert plain.model.inputs == training.PIXELS and plain.model.architecture()["inputs"] == {"mean": 0, "std": 1}
+    with pytest.raises(ConfigError, match="unknown normalize 'minmax'; choose one of none, standard"):
+        mlp_config(normalize="minmax")
+
+
+def test_constant_images_cannot_be_standardised():
+    (X, y), test = synthetic()
+    with pytest.raises(ConfigError, match="every training pixel has the value 7, so their std is 0"):
+        training.train(mlp_config(normalize="standard"), ((np.full_like(X, 7), y), test))
+
+
 # --- files ----------------------------------------------------------------------------------------------------
 
 
@@ -180,8 +230,9 @@ def test_saved_weights_load_for_predicting_and_the_optimizer_state_for_resuming(
     path = checkpoint.save(tmp_path / "mlp.npz", result.model.state_dict(), result.model.architecture())
     model, architecture = training.load_model(path)
     assert isinstance(model, MLPNet) and model.optimizer is None and architecture["sizes"] == [784, 16, 10]
-    assert training.describe(model) == "mlp 784-16-10, init torch, float32"
-    X = datasets.to_float(data[1][0])
+    mean, std = datasets.pixel_stats(data[0][0])
+    assert training.describe(model) == f"mlp 784-16-10, init torch, float32, inputs (p/255 − {mean:.4f})/{std:.4f}"
+    X = training.as_input(data[1][0], model)
     np.testing.assert_array_equal(model.probabilities(X), result.model.probabilities(X))
     module = nn.load(path)                                        # the same file is nn's format
     assert isinstance(module, MLP)
@@ -191,9 +242,39 @@ def test_saved_weights_load_for_predicting_and_the_optimizer_state_for_resuming(
     assert sched.last_epoch == 12 and opt.state[module.layers[0].weight]["momentum_buffer"].shape == (16, 784)
 
 
+def test_the_input_scaling_travels_with_the_weights(tmp_path):
+    data = synthetic()
+    for model in ("mlp", "tutorial"):
+        config = mlp_config(hidden=(16,), epochs=1, batch_size=100, normalize="standard") if model == "mlp" else \
+            TrainConfig(hidden=(16,), iterations=3, normalize="standard")
+        result = training.train(config, data)
+        path = checkpoint.save(tmp_path / f"{model}.npz", result.model.state_dict(), result.model.architecture())
+        loaded, _ = training.load_model(path)
+        assert loaded.inputs == result.model.inputs == datasets.pixel_stats(data[0][0])
+        X = training.as_input(data[1][0], loaded)
+        np.testing.assert_array_equal(loaded.probabilities(X), result.model.probabilities(X))
+        # a file saved before the option has no "inputs": its model took pixels/255
+        architecture = {k: v for k, v in result.model.architecture().items() if k != "inputs"}
+        old = checkpoint.save(tmp_path / f"old_{model}.npz", result.model.state_dict(), architecture)
+        assert training.load_model(old)[0].inputs == training.PIXELS
+
+
+@pytest.mark.parametrize("batch_size", [None, 100])
+def test_the_tutorial_by_hand_and_by_autograd_agree_on_standardised_inputs(batch_size):
+    data = synthetic()
+    runs = [training.train(TrainConfig(iterations=4, batch_size=batch_size, backprop=b, normalize="standard",
+                                       dtype="float64"), data) for b in ("autograd", "manual")]
+    for a, b in zip(runs[0].model.arrays, runs[1].model.arrays):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    assert runs[0].model.inputs == runs[1].model.inputs != training.PIXELS
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(sizes=[10, 16, 10]), "the mlp model's sizes must be [784, ..., 10], the file says [10, 16, 10]"),
     (dict(dtype="int8"), "dtype must be float32 or float64, the file says 'int8'"),
+    (dict(inputs={"mean": 0.1, "std": 0}), 'inputs must be {"mean": number, "std": number > 0}, the file says '
+                                           "{'mean': 0.1, 'std': 0}"),
+    (dict(inputs="standard"), "inputs must be {\"mean\": number, \"std\": number > 0}, the file says 'standard'"),
 ])
 def test_a_bad_mlp_architecture_is_refused(tmp_path, change, message):
     net = MLPNet.create(mlp_config(hidden=(16,)), None, 10)

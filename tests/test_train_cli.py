@@ -18,7 +18,7 @@ from tinygrad_edu.cli import train as train_command
 from tinygrad_edu.cli.evaluate import confusion_matrix
 from tinygrad_edu.cli.predict import digit_art
 from tinygrad_edu.cli.train import resolve
-from tinygrad_edu.datasets import load_mnist
+from tinygrad_edu.datasets import load_mnist, pixel_stats
 from tinygrad_edu.training import ConfigError, TrainConfig
 
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -118,7 +118,8 @@ def test_two_hidden_layers_in_the_tutorial_model_is_a_clear_error(data_dir, caps
 def test_mlp_defaults_and_options_resolve(capsys):
     assert resolve(parse("--model", "mlp")) == TrainConfig(
         model="mlp", hidden=(256,), init="torch", lr=1e-3, batch_size=128, iterations=None, epochs=15,
-        optimizer="adam", schedule="cosine", momentum=0.0, weight_decay=None, dropout=0.0, seed=0, dtype="float32")
+        optimizer="adam", schedule="cosine", momentum=0.0, weight_decay=None, dropout=0.0, normalize="standard",
+        validation=0, seed=0, dtype="float32")
     config = resolve(parse("--model", "mlp", "--iterations", "100", "--optimizer", "sgd", "--momentum", "0.9",
                            "--weight-decay", "1e-4", "--schedule", "step", "--hidden", "64,32", "--dropout", "0.2"))
     assert (config.iterations, config.epochs, config.optimizer, config.momentum, config.weight_decay,
@@ -298,8 +299,9 @@ def test_train_writes_metrics_and_weights_that_predict_and_evaluate_read(data_di
     assert m["weights"] == str(weights) and m["iterations"] == 30 and m["epochs"] == 3
     assert m["config"] == {"model": "tutorial", "hidden": [16], "init": "he", "lr": 0.1, "batch_size": 32,
                            "iterations": None, "epochs": 3, "backprop": "autograd", "optimizer": "sgd",
-                           "momentum": 0.0, "weight_decay": None, "schedule": "none", "dropout": 0.0, "seed": 0,
-                           "dtype": "float32", "dataset": "mnist", "log_every": None, "data": str(data_dir)}
+                           "momentum": 0.0, "weight_decay": None, "schedule": "none", "dropout": 0.0,
+                           "normalize": "none", "validation": 0, "seed": 0, "dtype": "float32", "dataset": "mnist",
+                           "log_every": None, "data": str(data_dir)}
     assert all({"step", "epoch", "loss", "train_accuracy", "seconds"} <= set(e) for e in m["history"])
     assert f"test accuracy   {m['test_accuracy']:.4f}" in out and f"weights         {weights}" in out
 
@@ -369,8 +371,9 @@ def test_train_mlp_then_predict_and_evaluate_read_its_weights(data_dir, tmp_path
     assert set(m) == METRIC_KEYS and m["iterations"] == 3 and m["epochs"] == 1     # 300 images in batches of 128
     assert m["config"] == {"model": "mlp", "hidden": [16], "init": "torch", "lr": 0.001, "batch_size": 128,
                            "iterations": None, "epochs": 1, "backprop": "autograd", "optimizer": "adam",
-                           "momentum": 0.0, "weight_decay": None, "schedule": "cosine", "dropout": 0.0, "seed": 0,
-                           "dtype": "float32", "dataset": "mnist", "log_every": None, "data": str(data_dir)}
+                           "momentum": 0.0, "weight_decay": None, "schedule": "cosine", "dropout": 0.0,
+                           "normalize": "standard", "validation": 0, "seed": 0, "dtype": "float32",
+                           "dataset": "mnist", "log_every": None, "data": str(data_dir)}
     assert [e["step"] for e in m["history"]] == [1, 3] and m["history"][-1]["test_accuracy"] == m["test_accuracy"]
 
     arrays, arch = checkpoint.load(weights)
@@ -385,7 +388,9 @@ def test_train_mlp_then_predict_and_evaluate_read_its_weights(data_dir, tmp_path
     capsys.readouterr()
     assert main(["evaluate", "--weights", str(weights), "--data", str(data_dir), "--no-download"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{weights}: mlp 784-16-10, init torch, float32\n")
+    mean, std = pixel_stats(synthetic_digits(300, 0)[0])                  # the training images' pixels
+    assert out.startswith(f"{weights}: mlp 784-16-10, init torch, float32, inputs (p/255 − {mean:.4f})/{std:.4f}\n")
+    assert arch["inputs"] == {"mean": mean, "std": std}
     assert f"mnist test set: accuracy {m['test_accuracy']:.4f} ({round(m['test_accuracy'] * 100)} of 100)" in out
     assert main(["predict", "--weights", str(weights), "--index", "7", "--data", str(data_dir), "--no-download"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -393,6 +398,50 @@ def test_train_mlp_then_predict_and_evaluate_read_its_weights(data_dir, tmp_path
     probabilities = [float(line.split()[1]) for line in out[33:43]]
     assert sum(probabilities) == pytest.approx(1, abs=1e-3)
     assert out[32].startswith(f"prediction  {int(np.argmax(probabilities))} (")
+
+
+def test_validation_reports_held_out_images_in_place_of_the_test_set(data_dir, tmp_path, capsys):
+    metrics = tmp_path / "m.json"
+    assert main(["train", "--data", str(data_dir), "--no-download", "--model", "mlp", "--epochs", "2", "--hidden",
+                 "16", "--validation", "100", "--metrics-out", str(metrics)]) == 0
+    captured = capsys.readouterr()
+    m = json.loads(metrics.read_text())
+    assert set(m) == METRIC_KEYS - {"test_accuracy"} | {"validation_accuracy"} and m["config"]["validation"] == 100
+    assert m["iterations"] == 4                                             # 200 images in batches of 128
+    assert "mnist: 200 training and 100 validation images (the last 100 training images; the test set is not " \
+           "used)" in captured.err
+    assert " | validation acc " in captured.err and "test acc" not in captured.err
+    assert f"validation accuracy  {m['validation_accuracy']:.4f}\nfinal loss           " in captured.out
+    assert "test accuracy" not in captured.out
+    assert [e.get("validation_accuracy") for e in m["history"]][-1] == m["validation_accuracy"]
+
+
+def test_validation_too_large_and_normalize_choices(data_dir, capsys):
+    assert main(train_args(data_dir, "--validation", "300")) == 2
+    assert "train: error: --validation 300 leaves no images to train on: the training set has 300" in \
+        capsys.readouterr().err
+    assert resolve(parse("--model", "mlp", "--normalize", "none")).normalize == "none"
+    assert resolve(parse("--normalize", "standard")).normalize == "standard"      # the tutorial model can take it
+    assert resolve(parse()).normalize == "none"
+    with pytest.raises(SystemExit):
+        parse("--normalize", "minmax")
+    assert "argument --normalize: invalid choice: 'minmax'" in capsys.readouterr().err
+
+
+def test_plot_draws_a_validation_run_from_its_held_out_images(data_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    weights, metrics = tmp_path / "w.npz", tmp_path / "m.json"
+    assert main(train_args(data_dir, "--model", "mlp", "--epochs", "1", "--hidden", "16", "--validation", "50",
+                           "--save", str(weights), "--metrics-out", str(metrics))) == 0
+    from tinygrad_edu.viz import plots
+
+    m = json.loads(metrics.read_text())
+    X, y = plots._test_set(m)                                              # what `plot metrics.json` draws from
+    np.testing.assert_array_equal(X, synthetic_digits(300, 0)[0][-50:])
+    np.testing.assert_array_equal(y, synthetic_digits(300, 0)[1][-50:])
+    assert main(["plot", str(metrics), "--out", str(tmp_path / "pics")]) == 0
+    assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["confusion.png", "curves.png",
+                                                                     "misclassified.png", "weights.png"]
 
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mnist_mlp.py"

@@ -26,6 +26,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_kaggle_csv",
     "to_float",
+    "pixel_stats",
     "minibatches",
     "MNIST_FILES",
     "MNIST_MIRRORS",
@@ -422,13 +423,16 @@ def load_kaggle_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
 # ------------------------------------------------------------------------------------- preprocessing
 
 
-def to_float(images: np.ndarray, dtype=np.float32, layout: str = "rows") -> np.ndarray:
-    """Pixels p (uint8, N×28×28 or N×784) as p/255 in `dtype`: N×784 for layout="rows", 784×N for "columns".
+def to_float(images: np.ndarray, dtype=np.float32, layout: str = "rows", *, mean: float = 0.0,
+             std: float = 1.0) -> np.ndarray:
+    """Pixels p (uint8, N×28×28 or N×784) as (p/255 − mean)/std in `dtype`: N×784 for layout="rows", 784×N
+    for "columns". The defaults give the tutorial's inputs, p/255; pixel_stats gives a standardising pair.
 
     The division is done once, straight from uint8 in the target dtype (no float64 intermediate), so it
-    is exact: each value is p/255 correctly rounded to `dtype` (0 -> 0.0, 255 -> 1.0). layout="columns"
-    (one column per image, the tutorial's layout) is the transposed view of the rows array, so the 784
-    pixels of an image stay contiguous and gathering columns stays cheap.
+    is exact: each value is p/255 correctly rounded to `dtype` (0 -> 0.0, 255 -> 1.0). A mean and std are
+    then applied in place, in `dtype`. layout="columns" (one column per image, the tutorial's layout) is the
+    transposed view of the rows array, so the 784 pixels of an image stay contiguous and gathering columns
+    stays cheap.
     """
     images = np.asarray(images)
     dtype = np.dtype(dtype)
@@ -440,8 +444,34 @@ def to_float(images: np.ndarray, dtype=np.float32, layout: str = "rows") -> np.n
         raise ValueError(f"layout must be 'rows' or 'columns', got {layout!r}")
     if images.ndim < 2:
         raise ValueError(f"to_float expects N images (N×28×28 or N×784), got shape {images.shape}")
+    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+        raise ValueError(f"to_float needs a finite mean and a std > 0, got mean {mean!r}, std {std!r}")
     rows = np.divide(images.reshape(len(images), math.prod(images.shape[1:])), dtype.type(255), dtype=dtype)
+    if (mean, std) != (0.0, 1.0):
+        rows -= dtype.type(mean)
+        rows /= dtype.type(std)
     return rows if layout == "rows" else rows.T
+
+
+def pixel_stats(images: np.ndarray, chunk: int = 10000) -> tuple[float, float]:
+    """The mean and standard deviation of p/255 over every pixel of `images` (uint8), exactly, in float64.
+
+    For MNIST's 60,000 training images they are 0.1307 and 0.3081, the constants of PyTorch's MNIST example
+    (transforms.Normalize((0.1307,), (0.3081,))). The sums Σp and Σp² are exact integers, taken chunk images
+    at a time so that no float copy of the images is made.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(f"pixel_stats expects uint8 pixels, got {images.dtype}")
+    if images.size == 0:
+        raise ValueError(f"pixel_stats needs at least one pixel, got shape {images.shape}")
+    n, total, squares = images.size, 0, 0
+    for i in range(0, len(images), chunk):
+        p = images[i:i + chunk].astype(np.uint16)
+        total += int(np.sum(p, dtype=np.uint64))
+        squares += int(np.sum(p * p, dtype=np.uint64))
+    # NOTE: mean = Σp/(255n), variance = (nΣp² − (Σp)²)/(255n)², both from integers: no cancellation.
+    return total / (255 * n), math.sqrt(n * squares - total * total) / (255 * n)
 
 
 def minibatches(

@@ -6,9 +6,12 @@ the name stored in a weights file to it):
 
     layout, dtype                 how it wants X: "columns" (784×m, the tutorial's) or "rows" (m×784), and
                                   the float dtype of its weights
+    inputs                        (mean, std): it takes pixels p as (p/255 − mean)/std; (0, 1) is the
+                                  tutorial's p/255 (as_input applies it; it is saved with the weights)
     check(config)                 raises ConfigError for options the model cannot take (e.g. two hidden widths)
-    create(config, rng, steps)    a fresh model, its weights drawn from rng, set up to be trained for `steps`
-                                  update steps (the whole run: a schedule such as the cosine spans them)
+    create(config, rng, steps, inputs)   a fresh model, its weights drawn from rng, set up to be trained for
+                                  `steps` update steps (the whole run: a schedule such as the cosine spans them)
+                                  on inputs scaled by `inputs` = (mean, std)
     train_step(X, y)              one update on the batch by the model's own rule, which create set up from the
                                   config (the tutorial's W := W − α·dW with α = config.lr; the MLP's optimizer
                                   and schedule); returns (loss before the update, predicted labels)
@@ -62,6 +65,9 @@ class TrainConfig:
     weight_decay: float | None = None    # None: the optimizer's own default (0; 0.01 for adamw)
     schedule: str = "none"               # the lr over the run, stepped every iteration
     dropout: float = 0.0
+    normalize: str = "none"              # "none": p/255; "standard": (p/255 − mean)/std, the training pixels'
+                                         # own mean and std
+    validation: int = 0                  # hold out this many training images (the last) as the evaluation set
     seed: int = 0
     dtype: str = "float32"
     dataset: str = "mnist"
@@ -94,6 +100,10 @@ class TrainConfig:
             raise ConfigError(f"momentum is for --optimizer sgd, not {self.optimizer} (Adam's β₁ is its momentum)")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ConfigError(f"unknown normalize {self.normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")
+        if isinstance(self.validation, bool) or not isinstance(self.validation, int) or self.validation < 0:
+            raise ConfigError(f"validation must be a number of images ≥ 0, got {self.validation!r}")
         if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ConfigError(f"hidden must be widths ≥ 1, got {self.hidden!r}")
         MODELS[self.model].check(self)
@@ -101,6 +111,43 @@ class TrainConfig:
     def as_dict(self) -> dict:
         """The configuration as a JSON-able dict (hidden as a list)."""
         return {**dataclasses.asdict(self), "hidden": list(self.hidden)}
+
+
+# --- inputs -----------------------------------------------------------------------------------------------
+
+# How a model takes pixels p: as (p/255 − mean)/std. "none" keeps the tutorial's p/255; "standard" uses the
+# mean and std of the training images' pixels (datasets.pixel_stats), which the weights file then records, so
+# that predict and evaluate scale new images the same way.
+NORMALIZATIONS = ("none", "standard")
+PIXELS = (0.0, 1.0)
+
+
+def inputs_entry(inputs: tuple[float, float]) -> dict:
+    """The architecture's record of a model's input scaling."""
+    mean, std = inputs
+    return {"inputs": {"mean": float(mean), "std": float(std)}}
+
+
+def read_inputs(path, architecture: dict) -> tuple[float, float]:
+    """The (mean, std) a weights file records; p/255 for a file without one (saved before the option)."""
+    entry = architecture.get("inputs", {"mean": 0.0, "std": 1.0})
+    mean, std = (entry.get(k) if isinstance(entry, dict) else None for k in ("mean", "std"))
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (mean, std)) \
+            or std <= 0:
+        raise checkpoint.CheckpointError(f"{path}: inputs must be {{\"mean\": number, \"std\": number > 0}}, "
+                                         f"the file says {entry!r}")
+    return float(mean), float(std)
+
+
+def input_scaling(config: TrainConfig, X_train: np.ndarray) -> tuple[float, float]:
+    """(mean, std) for config.normalize, measured on the training images X_train (uint8) when "standard"."""
+    if config.normalize == "none":
+        return PIXELS
+    mean, std = datasets.pixel_stats(X_train)
+    if std == 0:
+        raise ConfigError(f"--normalize standard: every training pixel has the value {round(mean * 255)}, so "
+                          "their std is 0 and they cannot be standardised")
+    return mean, std
 
 
 # --- the tutorial's network ---------------------------------------------------------------------------------
@@ -125,10 +172,11 @@ class TutorialNet:
     layout = "columns"
     n_in, n_out = 784, 10
 
-    def __init__(self, W1, b1, W2, b2, init: str = "tutorial", backprop: str = "autograd", lr: float | None = None):
+    def __init__(self, W1, b1, W2, b2, init: str = "tutorial", backprop: str = "autograd", lr: float | None = None,
+                 inputs: tuple[float, float] = PIXELS):
         self.params = tutorial.Params(*(Tensor(a, requires_grad=True, name=n)
                                         for a, n in zip((W1, b1, W2, b2), tutorial.Params._fields)))
-        self.init, self.backprop, self.lr = init, backprop, lr
+        self.init, self.backprop, self.lr, self.inputs = init, backprop, lr, inputs
 
     @staticmethod
     def check(config: TrainConfig) -> None:
@@ -146,7 +194,8 @@ class TutorialNet:
                                   "the tutorial's plain gradient descent (W := W − α·dW), without dropout")
 
     @classmethod
-    def create(cls, config: TrainConfig, rng: np.random.Generator, steps: int) -> TutorialNet:
+    def create(cls, config: TrainConfig, rng: np.random.Generator, steps: int,
+               inputs: tuple[float, float] = PIXELS) -> TutorialNet:
         """init "tutorial" is manual.init_params (the project's one init); the others come from tinygrad_edu.init.
         Plain gradient descent needs no count of steps."""
         (hidden,) = config.hidden
@@ -155,7 +204,7 @@ class TutorialNet:
         else:
             arrays = (*init.linear(config.init, cls.n_in, hidden, rng, config.dtype, (hidden, 1)),
                       *init.linear(config.init, hidden, cls.n_out, rng, config.dtype, (cls.n_out, 1)))
-        return cls(*arrays, init=config.init, backprop=config.backprop, lr=config.lr)
+        return cls(*arrays, init=config.init, backprop=config.backprop, lr=config.lr, inputs=inputs)
 
     @property
     def dtype(self) -> np.dtype:
@@ -189,7 +238,7 @@ class TutorialNet:
 
     def architecture(self) -> dict:
         return {"model": self.name, "sizes": [self.n_in, self.params.W1.shape[0], self.n_out],
-                "dtype": str(self.dtype), "init": self.init}
+                "dtype": str(self.dtype), "init": self.init, **inputs_entry(self.inputs)}
 
     @staticmethod
     def expected_arrays(sizes, dtype) -> dict[str, tuple[tuple, str]]:
@@ -207,7 +256,8 @@ class TutorialNet:
         if dtype not in ("float32", "float64"):
             raise checkpoint.CheckpointError(f"{path}: dtype must be float32 or float64, the file says {dtype!r}")
         checkpoint.check_arrays(path, arrays, cls.expected_arrays(sizes, dtype))
-        return cls(*(arrays[n] for n in tutorial.Params._fields), init=str(architecture.get("init", "unknown")))
+        return cls(*(arrays[n] for n in tutorial.Params._fields), init=str(architecture.get("init", "unknown")),
+                   inputs=read_inputs(path, architecture))
 
 
 # --- the MLP ----------------------------------------------------------------------------------------------
@@ -229,8 +279,9 @@ class MLPNet:
     layout = "rows"
     n_in, n_out = 784, 10
 
-    def __init__(self, module: MLP, optimizer: optim.Optimizer | None = None, scheduler=None):
-        self.module, self.optimizer, self.scheduler = module, optimizer, scheduler
+    def __init__(self, module: MLP, optimizer: optim.Optimizer | None = None, scheduler=None,
+                 inputs: tuple[float, float] = PIXELS):
+        self.module, self.optimizer, self.scheduler, self.inputs = module, optimizer, scheduler, inputs
 
     @staticmethod
     def check(config: TrainConfig) -> None:
@@ -239,7 +290,8 @@ class MLPNet:
                               "the tutorial network's")
 
     @classmethod
-    def create(cls, config: TrainConfig, rng: np.random.Generator, steps: int) -> MLPNet:
+    def create(cls, config: TrainConfig, rng: np.random.Generator, steps: int,
+               inputs: tuple[float, float] = PIXELS) -> MLPNet:
         module = MLP((cls.n_in, *config.hidden, cls.n_out), dropout=config.dropout, init=config.init,
                      dtype=config.dtype, seed=rng)
         decay = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
@@ -250,7 +302,7 @@ class MLPNet:
             scheduler = optim.CosineAnnealingLR(optimizer, T_max=steps)
         elif config.schedule == "step":
             scheduler = optim.StepLR(optimizer, step_size=math.ceil(steps / 3), gamma=0.1)
-        return cls(module, optimizer, scheduler)
+        return cls(module, optimizer, scheduler, inputs)
 
     @property
     def dtype(self) -> np.dtype:
@@ -292,7 +344,7 @@ class MLPNet:
         return nn.checkpoint_arrays(self.module, self.optimizer, self.scheduler)
 
     def architecture(self) -> dict:
-        return self.module.architecture()
+        return {**self.module.architecture(), **inputs_entry(self.inputs)}
 
     @classmethod
     def from_checkpoint(cls, path, arrays: dict, architecture: dict) -> MLPNet:
@@ -302,7 +354,7 @@ class MLPNet:
                                              f"{sizes!r}")
         if dtype not in ("float32", "float64"):
             raise checkpoint.CheckpointError(f"{path}: dtype must be float32 or float64, the file says {dtype!r}")
-        return cls(nn.from_checkpoint(path, arrays, architecture))
+        return cls(nn.from_checkpoint(path, arrays, architecture), inputs=read_inputs(path, architecture))
 
 
 MODELS = {"tutorial": TutorialNet, "mlp": MLPNet}
@@ -321,7 +373,10 @@ def load_model(path):
 def describe(model) -> str:
     """e.g. "tutorial 784-10-10, init tutorial, float32"."""
     a = model.architecture()
-    return f"{a['model']} {'-'.join(map(str, a['sizes']))}, init {a['init']}, {a['dtype']}"
+    text = f"{a['model']} {'-'.join(map(str, a['sizes']))}, init {a['init']}, {a['dtype']}"
+    if model.inputs != PIXELS:
+        text += f", inputs (p/255 − {model.inputs[0]:.4f})/{model.inputs[1]:.4f}"
+    return text
 
 
 # --- data ---------------------------------------------------------------------------------------------------
@@ -336,9 +391,23 @@ def load_data(dataset: str = "mnist", root=None, download: bool = True, progress
     return LOADERS[dataset](root, download=download, progress=progress)
 
 
+def split_validation(data, n: int):
+    """((X_train, y_train), (X_eval, y_eval)) with the last n training images held out as the evaluation set
+    (views, no copy); n = 0 gives data back, evaluated on its test set."""
+    (X_train, y_train), test = data
+    if not n:
+        return data
+    if n >= len(y_train):
+        raise ConfigError(f"--validation {n} leaves no images to train on: the training set has {len(y_train)}")
+    split = len(y_train) - n
+    return (X_train[:split], y_train[:split]), (X_train[split:], y_train[split:])
+
+
 def as_input(images: np.ndarray, model) -> np.ndarray:
-    """uint8 images as the model's input: pixels/255 in its dtype, in its layout (columns are a view of rows)."""
-    return datasets.to_float(images, model.dtype, model.layout)
+    """uint8 images as the model's input: (pixels/255 − mean)/std by its `inputs` (pixels/255 unless trained
+    with --normalize standard), in its dtype and layout (columns are a view of rows)."""
+    mean, std = model.inputs
+    return datasets.to_float(images, model.dtype, model.layout, mean=mean, std=std)
 
 
 # --- progress -----------------------------------------------------------------------------------------------
@@ -391,14 +460,19 @@ class Progress:
 
 @dataclasses.dataclass
 class TrainResult:
+    """A finished run. evaluated_on is "test", or "validation" when config.validation held images out: then
+    test_accuracy is None (the test set was not looked at) and validation_accuracy is set, and the history's
+    entries carry validation_accuracy in place of test_accuracy."""
     model: object
     train_accuracy: float
-    test_accuracy: float
+    test_accuracy: float | None
     final_loss: float
     iterations: int
     epochs: float
     seconds: float
     history: list[dict]
+    evaluated_on: str = "test"
+    validation_accuracy: float | None = None
 
 
 def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainResult:
@@ -417,30 +491,37 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
     carry test_accuracy of the weights after that step; every entry has the seconds since the start. At the end,
     train and test accuracy and final_loss (the mean cross-entropy on the whole training set) are those of the
     final weights.
+
+    config.validation = N holds out the last N training images: the model trains on the others and is evaluated
+    on those N wherever the test set would be (validation_accuracy in the history and the result); the test set
+    is not used. config.normalize = "standard" scales the inputs by the mean and std of the pixels it trains on.
     """
     progress = progress or Progress(quiet=True)
-    (X_train, y_train), (X_test, y_test) = data
+    (X_train, y_train), (X_eval, y_eval) = split_validation(data, config.validation)
+    evaluated_on = "validation" if config.validation else "test"
+    eval_key = f"{evaluated_on}_accuracy"
+    inputs = input_scaling(config, X_train)
     n = len(y_train)
     full = config.batch_size is None
     per_epoch = 1 if full else math.ceil(n / config.batch_size)
     total = config.iterations if config.iterations is not None else config.epochs * per_epoch
     n_epochs = math.ceil(total / per_epoch)
-    model = MODELS[config.model].create(config, np.random.default_rng(config.seed), total)
+    model = MODELS[config.model].create(config, np.random.default_rng(config.seed), total, inputs)
     shuffle = np.random.default_rng([config.seed, 1])   # its own stream: the batches do not depend on the init
     # NOTE: minibatches are drawn from the rows (each image contiguous) and viewed in the model's layout.
-    rows = datasets.to_float(X_train, model.dtype)
+    rows = datasets.to_float(X_train, model.dtype, mean=model.inputs[0], std=model.inputs[1])   # as as_input
     view = np.transpose if model.layout == "columns" else np.asarray
-    X, Xt = view(rows), as_input(X_test, model)
+    X, Xe = view(rows), as_input(X_eval, model)
     log_every = config.log_every or (10 if full else 100)
 
     history: list[dict] = []
     step, loss_sum, correct, seen = 0, 0.0, 0, 0
     start = time.perf_counter()
 
-    def status(epoch, test=None):
+    def status(epoch, evaluated=None):
         where = f"iteration {step}/{total}" if full else f"epoch {epoch}/{n_epochs} step {step}/{total}"
         text = f"{where} | loss {loss_sum / seen:.4f} | train acc {correct / seen:.4f}"
-        text += "" if test is None else f" | test acc {test:.4f}"
+        text += "" if evaluated is None else f" | {evaluated_on} acc {evaluated:.4f}"
         return text + f" | {time.perf_counter() - start:.1f} s"
 
     def epoch_batches():
@@ -467,10 +548,10 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
                 if step == 1 or step % log_every == 0 or epoch_end or last:
                     entry = {"step": step, "epoch": epoch, "loss": loss_sum / seen, "train_accuracy": correct / seen}
                     if (full or epoch_end) and not last:
-                        entry["test_accuracy"] = accuracy(model, Xt, y_test)
+                        entry[eval_key] = accuracy(model, Xe, y_eval)
                     entry["seconds"] = time.perf_counter() - start
                     history.append(entry)
-                    progress.update(status(epoch, entry.get("test_accuracy")), log=True, keep=epoch_end and not last)
+                    progress.update(status(epoch, entry.get(eval_key)), log=True, keep=epoch_end and not last)
                     loss_sum, correct, seen = 0.0, 0, 0
                 else:
                     progress.update(status(epoch))
@@ -480,11 +561,12 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
         final_loss, train_predictions = model.evaluate(X, y_train)
         if not math.isfinite(final_loss):
             diverged(final_loss, step)
-        test_accuracy = accuracy(model, Xt, y_test)
-    history[-1]["test_accuracy"] = test_accuracy
+        eval_accuracy = accuracy(model, Xe, y_eval)
+    history[-1][eval_key] = eval_accuracy
     seconds = time.perf_counter() - start
-    return TrainResult(model, float(np.mean(train_predictions == y_train)), test_accuracy, final_loss, step,
-                       step / per_epoch, seconds, history)
+    return TrainResult(model, float(np.mean(train_predictions == y_train)),
+                       eval_accuracy if evaluated_on == "test" else None, final_loss, step, step / per_epoch, seconds,
+                       history, evaluated_on, eval_accuracy if evaluated_on == "validation" else None)
 
 
 def accuracy(model, X, y) -> float:

@@ -62,11 +62,12 @@ def image_side(n_pixels: int) -> int:
 # --- curves -------------------------------------------------------------------------------------------------
 
 
-def plot_curves(history: list[dict], path, *, test_accuracy: float | None = None, title: str | None = None) -> Path:
-    """Loss (left) and train/test accuracy (right) against the step, from a metrics.json history.
+def plot_curves(history: list[dict], path, *, test_accuracy: float | None = None,
+                validation_accuracy: float | None = None, title: str | None = None) -> Path:
+    """Loss (left) and train/test (or validation) accuracy (right) against the step, from a metrics.json history.
 
-    history: a list of {"step", "loss", "train_accuracy"?, "test_accuracy"?}; test_accuracy, if given, is the
-    final test accuracy, drawn as a dashed line.
+    history: a list of {"step", "loss", "train_accuracy"?, "test_accuracy"? or "validation_accuracy"?};
+    test_accuracy or validation_accuracy, if given, is the final one, drawn as a dashed line.
     """
     if not isinstance(history, list) or not history:
         raise ValueError("plot_curves: the history is empty; it needs a list of {step, loss, ...} entries")
@@ -79,13 +80,16 @@ def plot_curves(history: list[dict], path, *, test_accuracy: float | None = None
     ax_loss.plot(steps, [h["loss"] for h in history], color="tab:red", lw=1.5)
     ax_loss.set(xlabel="step", ylabel="loss", title="training loss")
     ax_loss.grid(alpha=0.3)
-    for key, label, color in (("train_accuracy", "train", "tab:blue"), ("test_accuracy", "test", "tab:green")):
+    for key, label, color in (("train_accuracy", "train", "tab:blue"), ("test_accuracy", "test", "tab:green"),
+                              ("validation_accuracy", "validation", "tab:purple")):
         points = [(h["step"], h[key]) for h in history if h.get(key) is not None]
         if points:
             xs, ys = zip(*points)
             ax_acc.plot(xs, ys, color=color, lw=1.5, marker="o" if len(points) < 30 else None, ms=3, label=label)
-    if test_accuracy is not None:
-        ax_acc.axhline(test_accuracy, color="tab:green", ls="--", lw=1, label=f"final test {test_accuracy:.4f}")
+    finals = ((test_accuracy, "test", "tab:green"), (validation_accuracy, "validation", "tab:purple"))
+    for final, label, color in finals:
+        if final is not None:
+            ax_acc.axhline(final, color=color, ls="--", lw=1, label=f"final {label} {final:.4f}")
     ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy", ylim=(0, 1))
     ax_acc.grid(alpha=0.3)
     if ax_acc.get_legend_handles_labels()[0]:
@@ -242,13 +246,13 @@ def predict(model, images) -> np.ndarray:
 
 
 def _test_set(metrics: dict):
-    """The test images and labels of the data set the run trained on (its config's dataset and data folder),
-    from disk only: never downloaded here."""
+    """The images and labels the run was evaluated on, from its config's dataset and data folder: the test set,
+    or the last N training images of a run with validation N. From disk only: never downloaded here."""
     from tinygrad_edu import training
 
     config = metrics.get("config") or {}
-    _, test = training.load_data(config.get("dataset", "mnist"), config.get("data"), download=False, progress=False)
-    return test
+    data = training.load_data(config.get("dataset", "mnist"), config.get("data"), download=False, progress=False)
+    return training.split_validation(data, config.get("validation") or 0)[1]
 
 
 def plot_run(metrics, weights_path=None, out_dir=".", *, model=None, test_data=None) -> list[Path]:
@@ -270,7 +274,8 @@ def plot_run(metrics, weights_path=None, out_dir=".", *, model=None, test_data=N
     elif weights_path is None and metrics.get("weights"):
         weights_path = metrics["weights"]
     out_dir = Path(out_dir)
-    written = [plot_curves(metrics["history"], out_dir / FILES["curves"], test_accuracy=metrics.get("test_accuracy"))]
+    written = [plot_curves(metrics["history"], out_dir / FILES["curves"], test_accuracy=metrics.get("test_accuracy"),
+                           validation_accuracy=metrics.get("validation_accuracy"))]
     if model is None and weights_path is None:
         print("plot: no model, and no weights file given or named in the metrics: only the curves are drawn",
               file=sys.stderr)
