@@ -5,6 +5,7 @@ import gzip
 import hashlib
 import http.server
 import os
+import re
 import socket
 import struct
 import threading
@@ -604,9 +605,11 @@ def test_to_float_standardises_in_its_dtype():
         np.testing.assert_array_equal(got, (pixels - dtype(0.1307)) / dtype(0.3081))
     cols = ds.to_float(X, layout="columns", mean=0.5, std=2.0)
     np.testing.assert_array_equal(cols, ((ds.to_float(X) - np.float32(0.5)) / np.float32(2)).T)
-    for mean, std in ((0.0, 0.0), (0.0, -1.0), (float("nan"), 1.0), (0.0, float("inf"))):
-        with pytest.raises(ValueError, match=f"to_float needs a finite mean and a std > 0, got mean {mean}, std {std}"):
+    for mean, std in ((0.0, 0.0), (0.0, -1.0), (float("nan"), 1.0), (0.0, float("inf")), (0.0, 1e-50), (1e300, 1.0)):
+        with pytest.raises(ValueError, match=re.escape(f"to_float needs a mean and a std > 0 that are finite in "
+                                                       f"float32, got mean {mean}, std {std}")):
             ds.to_float(X, mean=mean, std=std)
+    assert np.isfinite(ds.to_float(X, np.float64, mean=0.0, std=1e-50)).all()    # 1e-50 is a float64 std
 
 
 @settings(max_examples=50, deadline=None)
@@ -628,6 +631,11 @@ def test_pixel_stats_of_known_images():
         ds.pixel_stats(np.zeros((2, 4)))
     with pytest.raises(ValueError, match=r"pixel_stats needs at least one pixel, got shape \(0, 784\)"):
         ds.pixel_stats(np.zeros((0, 784), np.uint8))
+    with pytest.raises(ValueError, match=r"pixel_stats needs at least one pixel, got shape \(\)"):
+        ds.pixel_stats(np.uint8(3))
+    for chunk in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=f"pixel_stats: chunk must be a number of images ≥ 1, got {chunk}"):
+            ds.pixel_stats(half, chunk=chunk)
 
 
 # ------------------------------------------------------------------------------------- minibatches

@@ -50,7 +50,7 @@ def test_mlp_layers_and_names():
 
 def test_create_builds_the_configured_optimizer_and_schedule():
     steps = 15 * 469
-    net = MLPNet.create(mlp_config(), np.random.default_rng(0), steps)
+    net = MLPNet.create(mlp_config(), np.random.default_rng(0), steps, training.PIXELS)
     assert type(net.optimizer) is optim.Adam and net.optimizer.param_groups[0]["weight_decay"] == 0
     assert net.optimizer.param_groups[0]["lr"] == 1e-3
     assert type(net.scheduler) is optim.CosineAnnealingLR and net.scheduler.T_max == steps
@@ -59,19 +59,20 @@ def test_create_builds_the_configured_optimizer_and_schedule():
     for (name, a), (_, b) in zip(net.module.named_parameters(), same.named_parameters()):
         np.testing.assert_array_equal(a.data, b.data, err_msg=name)
 
-    net = MLPNet.create(mlp_config(optimizer="sgd", momentum=0.9, lr=0.1, schedule="step"), None, 30)
+    net = MLPNet.create(mlp_config(optimizer="sgd", momentum=0.9, lr=0.1, schedule="step"), None, 30, training.PIXELS)
     assert type(net.optimizer) is optim.SGD and net.optimizer.param_groups[0]["momentum"] == 0.9
     assert type(net.scheduler) is optim.StepLR and net.scheduler.step_size == 10 and net.scheduler.gamma == 0.1
-    net = MLPNet.create(mlp_config(optimizer="adamw", schedule="none"), None, 30)
+    net = MLPNet.create(mlp_config(optimizer="adamw", schedule="none"), None, 30, training.PIXELS)
     assert type(net.optimizer) is optim.AdamW and net.optimizer.param_groups[0]["weight_decay"] == 0.01
     assert net.scheduler is None
-    net = MLPNet.create(mlp_config(optimizer="adamw", weight_decay=0.0, hidden=(8, 4), dtype="float64"), None, 30)
+    net = MLPNet.create(mlp_config(optimizer="adamw", weight_decay=0.0, hidden=(8, 4), dtype="float64"), None, 30,
+                        training.PIXELS)
     assert net.optimizer.param_groups[0]["weight_decay"] == 0.0
     assert net.module.sizes == [784, 8, 4, 10] and net.dtype == np.float64
 
 
 def test_the_step_schedule_divides_the_lr_by_ten_after_each_third():
-    net = MLPNet.create(mlp_config(schedule="step", hidden=(4,)), None, 9)
+    net = MLPNet.create(mlp_config(schedule="step", hidden=(4,)), None, 9, training.PIXELS)
     X, y = np.zeros((2, 784), np.float32), np.array([0, 1])
     lrs = []
     for _ in range(9):
@@ -163,7 +164,7 @@ def test_same_seed_same_run_with_dropout():
 
 
 def test_probabilities_are_the_softmax_of_the_logits():
-    net = MLPNet.create(mlp_config(hidden=(8,), dtype="float64"), None, 10)
+    net = MLPNet.create(mlp_config(hidden=(8,), dtype="float64"), None, 10, training.PIXELS)
     X = datasets.to_float(synthetic(5, 1)[0][0], np.float64)
     W1, b1, W2, b2 = (p.data for p in net.module.parameters())
     Z = np.maximum(X @ W1.T + b1, 0) @ W2.T + b2
@@ -277,7 +278,7 @@ def test_the_tutorial_by_hand_and_by_autograd_agree_on_standardised_inputs(batch
     (dict(inputs="standard"), "inputs must be {\"mean\": number, \"std\": number > 0}, the file says 'standard'"),
 ])
 def test_a_bad_mlp_architecture_is_refused(tmp_path, change, message):
-    net = MLPNet.create(mlp_config(hidden=(16,)), None, 10)
+    net = MLPNet.create(mlp_config(hidden=(16,)), None, 10, training.PIXELS)
     path = checkpoint.save(tmp_path / "w.npz", net.state_dict(), {**net.architecture(), **change})
     with pytest.raises(checkpoint.CheckpointError, match=message.replace("[", r"\[")):
         training.load_model(path)

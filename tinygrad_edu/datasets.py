@@ -444,12 +444,15 @@ def to_float(images: np.ndarray, dtype=np.float32, layout: str = "rows", *, mean
         raise ValueError(f"layout must be 'rows' or 'columns', got {layout!r}")
     if images.ndim < 2:
         raise ValueError(f"to_float expects N images (N×28×28 or N×784), got shape {images.shape}")
-    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
-        raise ValueError(f"to_float needs a finite mean and a std > 0, got mean {mean!r}, std {std!r}")
+    with np.errstate(over="ignore"):
+        shift, scale = dtype.type(mean), dtype.type(std)
+    if not (np.isfinite(shift) and np.isfinite(scale) and scale > 0):
+        raise ValueError(f"to_float needs a mean and a std > 0 that are finite in {dtype}, got mean {mean!r}, "
+                         f"std {std!r}")
     rows = np.divide(images.reshape(len(images), math.prod(images.shape[1:])), dtype.type(255), dtype=dtype)
     if (mean, std) != (0.0, 1.0):
-        rows -= dtype.type(mean)
-        rows /= dtype.type(std)
+        rows -= shift
+        rows /= scale
     return rows if layout == "rows" else rows.T
 
 
@@ -463,8 +466,10 @@ def pixel_stats(images: np.ndarray, chunk: int = 10000) -> tuple[float, float]:
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise TypeError(f"pixel_stats expects uint8 pixels, got {images.dtype}")
-    if images.size == 0:
+    if images.ndim < 1 or images.size == 0:
         raise ValueError(f"pixel_stats needs at least one pixel, got shape {images.shape}")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"pixel_stats: chunk must be a number of images ≥ 1, got {chunk!r}")
     n, total, squares = images.size, 0, 0
     for i in range(0, len(images), chunk):
         p = images[i:i + chunk].astype(np.uint16)

@@ -11,7 +11,8 @@ the name stored in a weights file to it):
     check(config)                 raises ConfigError for options the model cannot take (e.g. two hidden widths)
     create(config, rng, steps, inputs)   a fresh model, its weights drawn from rng, set up to be trained for
                                   `steps` update steps (the whole run: a schedule such as the cosine spans them)
-                                  on inputs scaled by `inputs` = (mean, std)
+                                  on inputs scaled by `inputs` = (mean, std) (train measures them by
+                                  config.normalize: input_scaling; PIXELS for p/255)
     train_step(X, y)              one update on the batch by the model's own rule, which create set up from the
                                   config (the tutorial's W := W − α·dW with α = config.lr; the MLP's optimizer
                                   and schedule); returns (loss before the update, predicted labels)
@@ -195,7 +196,7 @@ class TutorialNet:
 
     @classmethod
     def create(cls, config: TrainConfig, rng: np.random.Generator, steps: int,
-               inputs: tuple[float, float] = PIXELS) -> TutorialNet:
+               inputs: tuple[float, float]) -> TutorialNet:
         """init "tutorial" is manual.init_params (the project's one init); the others come from tinygrad_edu.init.
         Plain gradient descent needs no count of steps."""
         (hidden,) = config.hidden
@@ -291,7 +292,7 @@ class MLPNet:
 
     @classmethod
     def create(cls, config: TrainConfig, rng: np.random.Generator, steps: int,
-               inputs: tuple[float, float] = PIXELS) -> MLPNet:
+               inputs: tuple[float, float]) -> MLPNet:
         module = MLP((cls.n_in, *config.hidden, cls.n_out), dropout=config.dropout, init=config.init,
                      dtype=config.dtype, seed=rng)
         decay = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}

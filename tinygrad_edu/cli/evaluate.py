@@ -9,7 +9,8 @@ from tinygrad_edu.cli.train import add_data_arguments
 
 HELP = "print a saved model's test accuracy and confusion matrix"
 DESCRIPTION = """\
-Rebuild the model from a weights file written by `train --save`, predict every image of the test set, and
+Rebuild the model from a weights file written by `train --save`, predict every image of the test set (or of
+--split train or validation: the images it trained on, or those it held out with train --validation N), and
 print the accuracy and the 10×10 confusion matrix (rows: true label, columns: predicted label), with each
 digit's recall (the fraction of its images predicted right) at the end of its row.
 

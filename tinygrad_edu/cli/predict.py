@@ -8,8 +8,9 @@ from tinygrad_edu.cli.train import DATASETS, add_data_arguments
 
 HELP = "show one test digit, its true label and the prediction of a saved model"
 DESCRIPTION = """\
-Rebuild the model from a weights file written by `train --save` and show one image of the test set as
-terminal art, with its true label, the predicted label and the ten softmax probabilities.
+Rebuild the model from a weights file written by `train --save` and show one image of the test set (or of
+--split train or validation) as terminal art, with its true label, the predicted label and the ten softmax
+probabilities.
 
 example:
   tinygrad-edu predict --weights weights.npz --index 7
@@ -27,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_split_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", choices=("test", "train"), default="test",
-                        help="the test set (10000 images) or the training set (default: test)")
+    parser.add_argument("--split", choices=("test", "train", "validation"), default="test",
+                        help="test: the test set (10000 images); train: the images the model trained on; "
+                             "validation: the training images it held out (train --validation N) (default: test)")
 
 
 def digit_art(image) -> list[str]:
@@ -40,7 +42,8 @@ def digit_art(image) -> list[str]:
 
 
 def load(args):
-    """(model, dataset name, images, labels) for args.weights and args.split.
+    """(model, dataset name, images, labels) for args.weights and args.split ("train" and "validation" are the
+    training images the model trained on and those it held out, by the --validation N in the file's config).
 
     Raises CheckpointError for a bad weights file and DatasetError when the images cannot be loaded."""
     from tinygrad_edu import checkpoint, datasets, training
@@ -50,8 +53,20 @@ def load(args):
     if dataset not in DATASETS:
         raise checkpoint.CheckpointError(f"{args.weights}: unknown dataset {dataset!r}; pass --dataset "
                                          f"{' or '.join(DATASETS)}")
-    train, test = training.load_data(dataset, args.data, download=not args.no_download)
-    images, labels = test if args.split == "test" else train
+    data = training.load_data(dataset, args.data, download=not args.no_download)
+    held_out = (architecture.get("config") or {}).get("validation") or 0
+    if type(held_out) is not int or held_out < 0:
+        raise checkpoint.CheckpointError(f"{args.weights}: config.validation must be a number of images ≥ 0, the "
+                                         f"file says {held_out!r}")
+    if args.split == "validation" and not held_out:
+        raise checkpoint.CheckpointError(f"{args.weights}: its model was trained without --validation, so it has no "
+                                         "validation images; use --split test or train")
+    try:
+        train, validation = training.split_validation(data, held_out)
+    except training.ConfigError:
+        raise datasets.DatasetError(f"{args.weights} held out the last {held_out} training images, but the "
+                                    f"{dataset} training set here has {len(data[0][1])}") from None
+    images, labels = {"test": data[1], "train": train, "validation": validation}[args.split]
     if not len(labels):
         raise datasets.DatasetError(f"the {dataset} {args.split} set is empty")
     return model, dataset, images, labels

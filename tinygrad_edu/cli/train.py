@@ -23,9 +23,10 @@ NORMALIZATIONS = ("none", "standard")
 
 HELP = "train the tutorial's network (or an MLP) on MNIST and report its train and test accuracy"
 DESCRIPTION = """\
-Train a network on MNIST (pixels/255 as in the tutorial, or standardised) and print its train and test accuracy
-and the wall time. Progress (step, loss, train accuracy, elapsed time) goes to stderr: redrawn in place on a
-terminal, one line per log entry otherwise; --quiet turns it off. The results go to stdout.
+Train a network on MNIST (pixels/255 as in the tutorial, or standardised) and print its train and test (or
+validation) accuracy and the wall time. Progress (step, loss, train accuracy, elapsed time) goes to stderr:
+redrawn in place on a terminal, one line per log entry otherwise; --quiet turns it off. The results go to
+stdout.
 
 examples:
   tinygrad-edu train                                            # the tutorial: 784-10-10, 500 full-batch steps

@@ -249,10 +249,16 @@ def _test_set(metrics: dict):
     """The images and labels the run was evaluated on, from its config's dataset and data folder: the test set,
     or the last N training images of a run with validation N. From disk only: never downloaded here."""
     from tinygrad_edu import training
+    from tinygrad_edu.datasets import DatasetError
 
     config = metrics.get("config") or {}
     data = training.load_data(config.get("dataset", "mnist"), config.get("data"), download=False, progress=False)
-    return training.split_validation(data, config.get("validation") or 0)[1]
+    held_out = config.get("validation") or 0
+    try:
+        return training.split_validation(data, held_out)[1]
+    except training.ConfigError:
+        raise DatasetError(f"the run held out the last {held_out} training images, but the training set on disk "
+                           f"has {len(data[0][1])}") from None
 
 
 def plot_run(metrics, weights_path=None, out_dir=".", *, model=None, test_data=None) -> list[Path]:
@@ -290,7 +296,8 @@ def plot_run(metrics, weights_path=None, out_dir=".", *, model=None, test_data=N
         try:
             test_data = _test_set(metrics)
         except DatasetError as e:
-            print(f"plot: no test set on disk, so no misclassified digits or confusion matrix ({e})", file=sys.stderr)
+            images = "held-out training images" if (metrics.get("config") or {}).get("validation") else "test set"
+            print(f"plot: no {images} on disk, so no misclassified digits or confusion matrix ({e})", file=sys.stderr)
             return written
     X_test, y_test = test_data
     predictions = predict(model, X_test)
