@@ -515,6 +515,18 @@ def test_the_example_script_prints_the_numbers_of_train_model_mlp(data_dir, tmp_
                                f"final loss {m['final_loss']:.4f}")
 
 
+def test_the_pytorch_example_trains_the_same_recipe(data_dir, monkeypatch, capsys):
+    """examples/mnist_mlp_torch.py: torch's own RNG, so only the form and a learned model are checked."""
+    pytest.importorskip("torch")
+    monkeypatch.setenv("TINYGRAD_EDU_DATA", str(data_dir))
+    monkeypatch.setattr(sys, "argv", [str(EXAMPLE.with_name("mnist_mlp_torch.py")), "--epochs", "3", "--seed", "1"])
+    runpy.run_path(str(EXAMPLE.with_name("mnist_mlp_torch.py")), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines[:3]] == [["epoch", "1/3"], ["epoch", "2/3"], ["epoch", "3/3"]]
+    final = re.fullmatch(r"train accuracy (\S+)  test accuracy (\S+)  torch \S+  \S+s in all", lines[3])
+    assert final and float(final[1]) >= 0.9 and float(final[2]) >= 0.9     # the synthetic digits are easy
+
+
 # --- errors: a clear line and exit code 2, never a traceback -----------------------------------------------
 
 
