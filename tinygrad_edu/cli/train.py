@@ -214,11 +214,10 @@ def run(args) -> int:
         (X_train, _), evaluation = training.split_validation(data, config.validation)
     except training.ConfigError as e:
         return fail("train", e)
-    counts = f"{len(X_train)} training and {len(evaluation[0])} test images"
-    if config.validation:
-        counts = (f"{len(X_train)} training and {config.validation} validation images (the last "
-                  f"{config.validation} training images; the test set is not used)")
-    progress.message(f"{config.dataset}: {counts} ({time.perf_counter() - start:.1f} s)")
+    held_out = (f"validation images (the last {config.validation} training images; the test set is not used)"
+                if config.validation else "test images")
+    progress.message(f"{config.dataset}: {len(X_train)} training and {len(evaluation[0])} {held_out} "
+                     f"({time.perf_counter() - start:.1f} s)")
     length = (f"{config.iterations} iterations" if config.iterations is not None else f"{config.epochs} epochs")
     inputs = "" if config.normalize == "none" else ", standardised inputs"
     progress.message(f"training {config.model} (hidden {','.join(map(str, config.hidden))}, init {config.init}, "
