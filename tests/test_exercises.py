@@ -1,6 +1,7 @@
 """The exercises: start's workbook, and check's grades, diagnoses and behaviour on hostile learner code."""
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,9 @@ def test_a_wrong_shape_names_both_shapes(tmp_path):
     assert r["message"].startswith("shape (") and "but the gradient has shape" in r["message"]
     r = grade(solved(tmp_path, db2="return np.sum(dZ2, axis=1) / m"), "db2")
     assert "the right numbers, but shape (" in r["message"] and "keepdims=True?" in r["message"]
+    r = grade(solved(tmp_path, db2="return np.sum(dZ2, axis=1)"), "db2")
+    assert r["diagnosis"] == "factor-m"
+    assert re.search(r"\(a /m is missing\) \(and its shape is \(\d,\), not \(\d, 1\)\)$", r["message"])
 
 
 # --- hostile learner code, graded in this process --------------------------------------------------------

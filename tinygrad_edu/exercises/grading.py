@@ -19,7 +19,7 @@ import numpy as np
 
 from tinygrad_edu import manual, ops
 from tinygrad_edu.autograd import Function, broadcast_axes, no_grad
-from tinygrad_edu.exercises.mistakes import close, describe, matching, same_values
+from tinygrad_edu.exercises.mistakes import MISTAKES, close, describe, matching, same_values
 from tinygrad_edu.tensor import Tensor
 
 EXAMPLES = 12   # per exercise: a correct answer is exact on all of them, a mistake shows on the first few
@@ -433,8 +433,9 @@ def grade(exercise: Exercise, module, cases: list[Case] | None = None) -> dict:
         keys = found if keys is None else [k for k in keys if k in found]
     prefix = f"{grad.label}: " if grad.label.startswith("∂") else ""
     if keys:
-        shape_note = ("" if arr.shape == grad.expected.shape
-                      else f" (and its shape is {arr.shape}, not {grad.expected.shape})")
+        # NOTE: matched with size-1 axes aside, e.g. a (k,) that should be (k, 1): the shape is wrong too
+        wrong = next(m for m in MISTAKES if m.key == keys[0]).wrong(grad.expected, grad.ing)
+        shape_note = "" if arr.shape == np.shape(wrong) else f" (and its shape is {arr.shape}, not {np.shape(wrong)})"
         return record(exercise.name, False, keys[0], prefix + describe(keys[0], grad.ing) + shape_note)
     return record(exercise.name, False, None, prefix + _first_wrong(grad, arr, case.shapes))
 

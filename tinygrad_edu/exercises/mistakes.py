@@ -34,7 +34,7 @@ def _needs(key: str, transform):
 MISTAKES = (
     Mistake("factor-m", "off by a factor {m_name}: {m_name} times too big (a /{m_name} is missing)",
             _needs("m", lambda g, ing: g * ing["m"])),
-    Mistake("factor-1/m", "off by a factor 1/{m_name}: divided by {m_name} where it should not be",
+    Mistake("factor-1/m", "off by a factor 1/{m_name}: divided by {m_name} once more than it should be",
             _needs("m", lambda g, ing: g / ing["m"])),
     Mistake("transposed", "transposed: the right numbers with rows and columns swapped (which factor gets the ᵀ, "
                           "and in which order?)",
