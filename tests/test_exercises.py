@@ -1,7 +1,10 @@
 """The exercises: start's workbook, and check's grades, diagnoses and behaviour on hostile learner code."""
+import importlib.util
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -160,12 +163,14 @@ def test_a_wrong_shape_names_both_shapes(tmp_path):
 
 @pytest.mark.parametrize("answer,code,says", [
     ("ReLU.backward", "return (g * undefined_name,)", "ReLU.backward raised NameError (ops.py line "),
-    ("ReLU.backward", "return g * (a > 0)", "ReLU.backward returned a ndarray; return a tuple with one gradient "
+    ("ReLU.backward", "return g * (a > 0)", "ReLU.backward returned a numpy array; return a tuple with one gradient "
                                              "per input, e.g. (∂L/∂a,)"),
     ("Add.backward", "return (g,)", "Add.backward returned 1 gradient(s) for 2 input(s)"),
     ("dW2", "dZ2 @ A1.T / m", "dW2's result is None, not a numpy array (a missing return?)"),
     ("dW2", "return (dZ2 @ A1.T / m).tolist()", "dW2's result is a list, not a numpy array"),
-    ("dW2", "return Tensor(dZ2 @ A1.T / m)", "dW2 raised NameError"),
+    ("dW2", "from tinygrad_edu import Tensor; return Tensor(dZ2 @ A1.T / m)",
+     "dW2's result is a Tensor; return a numpy array (its .data)"),
+    ("dW2", "raise ValueError('two\\nlines')", "dW2 raised ValueError (tutorial.py line "),
     ("Log.backward", "return (g * np.nan,)", "∂L/∂a contains NaN at [0, 0]"),
     ("Log.backward", "return (g / (a - a),)", "∂L/∂a contains inf at [0, 0]"),
     ("dZ1", "import sys; sys.exit(3)", "dZ1 called exit() (tutorial.py line "),
@@ -177,6 +182,20 @@ def test_hostile_answers_get_one_clear_line(tmp_path, answer, code, says):
         r = grade(solved(tmp_path, **{answer.replace(".", "__"): code}), name)
     assert (r["passed"], r["diagnosis"]) == (False, None)
     assert says in r["message"] and "\n" not in r["message"], r["message"]
+
+
+def test_the_package_and_its_commands_import_without_hypothesis():
+    code = ("import sys; import tinygrad_edu.cli as cli, tinygrad_edu.exercises.runner, "
+            "tinygrad_edu.exercises.workbook; cli.build_parser(); assert 'hypothesis' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_check_without_hypothesis_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "hypothesis" else
+                        find_spec(name, *a))
+    assert main(["exercises", "check", str(solved(tmp_path))]) == 2
+    assert "pip install hypothesis (or the package's [exercises] extra)" in capsys.readouterr().err
 
 
 def test_a_changed_forward_is_named(tmp_path):

@@ -117,9 +117,9 @@ def _op_answer(name, arrays, kwargs, wants, upstream, library):
                           "the exercise is the backward only (start a fresh workbook to see the original)")
         grads = _call(f"{name}.backward", fn.backward, upstream.copy())
         if not isinstance(grads, tuple):
-            shape = ", ".join(f"∂L/∂{x}" for x in "abcd"[:len(arrays)]) + "," * (len(arrays) == 1)
+            example = ", ".join(f"∂L/∂{x}" for x in "abcd"[:len(arrays)]) + "," * (len(arrays) == 1)
             raise Problem(f"{name}.backward returned {_kind(grads)}; return a tuple with one gradient per input, "
-                          f"e.g. ({shape})")
+                          f"e.g. ({example})")
         if len(grads) != len(arrays):
             raise Problem(f"{name}.backward returned {len(grads)} gradient(s) for {len(arrays)} input(s)")
         return [grads[i] for i, w in enumerate(wants) if w]
@@ -127,7 +127,7 @@ def _op_answer(name, arrays, kwargs, wants, upstream, library):
 
 
 def _op_case(name, library_cls, arrays, *, wants=None, kwargs=None, library_kwargs=None, upstream, ing=None,
-             labels="ab", shapes=None):
+             labels="ab"):
     """A Case for op `name`: autograd through library_cls is the reference."""
     wants = wants or [True] * len(arrays)
     kwargs = kwargs or {}
@@ -137,10 +137,9 @@ def _op_case(name, library_cls, arrays, *, wants=None, kwargs=None, library_kwar
     with no_grad():
         library_out = f(*[Tensor(a) for a in arrays]).data
     ing = ing or [{} for _ in refs]
-    grads = [Gradient(f"∂L/∂{labels[i]}", e, n, d) for i, ((e, n), d) in
-             zip([i for i, w in enumerate(wants) if w], zip(refs, ing))]
-    names = dict(zip(labels, arrays)) if shapes is None else shapes
-    return Case(_shapes(**names, g=upstream), grads,
+    wanted = [i for i, w in enumerate(wants) if w]
+    grads = [Gradient(f"∂L/∂{labels[i]}", e, n, d) for i, (e, n), d in zip(wanted, refs, ing)]
+    return Case(_shapes(**dict(zip(labels, arrays)), g=upstream), grads,
                 _op_answer(name, arrays, kwargs, wants, upstream, library_out))
 
 
@@ -347,7 +346,12 @@ def _call(what, fn, *args, **kwargs):
     except SystemExit as e:
         raise Problem(f"{what} called exit(){_where(e)}") from None
     except Exception as e:
-        raise Problem(f"{what} raised {type(e).__name__}{_where(e)}: {e}".rstrip(": ")) from None
+        raise Problem(f"{what} raised {type(e).__name__}{_where(e)}: {_one_line(e)}".rstrip(": ")) from None
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception's message on one line (numpy's and the learner's may span several)."""
+    return " ".join(str(e).split())
 
 
 def _learner_attr(module, name, file):
@@ -360,7 +364,10 @@ def _learner_attr(module, name, file):
 
 
 def _kind(x) -> str:
-    return "None" if x is None else f"a {type(x).__name__}"
+    if x is None:
+        return "None"
+    kind = "numpy array" if isinstance(x, np.ndarray) else type(x).__name__
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def _as_array(label, x) -> np.ndarray:
@@ -394,7 +401,7 @@ def load(path: Path):
     except SystemExit as e:
         return f"{path.name} called exit() while importing{_where(e)}"
     except Exception as e:
-        return f"{path.name} raised {type(e).__name__} while importing{_where(e)}: {e}".rstrip(": ")
+        return f"{path.name} raised {type(e).__name__} while importing{_where(e)}: {_one_line(e)}".rstrip(": ")
     return module
 
 

@@ -115,8 +115,17 @@ def _step_failed(step, pending, files, results, what: str) -> None:
 # --- the child -------------------------------------------------------------------------------------------
 
 
+def _exit_with_parent() -> None:
+    """Ends this child if the checker that started it is gone (killed, interrupted), even mid-loop."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def child_main(argv) -> int:
     sys.dont_write_bytecode = True
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     # NOTE: the reports go to a private copy of stdout; fd 1 then points at stderr, so the learner's prints
     # (Python or C level) cannot corrupt them and still show.
     out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
