@@ -147,6 +147,13 @@ def test_an_unknown_mistake_gets_the_first_wrong_element(tmp_path):
     assert "(autograd; finite differences give " in r["message"] and "given a (" in r["message"]
 
 
+def test_a_diagnosis_must_fit_every_failing_example(tmp_path):
+    # a factor 2 equals a factor m only where m = 2: the examples with m = 3 or 4 rule it out
+    r = grade(solved(tmp_path, dW2="return 2 * dZ2 @ A1.T / m"), "dW2")
+    assert (r["passed"], r["diagnosis"]) == (False, None)
+    assert "should be " in r["message"]
+
+
 def test_a_wrong_shape_names_both_shapes(tmp_path):
     r = grade(solved(tmp_path, dW2="return dZ2"), "dW2")
     assert r["diagnosis"] is None
@@ -247,6 +254,13 @@ def test_start_refuses_an_existing_workbook_and_keeps_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"tinygrad-edu exercises: error: {folder} already holds a workbook (ops.py, tutorial.py)")
     assert snapshot(folder) == before
+
+
+def test_start_refuses_a_file(tmp_path, capsys):
+    (tmp_path / "notes").write_text("mine")
+    assert main(["exercises", "start", str(tmp_path / "notes")]) == 2
+    assert capsys.readouterr().err == f"tinygrad-edu exercises: error: {tmp_path / 'notes'} is a file, not a folder\n"
+    assert (tmp_path / "notes").read_text() == "mine"
 
 
 def test_start_leaves_nothing_behind_when_writing_fails(tmp_path, monkeypatch):

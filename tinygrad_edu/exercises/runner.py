@@ -64,7 +64,8 @@ def _run_child(workbook: Path, pending, files, timeout, scratch, results) -> Non
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, cwd=scratch, env=env,
                              text=True, encoding="utf-8", errors="replace")
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
+    reader = threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True)
+    reader.start()
     step, deadline = None, time.monotonic() + max(STARTUP, timeout)
     try:
         while True:
@@ -87,13 +88,14 @@ def _run_child(workbook: Path, pending, files, timeout, scratch, results) -> Non
                 step = None
             else:
                 step = ("import", msg["import"]) if "import" in msg else ("begin", msg["begin"])
-                deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + timeout
             if all(n in results for n in pending):
                 return
     finally:
         if child.poll() is None:
             child.kill()
         child.wait()
+        reader.join(timeout=5)   # it ends at the pipe's end, now that the child is gone
         child.stdout.close()
 
 
