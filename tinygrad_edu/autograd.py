@@ -92,6 +92,17 @@ class Function:
     def backward(self, grad: np.ndarray) -> tuple:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @classmethod
+    def apply(cls, *inputs, **kwargs):
+        """Runs this op on Tensors and records it, as PyTorch's `Function.apply`: `Add.apply(x, y)`.
+
+        How a user's own op (a Function subclass, e.g. a workbook's) is used; non-Tensor inputs become constants
+        with their own dtype, keyword arguments go to forward.
+        """
+        from tinygrad_edu.tensor import Tensor, _apply  # NOTE: tensor imports this module, so not at the top
+
+        return _apply(cls, *(x if isinstance(x, Tensor) else Tensor(x) for x in inputs), **kwargs)
+
     def __repr__(self) -> str:
         return f"<{self.name}>"
 
