@@ -174,27 +174,31 @@ def api_train_start(lab: Lab, body: dict):
         raise BadRequest(f"init must be one of {', '.join(INITS)}, got {json.dumps(init_name)[:40]}")
     steps = int_field(body, "steps", 1, MAX_STEPS) if "steps" in body else 500
     seed = int_field(body, "seed", 0, 2**32 - 1) if "seed" in body else None
-    return lab.trainer.start(rate_field(body, "lr"), batch_field(body, len(lab.y_train)), steps, init_name, seed)
+    return with_weights(lab, lab.trainer.start(rate_field(body, "lr"), batch_field(body, len(lab.y_train)), steps,
+                                               init_name, seed))
 
 
 def api_train_pause(lab: Lab, body: dict):
     _fields(body, ())
-    return lab.trainer.pause()
+    return with_weights(lab, lab.trainer.pause())
 
 
 def api_train_resume(lab: Lab, body: dict):
     _fields(body, (), ("lr", "batch_size"))
     lr = rate_field(body, "lr") if "lr" in body else None
     batch = batch_field(body, len(lab.y_train)) if "batch_size" in body else "keep"
-    return lab.trainer.resume(lr, batch)
+    return with_weights(lab, lab.trainer.resume(lr, batch))
 
 
 def api_train_status(lab: Lab, body: dict):
     _fields(body, (), ("since",))
     since = int_field(body, "since", 0, 10**9) if "since" in body else 0
-    status = lab.trainer.status(since)
-    status["weights"] = lab.weights()
-    return status
+    return with_weights(lab, lab.trainer.status(since))
+
+
+def with_weights(lab: Lab, status: dict) -> dict:
+    """A training status with the weights the page draws beside it (W1's rows)."""
+    return {**status, "weights": lab.weights()}
 
 
 ROUTES = {"/api/state": api_state, "/api/forward": api_forward, "/api/backward": api_backward,
@@ -266,6 +270,8 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path.startswith("/api/"):
             return self._error(HTTPStatus.METHOD_NOT_ALLOWED, "the API takes POST requests with a JSON body")
+        if path == "/favicon.ico":
+            return self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         if path not in STATIC:
             return self._error(HTTPStatus.NOT_FOUND, f"no such page: {path[:80]}")
         name, content_type = STATIC[path]
