@@ -92,10 +92,10 @@ def run(args) -> int:
     if not is_loopback(args.host):
         print(f"lab: warning: listening on {args.host}: anyone who can reach this machine on port "
               f"{httpd.server_address[1]} can use the lab", flush=True)
-    print(f"lab: serving on {httpd.url} (ready in {time.perf_counter() - start:.1f} s; Ctrl-C stops)", flush=True)
-    if not args.no_browser:
-        threading.Thread(target=webbrowser.open, args=(httpd.url,), daemon=True).start()
-    try:
+    try:   # NOTE: from here on, Ctrl-C stops the lab cleanly
+        print(f"lab: serving on {httpd.url} (ready in {time.perf_counter() - start:.1f} s; Ctrl-C stops)", flush=True)
+        if not args.no_browser:
+            threading.Thread(target=webbrowser.open, args=(httpd.url,), daemon=True).start()
         httpd.serve_forever()
     except KeyboardInterrupt:
         print("\nlab: stopping", flush=True)
