@@ -146,3 +146,14 @@ def test_the_lab_in_a_real_browser(lab_url):
             assert page.get_attribute("#status", "class") == "ok", page.inner_text("#status")   # no error shown
         finally:
             browser.close()
+
+
+def test_a_missing_browser_skips_but_fails_under_ci(monkeypatch):
+    import test_lab_browser as module
+    monkeypatch.setattr(module, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="the browser test must run in CI: .*no Chromium at /nonexistent"):
+        module.browser_or_skip()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception):
+        module.browser_or_skip()

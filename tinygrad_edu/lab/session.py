@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 import threading
 import time
 
@@ -221,12 +222,17 @@ class Trainer:
         self._go = threading.Event()      # set while running
         self._quit = threading.Event()    # set to end the run
         self._rows = None
+        self._control = threading.RLock()   # start, pause, resume and stop one at a time
 
     def start(self, lr: float, batch_size: int | None, steps: int, init_name: str, seed: int | None = None) -> dict:
         """A new run from fresh weights drawn by init_name ("tutorial": rand − 0.5; "he"). One run at a time."""
+        with self._control:
+            return self._start(lr, batch_size, steps, init_name, seed)
+
+    def _start(self, lr, batch_size, steps, init_name, seed) -> dict:
         if self.state in ("running", "paused"):
             raise LabError("a training run is already going: pause it, or Reset, before starting another")
-        self.stop()
+        self._stop()
         lab = self.lab
         rng = np.random.default_rng(seed)
         hidden, dtype = lab.params.W1.shape[0], lab.net.dtype
@@ -251,6 +257,10 @@ class Trainer:
         return self.status()
 
     def pause(self) -> dict:
+        with self._control:
+            return self._pause()
+
+    def _pause(self) -> dict:
         if self.state != "running":
             raise LabError(f"no training run to pause (the run is {self.state})")
         self._go.clear()
@@ -258,6 +268,10 @@ class Trainer:
         return self.status()
 
     def resume(self, lr: float | None = None, batch_size: int | None | str = "keep") -> dict:
+        with self._control:
+            return self._resume(lr, batch_size)
+
+    def _resume(self, lr, batch_size) -> dict:
         if self.state != "paused":
             raise LabError(f"no paused training run to resume (the run is {self.state})")
         if lr is not None:
@@ -270,6 +284,10 @@ class Trainer:
 
     def stop(self) -> None:
         """Ends the run (if any) and waits for its thread."""
+        with self._control:
+            self._stop()
+
+    def _stop(self) -> None:
         self._quit.set()
         self._go.set()
         if self._thread is not None:
@@ -298,9 +316,14 @@ class Trainer:
                     break
 
     def _run(self, rng) -> None:
+        batches = self._batches(rng)
+        # NOTE: a diverging run is reported by its loss (TrainingDiverged), not by numpy's overflow warnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self._steps(batches)
+
+    def _steps(self, batches) -> None:
         lab, net = self.lab, self.lab.net
         loss_sum = correct = seen = 0
-        batches = self._batches(rng)
         try:
             while self.step < self.steps:
                 while not self._go.wait(0.1):
@@ -331,3 +354,6 @@ class Trainer:
             self.state = "done"
         except training.TrainingDiverged as e:
             self.error, self.state = str(e), "done"
+        except Exception as e:   # NOTE: a bug of ours: said on the server's terminal, and the run ends
+            sys.stderr.write(f"lab: training stopped: {type(e).__name__}: {e}\n")
+            self.error, self.state = "training stopped by an error (see the server's output)", "done"

@@ -168,7 +168,7 @@ async function sendDrawing() {
   try {
     const a = pen.getImageData(0, 0, pad.width, pad.height).data;
     const alpha = new Array(pad.width * pad.height);
-    for (let i = 0; i < alpha.length; i++) alpha[i] = Math.round(a[4 * i + 3] / 0.255) / 1000;
+    for (let i = 0; i < alpha.length; i++) alpha[i] = Math.round(a[4 * i + 3] / 2.55) / 100;   // ink in [0, 1]
     const body = { drawing: { width: pad.width, height: pad.height, alpha } };
     if (lab.label !== null) body.label = lab.label;
     showForward(await post("/api/forward", body));
