@@ -129,6 +129,7 @@ def test_the_lab_in_a_real_browser(lab_url):
             page.fill("#batch-size", "64")
             page.fill("#steps", "300")
             page.fill("#lr", "0.1")
+            page.select_option("#init", "he")
             page.click("#train-start")
             page.wait_for_function("Number(document.getElementById('curve').dataset.points) >= 2", timeout=60000)
             first = int(page.get_attribute("#curve", "data-points"))
