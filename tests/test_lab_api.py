@@ -345,3 +345,22 @@ def test_fuzzed_bodies_never_cause_a_server_error(client, path, body):
     status, data = client.post(path, body)
     assert status == 200 or (400 <= status < 500 and isinstance(data["error"], str)), (status, data)
     assert "Traceback" not in json.dumps(data)
+
+
+def test_serves_on_ipv6_loopback_too():
+    try:
+        server = lab_server.LabServer(make_lab(), "::1", 0)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        assert server.url == f"http://[::1]:{port}/"
+        conn = http.client.HTTPConnection("::1", port, timeout=30)
+        conn.request("POST", "/api/state", b"{}", {"Content-Type": "application/json", "Host": f"[::1]:{port}"})
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        server.lab.close()
+        server.shutdown()
+        server.server_close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import socket
 import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -331,13 +332,21 @@ class LabServer(ThreadingHTTPServer):
 
     def __init__(self, lab: Lab, host: str = "127.0.0.1", port: int = 8000, verbose: bool = False):
         self.lab, self.public_host, self.verbose = lab, host, verbose
+        if ":" in host:   # an IPv6 address such as ::1
+            self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
+
+    def handle_error(self, request, client_address):
+        """A browser that closes its connection is not an error; anything else is said in one line."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            sys.stderr.write(f"lab: a request from {client_address[0]} failed: {type(error).__name__}: {error}\n")
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        shown = "127.0.0.1" if host == "0.0.0.0" else host
-        return f"http://{shown}:{port}/"
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
 def bind(lab: Lab, host: str, port: int | None, tries: int = 20, verbose: bool = False) -> LabServer:
