@@ -138,6 +138,7 @@ def test_the_lab_in_a_real_browser(lab_url):
             page.wait_for_function("document.getElementById('train-status').textContent.startsWith('done')",
                                    timeout=120000)
             assert int(page.get_attribute("#curve", "data-points")) == 30   # 300 steps, an entry every 10
+            assert page.evaluate("lab.history.map(e => e.step)") == list(range(10, 301, 10))
             assert len(page.query_selector_all("#train-weights .unit canvas")) == 10
             page.wait_for_load_state("networkidle")
             if shots:

@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const lab = { image: null, label: null, hidden: 10, busy: false, pending: false, history: [],
-              polling: null, trainState: "idle" };
+              polling: null, pollBusy: false, trainState: "idle" };
 
 // --- talking to the server ------------------------------------------------------------------------------
 
@@ -280,7 +280,8 @@ function drawCurve() {
 
 function showTraining(s) {
   lab.trainState = s.state;
-  lab.history.push(...s.history);
+  // the entries from index history_length − history.length on: an overlapping poll cannot add them twice
+  lab.history = lab.history.slice(0, s.history_length - s.history.length).concat(s.history);
   drawCurve();
   const W = s.weights;
   units($("train-weights"), W.W1, W.W1.map((_, j) => `j=${j}`));
@@ -293,6 +294,8 @@ function showTraining(s) {
 }
 
 async function poll() {
+  if (lab.pollBusy) return;   // one poll at a time: a slow server gets no pile of requests
+  lab.pollBusy = true;
   try {
     const s = await post("/api/train/status", { since: lab.history.length });
     showTraining(s);
@@ -302,6 +305,7 @@ async function poll() {
       await refresh();
     }
   } catch (e) { say(e.message); }
+  lab.pollBusy = false;
 }
 
 function startPolling() {
