@@ -58,8 +58,10 @@ def main() -> None:
     rounds = 20 if args.quick else 200
     lab = make_lab()
     alpha = stroke()
-    drawing = json.dumps({"drawing": {"width": 280, "height": 280, "alpha": alpha.ravel().tolist()}}).encode()
-    image = json.dumps({"image": json.loads(handle(lab, drawing))["image"]}).encode()
+    # NOTE: as the page's JSON.stringify writes it: no spaces, and whole numbers without ".0"
+    values = [int(v) if v.is_integer() else v for v in alpha.ravel().tolist()]
+    drawing = json.dumps({"drawing": {"width": 280, "height": 280, "alpha": values}}, separators=(",", ":")).encode()
+    image = json.dumps({"image": json.loads(handle(lab, drawing))["image"]}, separators=(",", ":")).encode()
 
     httpd = server.LabServer(lab, "127.0.0.1", 0)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

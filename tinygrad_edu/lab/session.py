@@ -65,6 +65,7 @@ class Lab:
         self.version = 0            # bumped by every change of the weights
         self.trainer = Trainer(self)
         self._test_inputs = None
+        self._weights = None
 
     # --- inputs ----------------------------------------------------------------------------------------
 
@@ -98,11 +99,14 @@ class Lab:
         return {"Z1": Z1.data, "A1": A1.data, "Z2": Z2.data, "A2": A2.data}
 
     def weights(self) -> dict:
-        """W1's rows (one 28×28 picture each, flattened), b1, W2, b2, and the weights' version."""
+        """W1's rows (one 28×28 picture each, flattened), b1, W2, b2, and the weights' version (made once per
+        version: every forward answer carries them)."""
         with self.lock:
-            W1, b1, W2, b2 = (p.data for p in self.params)
-            return {"W1": rounded(W1), "b1": rounded(b1[:, 0]), "W2": rounded(W2), "b2": rounded(b2[:, 0]),
-                    "version": self.version}
+            if self._weights is None or self._weights["version"] != self.version:
+                W1, b1, W2, b2 = (p.data for p in self.params)
+                self._weights = {"W1": rounded(W1), "b1": rounded(b1[:, 0]), "W2": rounded(W2),
+                                 "b2": rounded(b2[:, 0]), "version": self.version}
+            return self._weights
 
     def forward(self, image: np.ndarray, label: int | None = None) -> dict:
         """The forward pass of one image (784 values in [0, 1]), layer by layer; its loss if a label is given."""
