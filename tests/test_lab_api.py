@@ -364,3 +364,22 @@ def test_serves_on_ipv6_loopback_too():
         server.lab.close()
         server.shutdown()
         server.server_close()
+
+
+def test_requests_while_training_see_whole_steps_and_their_own_trace(client):
+    """The training thread steps (forward, backward, an update under no_grad) while requests run traced
+    backward passes: each answer is consistent in itself and its trace holds its own nine lines only."""
+    lab = client.lab
+    client.ok("/api/train/start", {"lr": 0.1, "batch_size": 16, "steps": 100000, "init": "he", "seed": 2})
+    try:
+        image = image_of(lab, 2)
+        X = np.array(image)
+        for label in range(10):
+            b = client.ok("/api/backward", {"image": image, "label": label})
+            assert len(b["trace"]) == 9 and b["rules"]["Z1"] == "∂L/∂Z1 += ∂L/∂A1 ⊙ [Z1 > 0]"
+            assert np.allclose(b["dZ2"], np.array(b["A2"]) - np.eye(10)[label], atol=1e-5)
+            assert np.allclose(b["dW1"], np.outer(b["dZ1"], X), atol=1e-5)
+            assert np.allclose(b["dW2"], np.outer(b["dZ2"], b["A1"]), atol=1e-5)
+        assert client.ok("/api/train/status")["step"] > 0
+    finally:
+        client.ok("/api/reset")

@@ -136,7 +136,7 @@ class Lab:
                 rules.setdefault(step.input, step.rule)
             return {
                 "label": label, "loss": fwd.loss.item(),
-                "A2": rounded(manual.softmax(fwd.Z2.data)[:, 0]),
+                "A1": rounded(fwd.A1.data[:, 0]), "A2": rounded(manual.softmax(fwd.Z2.data)[:, 0]),
                 "dZ2": rounded(g.dZ2[:, 0]), "dW2": rounded(g.dW2), "db2": rounded(g.db2[:, 0]),
                 "dA1": rounded((self.params.W2.data.T @ g.dZ2)[:, 0]),
                 "mask": (Z1 > 0).astype(int).tolist(), "dZ1": rounded(g.dZ1[:, 0]),
