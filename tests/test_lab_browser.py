@@ -1,0 +1,161 @@
+"""The lab in a real headless Chromium (Debian's, driven by Playwright): draw, forward, a step, training.
+
+Skips when Playwright or /usr/bin/chromium is missing, except with CI=true, where that fails the test. With
+TINYGRAD_EDU_SCREENSHOTS=DIR it also saves the screenshots that docs/lab.md shows (never on an ordinary run).
+On real MNIST (TINYGRAD_EDU_DATA or the bundled copy) it uses the network the lab trains at startup; without it,
+a small synthetic data set.
+"""
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_lab_api import make_lab
+
+from tinygrad_edu import datasets, training
+from tinygrad_edu.lab import session
+from tinygrad_edu.lab.server import LabServer
+
+CHROMIUM = os.environ.get("TINYGRAD_EDU_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def browser_or_skip():
+    """Playwright's sync API, or a skip (a failure under CI=true) saying what is missing."""
+    missing = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "Playwright is not installed (pip install 'tinygrad_edu[lab]')"
+    if missing is None and not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        missing = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"the browser test must run in CI: {missing}")
+        pytest.skip(missing)
+    return sync_playwright
+
+
+def real_lab():
+    """The lab as `tinygrad-edu lab` starts it on real MNIST, or None when MNIST is not here."""
+    try:
+        data = training.load_data("mnist", download=False, progress=False)
+    except datasets.DatasetNotFoundError:
+        return None
+    result = session.train_startup(data)
+    return session.Lab(result.model, data, source="trained at startup (the browser test)")
+
+
+@pytest.fixture(scope="module")
+def lab_url():
+    lab = real_lab() or make_lab()
+    server = LabServer(lab, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.url
+    lab.close()
+    server.shutdown()
+    server.server_close()
+
+
+def preview_ink(page) -> int:
+    """How many of the preview's 28×28 pixels are not white."""
+    return page.evaluate("""() => {
+        const d = document.getElementById('preview').getContext('2d').getImageData(0, 0, 28, 28).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 250) n++; return n; }""")
+
+
+def shown_probabilities(page, where="#probs"):
+    return [float(p) for p in page.eval_on_selector_all(f"{where} .prob", "els => els.map(e => e.dataset.p)")]
+
+
+def test_the_lab_in_a_real_browser(lab_url):
+    sync_playwright = browser_or_skip()
+    shots = os.environ.get("TINYGRAD_EDU_SCREENSHOTS")
+    shots = Path(shots) if shots else None
+    if shots:
+        shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            # NOTE: bypass_csp lets wait_for_function evaluate its strings; the page itself allows no eval
+            page = browser.new_page(viewport={"width": 1500, "height": 1000}, bypass_csp=True)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(lab_url)
+            page.wait_for_function("document.querySelectorAll('#probs .prob').length === 10")
+
+            # draw a 7 with real pointer events
+            box = page.locator("#draw").bounding_box()
+            page.evaluate("document.getElementById('clear').click()")
+            page.mouse.move(box["x"] + 70, box["y"] + 60)
+            page.mouse.down()
+            for x, y in [(130, 58), (210, 55), (190, 110), (160, 170), (135, 235)]:
+                page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+            page.mouse.up()
+            page.wait_for_function("document.getElementById('picked').textContent.startsWith('your drawing')")
+            page.wait_for_timeout(300)
+            page.wait_for_load_state("networkidle")
+            assert preview_ink(page) > 20
+            p = shown_probabilities(page)
+            assert len(p) == 10 and abs(sum(p) - 1) < 1e-4 and min(p) >= 0
+            assert page.inner_text("#prediction") == str(int(np.argmax(p)))
+            assert len(page.query_selector_all("#hidden .unit canvas")) == 10
+
+            # choose the label, see the backward pass, take a step: the loss goes down
+            page.click("#labels button[data-digit='7']")
+            page.wait_for_selector("#backward:not([hidden])")
+            page.wait_for_function("document.querySelectorAll('#dW1 .unit').length === 10")
+            assert page.inner_text("#rule-Z1") == "∂L/∂Z1 += ∂L/∂A1 ⊙ [Z1 > 0]"
+            assert "∂L/∂W1 += " in page.inner_text("#rule-W1")
+            page.fill("#alpha", "0.5")
+            page.click("#step")
+            page.wait_for_selector("#step-result:not([hidden])")
+            before = float(page.get_attribute("#loss-before", "data-loss"))
+            after = float(page.get_attribute("#loss-after", "data-loss"))
+            assert after < before
+            assert abs(sum(shown_probabilities(page, "#probs-after")) - 1) < 1e-4
+            page.wait_for_load_state("networkidle")
+            if shots:
+                page.locator("#panel-draw").screenshot(path=shots / "lab-draw.png")
+                page.locator("#panel-forward").screenshot(path=shots / "lab-forward.png")
+                page.locator("#panel-backward").screenshot(path=shots / "lab-backward.png")
+
+            # the training view: a short run, the curve grows
+            page.select_option("#batch-mode", "mini")
+            page.fill("#batch-size", "64")
+            page.fill("#steps", "300")
+            page.fill("#lr", "0.1")
+            page.select_option("#init", "he")
+            page.click("#train-start")
+            page.wait_for_function("Number(document.getElementById('curve').dataset.points) >= 2", timeout=60000)
+            first = int(page.get_attribute("#curve", "data-points"))
+            page.wait_for_function(f"Number(document.getElementById('curve').dataset.points) > {first}",
+                                   timeout=60000)
+            page.wait_for_function("document.getElementById('train-status').textContent.startsWith('done')",
+                                   timeout=120000)
+            assert int(page.get_attribute("#curve", "data-points")) == 30   # 300 steps, an entry every 10
+            assert page.evaluate("lab.history.map(e => e.step)") == list(range(10, 301, 10))
+            assert len(page.query_selector_all("#train-weights .unit canvas")) == 10
+            page.wait_for_load_state("networkidle")
+            if shots:
+                page.locator("#panel-train").screenshot(path=shots / "lab-training.png")
+                page.screenshot(path=shots / "lab.png", full_page=True)
+            assert not errors, errors
+            assert page.get_attribute("#status", "class") == "ok", page.inner_text("#status")   # no error shown
+        finally:
+            browser.close()
+
+
+def test_a_missing_browser_skips_but_fails_under_ci(monkeypatch):
+    import test_lab_browser as module
+    monkeypatch.setattr(module, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="the browser test must run in CI: .*no Chromium at /nonexistent"):
+        module.browser_or_skip()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception):
+        module.browser_or_skip()

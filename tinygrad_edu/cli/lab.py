@@ -1,0 +1,105 @@
+"""`lab`: a local web page to draw a digit, watch the network compute it, take a gradient step and train it."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+
+from tinygrad_edu.cli.common import check_output, fail
+
+HELP = "open the lab: draw a digit, see forward and backward, take a step, watch training (a local web page)"
+DESCRIPTION = """\
+Start a local web server with the lab and open it in the browser. Draw a digit (or pick a test image) and see
+the tutorial's 784-10-10 network compute it layer by layer; choose the true label to see dZ2, dW2, db2, dZ1 and
+dW1 with the rules autograd applied; take one step W := W − α·dW; or watch the network train on MNIST. Every
+number is computed in Python by tinygrad_edu; the page only draws. Ctrl-C stops the server.
+
+Without --weights the network is first trained for about a second (He's init, minibatches).
+
+examples:
+  tinygrad-edu lab
+  tinygrad-edu lab --weights weights.npz --save lab-weights.npz
+  tinygrad-edu lab --host 0.0.0.0 --port 8080 --no-browser     # a classroom: reachable from other machines
+"""
+
+LOOPBACK = "127.0.0.1"
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return int(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", metavar="WEIGHTS.npz",
+                        help="start from a tutorial model saved by `train --save` (default: train one now, ~1 s)")
+    parser.add_argument("--host", default=LOOPBACK,
+                        help="address to listen on (default: 127.0.0.1, this machine only; another address "
+                             "exposes the lab to the network)")
+    parser.add_argument("--port", type=_port, help="port (default: 8000, or the next free one)")
+    parser.add_argument("--save", metavar="WEIGHTS.npz",
+                        help="the file the page's Save button writes the current weights to (the only file the "
+                             "lab ever writes)")
+    parser.add_argument("--force", action="store_true", help="let --save overwrite an existing file")
+    parser.add_argument("--no-browser", action="store_true", help="print the URL but do not open a browser")
+    parser.add_argument("--data", metavar="DIR", help="folder holding MNIST's four IDX files (default: "
+                        "$TINYGRAD_EDU_DATA, then the cache ~/.cache/tinygrad_edu)")
+    parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args) -> int:
+    import threading
+    import time
+    import webbrowser
+
+    from tinygrad_edu import checkpoint, datasets, training
+    from tinygrad_edu.lab import server, session
+
+    if problem := check_output(args.save, args.force, "--save"):
+        return fail("lab", problem)
+    start = time.perf_counter()
+    try:
+        data = training.load_data("mnist", args.data, download=False, progress=False)
+    except datasets.DatasetError as e:
+        return fail("lab", e)
+    if args.weights:
+        try:
+            net, _ = training.load_model(args.weights)
+            session.check_network(net)
+        except checkpoint.CheckpointError as e:
+            return fail("lab", e)
+        source = f"{args.weights} ({training.describe(net)})"
+    else:
+        result = session.train_startup(data)
+        net = result.model
+        source = (f"trained at startup: He init, {result.iterations} minibatch steps in {result.seconds:.1f} s, "
+                  f"test accuracy {result.test_accuracy:.4f}")
+    print(f"lab: network {source}", flush=True)
+    lab = session.Lab(net, data, save_path=args.save, source=source)
+    try:
+        httpd = server.bind(lab, args.host, args.port, verbose=args.verbose)
+    except OSError as e:
+        return fail("lab", f"cannot listen on {args.host}:{args.port or 8000}: {e.strerror or e}")
+    if not is_loopback(args.host):
+        print(f"lab: warning: listening on {args.host}: anyone who can reach this machine on port "
+              f"{httpd.server_address[1]} can use the lab", flush=True)
+    try:   # NOTE: from here on, Ctrl-C stops the lab cleanly
+        print(f"lab: serving on {httpd.url} (ready in {time.perf_counter() - start:.1f} s; Ctrl-C stops)", flush=True)
+        if not args.no_browser:
+            threading.Thread(target=webbrowser.open, args=(httpd.url,), daemon=True).start()
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        print("\nlab: stopping", flush=True)
+    finally:
+        lab.close()
+        httpd.server_close()
+    return 0
