@@ -176,6 +176,23 @@ def test_casts_to_integer_dtypes_refuse_values_that_would_change():
     assert Tensor(np.array([1.7, -1.7, 255.9]), dtype=np.int64).tolist() == [1, -1, 255]
 
 
+@given(st.sampled_from(INT_DTYPES), st.one_of(
+    hnp.arrays(np.float64, st.integers(1, 4), elements=st.floats(-2.0**65, 2.0**65) | st.just(np.nan)),
+    hnp.arrays(st.sampled_from(INT_DTYPES), st.integers(1, 4))))
+def test_a_cast_to_an_integer_dtype_keeps_each_value_but_its_fraction_or_is_refused(dtype, data):
+    info = np.iinfo(dtype)
+    with np.errstate(invalid="ignore"):
+        whole = [int(v) if np.isfinite(v) else None for v in np.trunc(data.astype(np.float64)).tolist()] \
+            if data.dtype.kind == "f" else data.tolist()
+    if all(v is not None and info.min <= v <= info.max for v in whole):
+        t = Tensor(data, dtype=dtype)
+        assert t.dtype == dtype and t.tolist() == whole
+    else:
+        with pytest.raises(OverflowError, match=rf"Tensor: the value .* of this {data.dtype} data does not fit in "
+                                                rf"{np.dtype(dtype)}"):
+            Tensor(data, dtype=dtype)
+
+
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])
 def test_gradcheck_perturbs_the_array_f_reads_whatever_its_layout(layout):
     base = np.random.default_rng(0).uniform(0.5, 1.5, (3, 8))
