@@ -168,6 +168,8 @@ def test_casts_to_integer_dtypes_refuse_values_that_would_change():
         Tensor(np.array([2.0**63]), dtype=np.int64)
     with pytest.raises(OverflowError, match=r"Tensor: a value does not fit in uint8"):
         Tensor([300], dtype=np.uint8)
+    with pytest.raises(OverflowError, match=r"the value 9223372036854775808 of this uint64 data does not fit in int64"):
+        Tensor([np.array(2**63, np.uint64)])   # numpy unsigned ints in a list become int64, as Python ints do
     # a 0-d int64 tensor meeting an int32 tensor takes its dtype (PyTorch's promotion): it must fit
     with pytest.raises(OverflowError, match=r"add: the value 1099511627776 of this int64 data does not fit in int32"):
         Tensor(np.array([1], np.int32)) + Tensor(2**40)

@@ -89,7 +89,7 @@ def as_array(data, dtype=None) -> np.ndarray:
             if bad is not None:   # a float among them: float data, as in PyTorch
                 arr = np.asarray(data, dtype=DEFAULT_FLOAT)
         if dtype is None and arr.dtype.kind in _DEFAULT_OF_KIND:
-            arr = arr.astype(_DEFAULT_OF_KIND[arr.dtype.kind], copy=False)
+            arr = _cast(arr, _DEFAULT_OF_KIND[arr.dtype.kind], "Tensor")
     if arr.dtype.kind not in _RANK_OF_KIND:
         raise TypeError(f"Tensor: cannot hold {type(data).__name__} data of dtype {arr.dtype}; "
                         "use numbers, nested lists of numbers, or a numeric numpy array")
