@@ -135,9 +135,9 @@ def test_one_hot_has_a_row_per_class_even_when_the_batch_lacks_the_9():
 
 
 @pytest.mark.parametrize("labels, error, message", [
-    ([0, 10], ValueError, r"one_hot: labels must lie in 0\.\.9; got values from 0 to 10"),
-    ([-1, 2], ValueError, r"labels must lie in 0\.\.9; got values from -1 to 2"),
-    ([0.0, 1.0], TypeError, r"one_hot: labels must be integers, got dtype float64"),
+    ([0, 10], ValueError, r"one_hot: labels must lie in 0\.\.9; got 10 at position 1"),
+    ([-1, 2], ValueError, r"labels must lie in 0\.\.9; got -1 at position 0"),
+    ([0.0, 1.0], TypeError, r"one_hot: class labels must be integers, got dtype float64"),
 ])
 def test_one_hot_rejects_labels_it_cannot_encode(labels, error, message):
     with pytest.raises(error, match=message):

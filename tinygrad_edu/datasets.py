@@ -381,7 +381,13 @@ def load_kaggle_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
     ncols, labelled = len(got), got[0] == "label"
 
     b = np.frombuffer(body.rstrip(b"\r\n") + b"\n", np.uint8)
-    b = b[b != ord("\r")]
+    is_cr = b == ord("\r")
+    if (stray := is_cr[:-1] & (b[1:] != ord("\n"))).any():   # a CR belongs only in a CRLF line ending
+        pos = int(np.argmax(stray))
+        line = int(np.count_nonzero(b[:pos] == ord("\n"))) + 2
+        raise DatasetError(f"{path}: line {line}: unexpected character b'\\r' inside the line (a carriage return "
+                           "may only end a line, as CRLF); values must be plain integers 0..255")
+    b = b[~is_cr]
     if len(b) == 1:  # header only
         return np.zeros((0, 28, 28), np.uint8), (np.zeros(0, np.uint8) if labelled else None)
     is_nl, is_comma = b == ord("\n"), b == ord(",")

@@ -42,15 +42,16 @@ def compare_gradients(f: Callable[..., Tensor], inputs: Sequence[Tensor], eps: f
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue
         numeric = np.zeros_like(x.data)
-        flat = x.data.reshape(-1)   # a view: perturbing it perturbs x
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
+        # NOTE: each element is perturbed in x.data itself, the array f reads: a reshape(-1) of a transposed
+        # (Fortran-order) array would be a copy, and perturbing the copy would leave f's input unchanged.
+        for j in np.ndindex(x.data.shape):
+            orig = x.data[j]
+            x.data[j] = orig + eps
             up = scalar(*leaves)
-            flat[j] = orig - eps
+            x.data[j] = orig - eps
             down = scalar(*leaves)
-            flat[j] = orig
-            numeric.reshape(-1)[j] = (up - down) / (2 * eps)
+            x.data[j] = orig
+            numeric[j] = (up - down) / (2 * eps)
         analytic = np.zeros_like(x.data) if x.grad is None else x.grad
         results.append((i, analytic, numeric))
     return results

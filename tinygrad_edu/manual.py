@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tinygrad_edu.ops import check_labels  # the one check of labels, shared with the autograd loss
+
 
 def init_params(seed=0, dtype=np.float32, hidden: int = 10, n_in: int = 784, n_out: int = 10):
     """W1 (hidden×784), b1 (hidden×1), W2 (10×hidden), b2 (10×1), each `rand − 0.5`, drawn in that order.
@@ -58,10 +60,7 @@ def forward_prop(W1, b1, W2, b2, X):
 def one_hot(Y, num_classes: int = 10, dtype=np.float32):
     """Y one-hot, num_classes×m: column j has a 1 in row Y[j]. Sized by the classes, not by Y.max() + 1."""
     Y = np.asarray(Y)
-    if Y.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: labels must be integers, got dtype {Y.dtype}")
-    if Y.size and (Y.min() < 0 or Y.max() >= num_classes):
-        raise ValueError(f"one_hot: labels must lie in 0..{num_classes - 1}; got values from {Y.min()} to {Y.max()}")
+    check_labels(Y, num_classes, "one_hot")
     one_hot_Y = np.zeros((num_classes, Y.size), dtype=dtype)
     one_hot_Y[Y, np.arange(Y.size)] = 1
     return one_hot_Y
@@ -105,6 +104,7 @@ def cross_entropy(A2, Y) -> float:
 
     A probability that underflowed to 0 counts as the dtype's smallest normal number, so L stays finite.
     """
+    check_labels(Y, A2.shape[0], "cross_entropy")
     picked = A2[np.asarray(Y), np.arange(A2.shape[1])]
     return float(-np.mean(np.log(np.maximum(picked, np.finfo(A2.dtype).tiny))))
 

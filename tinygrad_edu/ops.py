@@ -13,6 +13,8 @@ shape, so no op deals with broadcasting itself. The tutorial's formulas live her
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from tinygrad_edu.autograd import Function, ShapeError
@@ -90,6 +92,9 @@ class Pow(Function):
     name = "pow"
 
     def forward(self, a, *, exponent):
+        if a.dtype.kind in "biu" and exponent < 0:   # NOTE: 1/aⁿ is not an integer; PyTorch refuses it too
+            raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype} tensor ** "
+                               f"{exponent}); make it floating point first, e.g. (t * 1.0) ** {exponent}")
         self.attrs["exponent"] = exponent
         self.save(a)
         return a ** exponent
@@ -348,19 +353,45 @@ class Transpose(Function):
         return (g.transpose(np.argsort(self.attrs["axes"])),)
 
 
-def _is_basic_index(index) -> bool:
-    """Slices, ints, None and Ellipsis pick each element at most once; arrays may repeat them."""
+def _is_int(i) -> bool:
+    """A Python or numpy integer, or a 0-d integer array (PyTorch treats a 0-d index tensor as an int)."""
+    return (isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))) or (
+        isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu")
+
+
+def _split_index(index) -> tuple[tuple, tuple | None]:
+    """PyTorch's indexing as two numpy steps, a[first][then]: ints, slices, None and ... first (a view), then the
+    index arrays on what is left. numpy would instead broadcast the ints with the arrays, and move the result's
+    axes to the front when a slice separates them: x[0, :, [1, 2]] is (d1, 2) in PyTorch, (2, d1) in numpy.
+    `then` is None when there are no index arrays. Arrays are copied: the caller may change theirs later.
+    """
     items = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
+    first, then = [], []
+    for i in items:
+        if _is_int(i):
+            first.append(int(i))
+        elif isinstance(i, slice) or i is None or i is Ellipsis:
+            first.append(i)
+            then.append(Ellipsis if i is Ellipsis else slice(None))
+        else:   # an index array (bool or integer), or a list of them
+            arr = np.array(i)
+            if arr.size == 0 and arr.dtype.kind == "f":   # NOTE: [] is an empty list of indices, not of floats
+                arr = arr.astype(np.intp)
+            first.extend([slice(None)] * (arr.ndim if arr.dtype.kind == "b" else 1))   # a bool array spans ndim axes
+            then.append(arr)
+    if not any(isinstance(i, np.ndarray) for i in then):
+        return tuple(first), None
+    return tuple(first), tuple(then)
 
 
 class GetItem(Function):
     name = "getitem"
 
     def forward(self, a, *, index):
-        self.attrs.update(index=index, shape=a.shape, dtype=a.dtype)
+        first, then = _split_index(index)
+        self.attrs.update(index=copy.deepcopy(index), first=first, then=then, shape=a.shape, dtype=a.dtype)
         try:
-            return a[index]
+            return a[first] if then is None else a[first][then]
         except (IndexError, TypeError) as e:
             raise ShapeError(f"getitem: index {index!r} into shape {a.shape}: {e}") from None
 
@@ -370,10 +401,10 @@ class GetItem(Function):
     def backward(self, g):
         at = self.attrs
         grad = np.zeros(at["shape"], dtype=g.dtype)
-        if _is_basic_index(at["index"]):
-            grad[at["index"]] = g
-        else:
-            np.add.at(grad, at["index"], g)
+        if at["then"] is None:   # ints and slices pick each element at most once
+            grad[at["first"]] = g
+        else:                    # grad[first] is a view of grad, so add.at writes into it
+            np.add.at(grad[at["first"]], at["then"], g)
         return (grad,)
 
 
@@ -391,11 +422,18 @@ def _check_axis(z, axis, op):
     return axis % z.ndim
 
 
+def _softmax_axis(z, axis, op):
+    """The class axis; None for a 0-d z, whose one value is its own class (as PyTorch: softmax 1, log_softmax 0)."""
+    if z.ndim == 0 and axis in (-1, 0):
+        return None
+    return _check_axis(z, axis, op)
+
+
 class Softmax(Function):
     name = "softmax"
 
     def forward(self, z, *, axis=-1):
-        axis = _check_axis(z, axis, "softmax")
+        axis = _softmax_axis(z, axis, "softmax")
         e = np.exp(z - np.max(z, axis=axis, keepdims=True))
         out = e / np.sum(e, axis=axis, keepdims=True)
         self.attrs["axis"] = axis
@@ -413,7 +451,7 @@ class LogSoftmax(Function):
     name = "log_softmax"
 
     def forward(self, z, *, axis=-1):
-        axis = _check_axis(z, axis, "log_softmax")
+        axis = _softmax_axis(z, axis, "log_softmax")
         out = _log_softmax(z, axis)
         self.attrs["axis"] = axis
         self.save(out)
@@ -426,41 +464,62 @@ class LogSoftmax(Function):
         return (g - np.exp(out) * np.sum(g, axis=self.attrs["axis"], keepdims=True),)
 
 
-def _check_target(z, target, axis):
-    """Refuses targets that do not fit logits z with classes on `axis`, suggesting the axis that would fit."""
-    op, n_classes = "softmax_cross_entropy", z.shape[axis]
+def check_labels(labels, n_classes: int, op: str, where: str = "") -> None:
+    """The one check of integer class labels (every loss and one_hot): integers in 0..n_classes − 1. The error
+    names the first bad value and its position: a −1 must not silently pick the last class, as numpy would."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class labels must be integers, got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        pos = tuple(int(k) for k in np.argwhere((labels < 0) | (labels >= n_classes))[0])
+        at = f" at position {pos[0] if len(pos) == 1 else pos}" if pos else ""
+        raise ShapeError(f"{op}: labels must lie in 0..{n_classes - 1}{where}; got {labels[pos]}{at}")
+
+
+def check_target(z, target, axis: int, op: str = "softmax_cross_entropy") -> None:
+    """The one check of a cross-entropy target against logits z with classes on `axis` (every entry point:
+    the op, F.cross_entropy with each reduction, the tutorial's loss). Integer labels have z's shape without
+    `axis` and lie in 0..C−1; probability targets are floating point with z's shape, and any values are
+    accepted, as in PyTorch (the loss is −Σ y·log softmax(z) whatever the rows sum to), except a target that
+    is one-hot along another axis and not along `axis`: the tutorial's classes×m one-hot Y given without
+    axis=0, whose loss would be silently wrong. The errors suggest the axis that would fit.
+    """
+    n_classes = z.shape[axis]
+    labels_shape = z.shape[:axis] + z.shape[axis + 1:]
     if target.dtype.kind in "iu":
-        expected = z.shape[:axis] + z.shape[axis + 1:]
-        if target.shape != expected:
+        if target.shape != labels_shape:
             fits = [ax for ax in range(z.ndim) if z.shape[:ax] + z.shape[ax + 1:] == target.shape]
             hint = f"; axis={fits[0]} would fit" if fits else ""
             raise ShapeError(f"{op}: logits {z.shape} with classes on axis {axis} need integer labels of shape "
-                             f"{expected}, got {target.shape}{hint}")
-        if target.size and (target.min() < 0 or target.max() >= n_classes):
-            raise ShapeError(f"{op}: labels must lie in 0..{n_classes - 1} (the size of axis {axis} of logits "
-                             f"{z.shape}); got values from {target.min()} to {target.max()}")
+                             f"{labels_shape}, got {target.shape}{hint}")
+        check_labels(target, n_classes, op, f" (the size of axis {axis} of logits {z.shape})")
         return
+    if target.dtype.kind != "f":
+        raise TypeError(f"{op}: targets must be integer class labels or floating-point probabilities, "
+                        f"got dtype {target.dtype}")
     if target.shape != z.shape:
-        raise ShapeError(f"{op}: one-hot/probability targets must have the logits' shape {z.shape}, got {target.shape}")
-    atol = 1e-3 if z.dtype.itemsize < 8 else 1e-6
-    if not np.allclose(target.sum(axis=axis), 1, atol=atol):
-        fits = [ax for ax in range(z.ndim) if np.allclose(target.sum(axis=ax), 1, atol=atol)]
-        hint = f"; their rows sum to 1 along axis {fits[0]}: pass axis={fits[0]}" if fits else ""
-        raise ShapeError(f"{op}: targets {target.shape} must sum to 1 along the class axis {axis} of logits "
-                         f"{z.shape}{hint}")
+        hint = f"; class labels must be integers, got dtype {target.dtype}" if target.shape == labels_shape else ""
+        raise ShapeError(f"{op}: one-hot/probability targets must have the logits' shape {z.shape}, "
+                         f"got {target.shape}{hint}")
+    if z.ndim > 1 and ((target == 0) | (target == 1)).all() and not (target.sum(axis=axis) == 1).all():
+        fits = [ax for ax in range(z.ndim) if ax != axis and (target.sum(axis=ax) == 1).all()]
+        if fits:
+            raise ShapeError(f"{op}: targets {target.shape} are one-hot along axis {fits[0]}, not along the class "
+                             f"axis {axis} of logits {z.shape}: pass axis={fits[0]}")
 
 
 class SoftmaxCrossEntropy(Function):
     """L = −(1/m) Σ_examples Σ_classes Y·log softmax(Z), classes along `axis`, m = the number of examples.
 
-    target is integer labels (Z's shape without `axis`) or one-hot/probability rows (Z's shape).
+    target is integer labels (Z's shape without `axis`) or one-hot/probability rows (Z's shape), checked by
+    check_target. Rows that do not sum to 1 are allowed, as in PyTorch: the loss is still −Σ Y·log softmax(Z)/m.
     """
 
     name = "softmax_cross_entropy"
 
     def forward(self, z, target, *, axis=-1):
         axis = _check_axis(z, axis, "softmax_cross_entropy")
-        _check_target(z, target, axis)
+        check_target(z, target, axis)
         m = z.size // z.shape[axis] if z.shape[axis] else 0
         labels = target.dtype.kind in "iu"
         self.attrs.update(axis=axis, m=m, labels=labels)
@@ -470,26 +529,30 @@ class SoftmaxCrossEntropy(Function):
             where = (np.arange(target.size),) if target.ndim == 1 else np.indices(target.shape, sparse=True)
             target = (*where[:axis], target, *where[axis:])
             Y_dot_shifted = shifted[target].sum()
+            Y_sum = None
         else:
             target = target.astype(z.dtype, copy=False)
             Y_dot_shifted = (target * shifted).sum()
+            Y_sum = target.sum(axis=axis, keepdims=True)   # 1 for one-hot and probability rows
         softmax = np.exp(shifted, out=shifted)
         total = np.sum(softmax, axis=axis, keepdims=True)
         softmax /= total
         log_total = np.log(total)
-        Y_dot_log_total = log_total.sum() if labels else (target.sum(axis=axis, keepdims=True) * log_total).sum()
-        self.save(softmax, target)
+        Y_dot_log_total = log_total.sum() if labels else (Y_sum * log_total).sum()
+        self.save(softmax, target, Y_sum)
         return np.asarray((Y_dot_log_total - Y_dot_shifted) / m, dtype=z.dtype)
 
     # NOTE: with the mean over m examples, ∂L/∂Z2 is the tutorial's dZ2 = A2 − Y divided by m.
     rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",)
 
     def backward(self, g):
-        softmax, target = self.saved
+        softmax, target, Y_sum = self.saved
         scale = g / self.attrs["m"]
         if self.attrs["labels"]:
             grad = softmax * scale
             grad[target] -= scale
         else:
-            grad = (softmax - target) * scale
+            # NOTE: a target whose rows do not sum to 1 scales log Σ exp(Z) by its row sums, so the exact
+            # gradient (PyTorch's too) is softmax·ΣY − Y: the rule above with ΣY = 1.
+            grad = (softmax * Y_sum - target) * scale
         return grad, None

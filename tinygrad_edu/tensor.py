@@ -27,8 +27,46 @@ def _rank(dtype: np.dtype) -> int:
     return _RANK_OF_KIND[dtype.kind]
 
 
+_INT64 = np.iinfo(np.int64)
+
+
+def _first_int_outside_int64(data):
+    """(the first Python int in data outside int64, whether data holds a float), walking nested lists."""
+    if isinstance(data, (list, tuple)):
+        bad, has_float = None, False
+        for x in data:
+            b, f = _first_int_outside_int64(x)
+            bad, has_float = bad if bad is not None else b, has_float or f
+        return bad, has_float
+    if isinstance(data, (bool, np.bool_)):
+        return None, False
+    if isinstance(data, numbers.Integral):
+        return (None if _INT64.min <= int(data) <= _INT64.max else int(data)), False
+    return None, isinstance(data, numbers.Real)
+
+
+def _cast(arr: np.ndarray, dtype, op: str) -> np.ndarray:
+    """arr in dtype (arr itself if it already is), refusing casts to an integer dtype that would change a value
+    beyond dropping a fraction: numpy wraps 300 to 44 in uint8 and turns nan into −2**63."""
+    dtype = np.dtype(dtype)
+    if arr.dtype == dtype:
+        return arr
+    if dtype.kind in "iu" and arr.dtype.kind in "iuf" and arr.size and not np.can_cast(arr.dtype, dtype):
+        info = np.iinfo(dtype)
+        lo, hi = np.trunc(arr.min()).item(), np.trunc(arr.max()).item()   # nan, if any, makes both nan
+        if not (info.min <= lo and hi <= info.max):   # NOTE: Python compares its ints and floats exactly
+            bad = lo if not lo >= info.min else hi
+            raise OverflowError(f"{op}: the value {bad} of this {arr.dtype} data does not fit in {dtype} "
+                                f"({info.min} .. {info.max})")
+    return arr.astype(dtype)
+
+
 def as_array(data, dtype=None) -> np.ndarray:
-    """Tensor data as a numpy array: arrays keep their dtype; Python floats become float32 unless dtype says."""
+    """Tensor data as a numpy array: arrays keep their dtype; Python floats become float32 unless dtype says.
+
+    A Python int must fit the dtype it becomes (int64 by default), as in PyTorch: 2**63 is refused with
+    OverflowError, where numpy would make it uint64 (which int64 wraps negative) or turn its list to float64.
+    """
     if isinstance(data, Tensor):
         arr = data.data
     elif isinstance(data, (np.ndarray, np.generic)):
@@ -37,14 +75,25 @@ def as_array(data, dtype=None) -> np.ndarray:
         try:
             # NOTE: with a dtype, Python numbers go straight to it: 0.1 in float64 is 0.1, not float32's 0.1
             arr = np.asarray(data, dtype=dtype)
-        except (ValueError, TypeError, OverflowError) as e:
+        except OverflowError as e:
+            raise OverflowError(f"Tensor: a value does not fit in {np.dtype(dtype)} ({e})") from None
+        except (ValueError, TypeError) as e:
             raise TypeError(f"Tensor: cannot make an array of {type(data).__name__} data ({e})") from None
+        # NOTE: numpy gives ints beyond int64 as uint64, object or float64 arrays; only then is data walked
+        if dtype is None and (arr.dtype.kind in "uO" or (arr.dtype.kind == "f" and arr.size
+                                                          and np.nanmax(np.abs(arr)) >= 2.0 ** 63)):
+            bad, has_float = _first_int_outside_int64(data)
+            if bad is not None and not has_float:
+                raise OverflowError(f"Tensor: the integer {bad} does not fit in int64 (−2**63 .. 2**63 − 1), the "
+                                    "dtype of Python ints; pass dtype=np.uint64 or np.float64, or a float")
+            if bad is not None:   # a float among them: float data, as in PyTorch
+                arr = np.asarray(data, dtype=DEFAULT_FLOAT)
         if dtype is None and arr.dtype.kind in _DEFAULT_OF_KIND:
-            arr = arr.astype(_DEFAULT_OF_KIND[arr.dtype.kind], copy=False)
+            arr = _cast(arr, _DEFAULT_OF_KIND[arr.dtype.kind], "Tensor")
     if arr.dtype.kind not in _RANK_OF_KIND:
         raise TypeError(f"Tensor: cannot hold {type(data).__name__} data of dtype {arr.dtype}; "
                         "use numbers, nested lists of numbers, or a numeric numpy array")
-    return arr if dtype is None else arr.astype(dtype, copy=False)
+    return arr if dtype is None else _cast(arr, dtype, "Tensor")
 
 
 def _is_scalar(x) -> bool:
@@ -57,7 +106,8 @@ def result_dtype(*operands) -> np.dtype:
     best = {}  # priority (2 dimensioned, 1 zero-dim, 0 Python scalar) -> promoted dtype within that group
     for x in operands:
         if _is_scalar(x):
-            kind = np.asarray(x).dtype.kind
+            # NOTE: a Python int is an integer however big (numpy would call 2**63 uint64, 2**70 object)
+            kind = "i" if type(x) is int else np.asarray(x).dtype.kind
             if kind not in _DEFAULT_OF_KIND:
                 raise TypeError(f"a {type(x).__name__} cannot take part in a Tensor op (only real numbers)")
             dt, prio = _DEFAULT_OF_KIND[kind], 0
@@ -82,7 +132,8 @@ def result_dtype(*operands) -> np.dtype:
 
 def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
     """Runs fn_cls's forward on the parents' arrays (cast to dtype) and records it if any parent needs grad."""
-    arrays = [p.data if dtype is None or p.data.dtype == dtype else p.data.astype(dtype) for p in parents]
+    arrays = [p.data if dtype is None or p.data.dtype == dtype else _cast(p.data, dtype, fn_cls.name)
+              for p in parents]
     needs_grad = tuple([p._requires_grad for p in parents])
     record = autograd._grad_enabled and True in needs_grad
     fn = fn_cls(parents, needs_grad) if record else fn_cls((), ())
@@ -102,12 +153,21 @@ def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
     return t
 
 
-def _lift(x, dtype) -> Tensor:
-    """An operand as a Tensor: a constant (no grad) in the op's dtype unless it already is a Tensor."""
+def _lift(x, dtype, op: str) -> Tensor:
+    """An operand as a Tensor: a constant (no grad) in the op's dtype unless it already is a Tensor.
+
+    An integer scalar must fit that dtype: `int32_tensor + 2**40` is refused (PyTorch wraps it around silently).
+    """
     if isinstance(x, Tensor):
         return x
-    same = type(x) is np.ndarray and x.dtype == dtype
-    return Tensor._wrap(x if same else as_array(x, dtype), False)
+    if type(x) is np.ndarray and x.dtype == dtype:
+        return Tensor._wrap(x, False)
+    if isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)) and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not info.min <= int(x) <= info.max:   # NOTE: numpy scalars would wrap silently, Python ints raise
+            raise OverflowError(f"{op}: the integer {x} does not fit in {dtype} ({info.min} .. {info.max}), the "
+                                "dtype of this op; make the tensor a wider integer or float dtype")
+    return Tensor._wrap(as_array(x, dtype), False)
 
 
 def _binary(fn_cls, a, b, dtype=None) -> Tensor:
@@ -115,7 +175,7 @@ def _binary(fn_cls, a, b, dtype=None) -> Tensor:
         # NOTE: the common case, two operands of one dtype with dimensions, skips the promotion table
         same = type(a) in (Tensor, np.ndarray) and type(b) in (Tensor, np.ndarray) and a.dtype == b.dtype
         dtype = a.dtype if same and a.ndim and b.ndim else result_dtype(a, b)
-    return _apply(fn_cls, _lift(a, dtype), _lift(b, dtype), dtype=dtype)
+    return _apply(fn_cls, _lift(a, dtype, fn_cls.name), _lift(b, dtype, fn_cls.name), dtype=dtype)
 
 
 def _float_dtype(*operands) -> np.dtype:

@@ -50,16 +50,15 @@ def _is_parameter(t: Tensor) -> bool:
     return isinstance(t, Parameter) or (t.requires_grad and t.is_leaf)
 
 
-def _reachable(value, name: str) -> Iterator[tuple[str, object]]:
-    """(name, x) for each Module or Tensor x in value, looking inside lists, tuples and dicts."""
+def _reachable(value, name: str, inside: tuple = ()) -> Iterator[tuple[str, object]]:
+    """(name, x) for each Module or Tensor x in value, looking inside lists, tuples and dicts (`inside`: the
+    containers on the way here, so a list that contains itself is not entered again)."""
     if isinstance(value, (Module, Tensor)):
         yield name, value
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            yield from _reachable(v, f"{name}.{i}")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _reachable(v, f"{name}.{k}")
+    elif isinstance(value, (list, tuple, dict)) and not any(value is c for c in inside):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            yield from _reachable(v, f"{name}.{k}", (*inside, value))
 
 
 class IncompatibleKeys(NamedTuple):
@@ -169,11 +168,23 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
+        return self._repr(())
+
+    def _repr(self, outer: tuple) -> str:
+        """The repr, with `outer` the modules it is nested in: one of them met again (a reference to a parent)
+        prints as a back-reference instead of recursing forever."""
         lines = []
         for attr, value in vars(self).items():
             for name, x in _reachable(value, attr):
-                if isinstance(x, Module):
-                    lines.append(f"({name}): " + repr(x).replace("\n", "\n  "))
+                if not isinstance(x, Module):
+                    continue
+                if x is self or any(x is m for m in outer):
+                    text = f"<{type(x).__name__}, the enclosing module above>"
+                elif type(x).__repr__ is Module.__repr__:
+                    text = x._repr((*outer, self))
+                else:
+                    text = repr(x)
+                lines.append(f"({name}): " + text.replace("\n", "\n  "))
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ")" if not lines else head + "\n  " + "\n  ".join(lines) + "\n)"
 
@@ -279,8 +290,14 @@ class Sequential(Module):
     def __len__(self) -> int:
         return sum(1 for k in vars(self) if k.isdigit())
 
-    def __getitem__(self, i: int) -> Module:
+    def __getitem__(self, i: int | slice) -> Module:
+        """The i-th module, or for a slice a new Sequential of those modules (shared, not copied), named 0, 1, ...
+        by their new positions (PyTorch keeps the old names; here a name is always the position)."""
         n = len(self)
+        if isinstance(i, slice):
+            return Sequential(*(vars(self)[str(k)] for k in range(n)[i]))
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"Sequential: indices must be integers or slices, not {type(i).__name__}")
         if not -n <= i < n:
             raise IndexError(f"Sequential: index {i} is out of range for {n} modules")
         return vars(self)[str(i % n)]

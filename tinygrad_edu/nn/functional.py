@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygrad_edu import ops
 from tinygrad_edu.autograd import ShapeError
-from tinygrad_edu.tensor import Tensor, _rng
+from tinygrad_edu.tensor import Tensor, _rng, as_array
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -63,23 +64,22 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, *, seed=None) 
 def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """Cross-entropy of softmax(input) against target, classes along the last axis (batch×classes logits).
 
-    target: integer class labels (shape batch) or class probabilities (input's shape). With labels y,
-    the loss of example i is −log softmax(xᵢ)[yᵢ]; reduction "mean" averages over the batch (PyTorch's
+    target: integer class labels (shape batch) or class probabilities (input's shape), checked the same way
+    for every reduction (ops.check_target). With labels y, the loss of example i is −log softmax(xᵢ)[yᵢ];
+    with probabilities, −Σ_c y_ic·log softmax(xᵢ)_c. Reduction "mean" averages over the batch (PyTorch's
     default), "sum" adds, "none" returns one loss per example. "mean" and "sum" use the fused, stable
     softmax_cross_entropy, whose gradient is (softmax − onehot(y))/m.
     """
     _check_reduction(reduction, "cross_entropy")
     if input.ndim != 2:
         raise ShapeError(f"cross_entropy: expects logits of shape batch×classes, got {input.shape}")
+    target = as_array(target.data if isinstance(target, Tensor) else target)
+    ops.check_target(input.data, target, 1, "cross_entropy")
     if reduction == "none":
         logp = input.log_softmax(axis=-1)
-        labels = np.asarray(getattr(target, "data", target))
-        if labels.dtype.kind in "iu":
-            if labels.shape != input.shape[:1]:
-                raise ShapeError(f"cross_entropy: logits {input.shape} need {input.shape[0]} labels, "
-                                 f"got shape {labels.shape}")
-            return -logp[np.arange(len(labels)), labels]
-        return -(logp * labels).sum(axis=-1)
+        if target.dtype.kind in "iu":
+            return -logp[np.arange(len(target)), target]
+        return -(logp * target).sum(axis=-1)
     loss = input.softmax_cross_entropy(target, axis=-1)
     return loss if reduction == "mean" else loss * input.shape[0]
 
