@@ -1,58 +1,141 @@
 """Reverse-mode autodiff: the graph node (Function), grad mode (no_grad), and the one backward walk."""
 from __future__ import annotations
 
-import contextlib
+import functools
+import inspect
+import threading
 from collections.abc import Callable
 
 import numpy as np
 
-# --- grad mode ----------------------------------------------------------------------------------------
+# --- grad mode: one flag per thread, as in PyTorch ---------------------------------------------------------
 
-_grad_enabled = True
+
+class _GradMode(threading.local):
+    enabled = True   # NOTE: a class attribute, so every new thread starts with recording on, as in PyTorch
+
+
+_grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside `no_grad()`."""
-    return _grad_enabled
+    """True unless this thread is inside `no_grad()` (or after `set_grad_enabled(False)`)."""
+    return _grad_mode.enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Context manager and decorator that turns graph recording on or off inside it (PyTorch's name)."""
+class set_grad_enabled:
+    """Turns graph recording on or off for the current thread (other threads keep their own mode).
+
+    As in PyTorch, calling it switches at once, so `set_grad_enabled(False)` alone is a statement; used as
+    `with set_grad_enabled(mode):` the mode from before the call comes back at the end of the block; used as
+    a decorator it switches nothing until the function runs, and then only for each call (each resume of a
+    generator).
+    """
 
     def __init__(self, mode: bool):
         self.mode = bool(mode)
+        self.prev = _grad_mode.enabled
+        _grad_mode.enabled = self.mode
 
-    def _recreate_cm(self):
-        # NOTE: as a decorator, each call gets its own instance, so recursive calls restore the right mode
+    def __enter__(self) -> None:
+        _grad_mode.enabled = self.mode
+
+    def __exit__(self, *exc) -> None:
+        _grad_mode.enabled = self.prev
+
+    def __call__(self, func: Callable) -> Callable:
+        _grad_mode.enabled = self.prev   # NOTE: undo the constructor's switch: decorating is not running
+        return _decorated(func, self._fresh)
+
+    def _fresh(self) -> set_grad_enabled:
+        # NOTE: a new context for each call of a decorated function, so recursion and threads restore the
+        # right mode (one shared instance would remember only the last caller's mode)
         return set_grad_enabled(self.mode)
 
-    def __enter__(self):
-        global _grad_enabled
-        self._prev, _grad_enabled = _grad_enabled, self.mode
-        return self
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
-        return False
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mode={self.mode})"
 
 
-class no_grad(set_grad_enabled):
+class _ModeOnEntry(set_grad_enabled):
+    """set_grad_enabled(mode) that switches when its block is entered rather than when it is made, and that
+    decorates with or without parentheses (`@no_grad()` and `@no_grad`), as PyTorch's no_grad and enable_grad."""
+
+    mode = True
+
+    def __new__(cls, func: Callable | None = None):
+        self = super().__new__(cls)
+        return self if func is None else self(func)
+
+    def __init__(self, func: Callable | None = None):
+        self.prev = _grad_mode.enabled
+
+    def __enter__(self) -> None:
+        self.prev = _grad_mode.enabled   # the mode on entry comes back on exit
+        _grad_mode.enabled = self.mode
+
+    def __call__(self, func: Callable) -> Callable:
+        return _decorated(func, self._fresh)
+
+    def _fresh(self) -> _ModeOnEntry:
+        return type(self)()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class no_grad(_ModeOnEntry):
     """Context manager and decorator: ops inside record no graph, so nothing can be differentiated.
+
+    Per thread: another thread's ops keep recording. On a generator function it covers the generator's
+    body: each resume runs with recording off, and the caller's mode holds between the yields.
 
     >>> with no_grad():
     ...     W -= lr * W.grad   # an update step is not part of the model
     """
 
-    def __init__(self):
-        super().__init__(False)
+    mode = False
 
 
-class enable_grad(set_grad_enabled):
-    """Turns recording back on inside a `no_grad()` block."""
+class enable_grad(_ModeOnEntry):
+    """Turns recording back on inside a `no_grad()` block (for this thread)."""
 
-    def __init__(self):
-        super().__init__(True)
+    mode = True
+
+
+def _decorated(func: Callable, context: Callable[[], set_grad_enabled]) -> Callable:
+    """func run inside a fresh context() at each call; for a generator function, at each resume of its body."""
+    if inspect.isgeneratorfunction(func):
+        @functools.wraps(func)
+        def generator(*args, **kwargs):
+            return (yield from _resumed_inside(context, func(*args, **kwargs)))
+        return generator
+
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        with context():
+            return func(*args, **kwargs)
+    return call
+
+
+def _resumed_inside(context: Callable[[], set_grad_enabled], gen):
+    """Relays gen to the caller (values, send, throw, close), running each resume of gen inside a fresh
+    context(), so the caller's own mode is back whenever gen is suspended at a yield."""
+    resume, arg = gen.send, None
+    while True:
+        try:
+            with context():
+                value = resume(arg)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            arg = yield value
+            resume = gen.send
+        except GeneratorExit:
+            with context():
+                gen.close()
+            raise
+        except BaseException as e:   # thrown in by the caller: gen gets to handle it
+            resume, arg = gen.throw, e
 
 
 # --- the graph node --------------------------------------------------------------------------------------
@@ -72,7 +155,7 @@ class Function:
     (`reduce_to`).
     """
 
-    __slots__ = ("parents", "needs_grad", "saved", "released", "attrs")
+    __slots__ = ("parents", "needs_grad", "saved", "released", "attrs", "counters", "versions")
     name = "function"
     rules: tuple[str, ...] = ()
 
@@ -82,9 +165,18 @@ class Function:
         self.saved: tuple = ()          # arrays backward needs; dropped after backward unless retain_graph
         self.released = False
         self.attrs: dict = {}           # the op's settings (axis, exponent, ...) for viewing
+        self.counters: tuple = ()       # the version counters of the tensors whose memory `saved` holds,
+        self.versions: tuple = ()       # and their versions when saved (checked by backward)
 
     def save(self, *arrays) -> None:
         self.saved = arrays
+
+    def note_versions(self, out) -> None:
+        """Remembers the version of each tensor (a parent, or the output) whose memory a saved array is, so that
+        backward can refuse to use values changed in place since then."""
+        owners = [id(memory_owner(a)) for a in _flat_arrays(self.saved)]
+        self.counters = tuple([t._counter for t in (*self.parents, out) if id(memory_owner(t.data)) in owners])
+        self.versions = tuple([c[0] for c in self.counters])
 
     def forward(self, *arrays, **kwargs) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -94,6 +186,22 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
+
+
+def memory_owner(a: np.ndarray):
+    """The array (or buffer) whose memory `a` uses: an array and all its views have the same owner."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _flat_arrays(items):
+    """The numpy arrays among saved items, looking inside tuples (e.g. an index tuple of label arrays)."""
+    for x in items:
+        if isinstance(x, np.ndarray):
+            yield x
+        elif isinstance(x, tuple):
+            yield from _flat_arrays(x)
 
 
 def broadcast_axes(big: tuple, shape: tuple) -> tuple[int, ...]:
@@ -201,6 +309,8 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             raise RuntimeError(f"backward: the graph through {fn.name} was already used by an earlier backward "
                                "and its saved arrays were released; call backward(retain_graph=True) the first "
                                "time to go back through it twice")
+        if fn.counters and tuple([c[0] for c in fn.counters]) != fn.versions:
+            raise _modified_in_place(t, fn)
         raw_grads = fn.backward(g)
         parent_grads = [reduce_to(pg, p) if need and pg is not None else None
                         for p, pg, need in zip(fn.parents, raw_grads, fn.needs_grad)]
@@ -216,4 +326,17 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             else:
                 grads[id(p)] = pg
         if not retain_graph:
-            fn.saved, fn.released = (), True
+            fn.saved, fn.released, fn.counters, fn.versions = (), True, (), ()
+
+
+def _modified_in_place(out, fn: Function) -> RuntimeError:
+    """PyTorch's error for a saved tensor changed in place after the op saved it, naming the tensor and the op."""
+    c, then = next((c, then) for c, then in zip(fn.counters, fn.versions) if c[0] != then)
+    roles = [(t, f"input {i}") for i, t in enumerate(fn.parents)] + [(out, "output")]
+    t, role = next((t, role) for t, role in roles if t._counter is c)
+    shape = "×".join(map(str, t.data.shape)) or "0-d"
+    label = f"{t.data.dtype} {shape} tensor" + (f" {t.name!r}" if t.name else "")
+    return RuntimeError(f"backward: one of the tensors needed for gradient computation has been modified by an "
+                        f"inplace operation: the {label} saved by {fn.name} (its {role}) is at version {c[0]}; "
+                        f"expected version {then}. It was changed in place after the forward pass (an optimizer "
+                        "step, x -= ..., load_state_dict): run the forward pass again to differentiate the new values")
