@@ -165,18 +165,36 @@ class Function:
         self.saved: tuple = ()          # arrays backward needs; dropped after backward unless retain_graph
         self.released = False
         self.attrs: dict = {}           # the op's settings (axis, exponent, ...) for viewing
-        self.counters: tuple = ()       # the version counters of the tensors whose memory `saved` holds,
-        self.versions: tuple = ()       # and their versions when saved (checked by backward)
+        self.counters: tuple = ()       # the version counters of the inputs and the output (if anything is
+        self.versions: tuple = ()       # saved), and their versions when saved: backward compares them
 
     def save(self, *arrays) -> None:
         self.saved = arrays
 
     def note_versions(self, out) -> None:
-        """Remembers the version of each tensor (a parent, or the output) whose memory a saved array is, so that
-        backward can refuse to use values changed in place since then."""
-        owners = [id(memory_owner(a)) for a in _flat_arrays(self.saved)]
-        self.counters = tuple([t._counter for t in (*self.parents, out) if id(memory_owner(t.data)) in owners])
+        """Remembers the versions of the inputs and the output as the op saves its arrays, so that backward can
+        refuse to use saved values that were changed in place since (`stale_saved`)."""
+        self.counters = (*[p._counter for p in self.parents], out._counter)
         self.versions = tuple([c[0] for c in self.counters])
+
+    def stale_saved(self, out) -> RuntimeError | None:
+        """PyTorch's error if a tensor whose memory this op saved was changed in place since, else None.
+
+        Called by backward only when some version moved, so the search through the saved arrays costs
+        nothing in the usual case. A tensor counts only if a saved array uses its memory: changing an input
+        that the op did not save (e.g. either input of an add) harms nothing."""
+        saved = {id(memory_owner(a)) for a in _flat_arrays(self.saved)}
+        roles = [f"input {i}" for i in range(len(self.parents))] + ["output"]
+        for t, role, c, then in zip((*self.parents, out), roles, self.counters, self.versions):
+            if c[0] != then and id(memory_owner(t.data)) in saved:
+                shape = "×".join(map(str, t.data.shape)) or "0-d"
+                label = f"{t.data.dtype} {shape} tensor" + (f" {t.name!r}" if t.name else "")
+                return RuntimeError(
+                    f"backward: one of the tensors needed for gradient computation has been modified by an "
+                    f"inplace operation: the {label} saved by {self.name} (its {role}) is at version {c[0]}; "
+                    f"expected version {then}. It was changed in place after the forward pass (an optimizer step, "
+                    "x -= ..., load_state_dict): run the forward pass again to differentiate the new values")
+        return None
 
     def forward(self, *arrays, **kwargs) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -195,13 +213,15 @@ def memory_owner(a: np.ndarray):
     return a
 
 
-def _flat_arrays(items):
+def _flat_arrays(items: tuple) -> list:
     """The numpy arrays among saved items, looking inside tuples (e.g. an index tuple of label arrays)."""
+    arrays = []
     for x in items:
         if isinstance(x, np.ndarray):
-            yield x
+            arrays.append(x)
         elif isinstance(x, tuple):
-            yield from _flat_arrays(x)
+            arrays += _flat_arrays(x)
+    return arrays
 
 
 def broadcast_axes(big: tuple, shape: tuple) -> tuple[int, ...]:
@@ -310,7 +330,9 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                                "and its saved arrays were released; call backward(retain_graph=True) the first "
                                "time to go back through it twice")
         if fn.counters and tuple([c[0] for c in fn.counters]) != fn.versions:
-            raise _modified_in_place(t, fn)
+            stale = fn.stale_saved(t)
+            if stale is not None:
+                raise stale
         raw_grads = fn.backward(g)
         parent_grads = [reduce_to(pg, p) if need and pg is not None else None
                         for p, pg, need in zip(fn.parents, raw_grads, fn.needs_grad)]
@@ -328,15 +350,3 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         if not retain_graph:
             fn.saved, fn.released, fn.counters, fn.versions = (), True, (), ()
 
-
-def _modified_in_place(out, fn: Function) -> RuntimeError:
-    """PyTorch's error for a saved tensor changed in place after the op saved it, naming the tensor and the op."""
-    c, then = next((c, then) for c, then in zip(fn.counters, fn.versions) if c[0] != then)
-    roles = [(t, f"input {i}") for i, t in enumerate(fn.parents)] + [(out, "output")]
-    t, role = next((t, role) for t, role in roles if t._counter is c)
-    shape = "×".join(map(str, t.data.shape)) or "0-d"
-    label = f"{t.data.dtype} {shape} tensor" + (f" {t.name!r}" if t.name else "")
-    return RuntimeError(f"backward: one of the tensors needed for gradient computation has been modified by an "
-                        f"inplace operation: the {label} saved by {fn.name} (its {role}) is at version {c[0]}; "
-                        f"expected version {then}. It was changed in place after the forward pass (an optimizer "
-                        "step, x -= ..., load_state_dict): run the forward pass again to differentiate the new values")

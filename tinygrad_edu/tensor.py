@@ -367,27 +367,34 @@ class Tensor:
         if dtype is None:
             same = type(other) in (Tensor, np.ndarray) and other.dtype == a.dtype
             dtype = a.dtype if same else result_dtype(self, other)
-        if _rank(dtype) > _rank(a.dtype):
+        if dtype != a.dtype and _rank(dtype) > _rank(a.dtype):
             raise TypeError(f"{symbol}: the result is {dtype}, which cannot be stored in place in a {a.dtype} "
                             f"tensor (PyTorch refuses too); write x = x {symbol[0]} y for a new {dtype} tensor")
-        b = _lift(other, dtype)
-        if b.data.shape != a.shape:
+        b = _raw(other)
+        if type(b) is not np.ndarray or b.dtype != dtype:
+            b = as_array(b, dtype)   # NOTE: y in the op's dtype first, so the values are those of `x op y`
+        if b.shape != a.shape:
             try:
-                fits = np.broadcast_shapes(a.shape, b.data.shape) == a.shape
+                fits = np.broadcast_shapes(a.shape, b.shape) == a.shape
             except ValueError:
                 fits = False
             if not fits:
-                raise ShapeError(f"{symbol}: {a.shape} and {b.data.shape}: the operand must broadcast to the "
-                                 f"tensor's own shape {a.shape}, which an in-place result keeps")
-        if autograd._grad_mode.enabled and (self._requires_grad or b._requires_grad):
+                raise ShapeError(f"{symbol}: {a.shape} and {b.shape}: the operand must broadcast to the tensor's "
+                                 f"own shape {a.shape}, which an in-place result keeps")
+        if autograd._grad_mode.enabled and (self._requires_grad or getattr(other, "_requires_grad", False)):
             if self._ctx is None and self._requires_grad:
                 raise RuntimeError(f"{symbol}: a leaf Variable that requires grad is being used in an in-place "
                                    "operation; change a parameter in place under no_grad(), as an update step: "
                                    "`with no_grad(): W -= lr * W.grad`")
-            return _binary(fn_cls, self, b, dtype=a.dtype)
-        if not a.flags.writeable:
-            raise ValueError(f"{symbol}: this tensor's array is read-only, so it cannot change in place")
-        ufunc(a, b.data, out=a, casting="unsafe")
+            return _binary(fn_cls, self, other, dtype=a.dtype)
+        try:
+            ufunc(a, b, out=a, casting="unsafe")   # computed in the op's dtype, then stored in x's
+        except ValueError:
+            if not a.flags.writeable:
+                raise ValueError(f"{symbol}: this tensor's array is read-only, so it cannot change in place") from None
+            raise
+        except TypeError as e:   # e.g. numpy has no subtraction of bools (PyTorch neither)
+            raise TypeError(f"{symbol}: {a.dtype} and {b.dtype}: {str(e).strip()}") from None
         self._counter[0] += 1
         return self
 
