@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import threading
 from collections.abc import Callable
 
@@ -174,8 +175,8 @@ class Function:
     def note_versions(self, out) -> None:
         """Remembers the versions of the inputs and the output as the op saves its arrays, so that backward can
         refuse to use saved values that were changed in place since (`stale_saved`)."""
-        self.counters = (*[p._counter for p in self.parents], out._counter)
-        self.versions = tuple([c[0] for c in self.counters])
+        self.counters = (*map(_counter_of, self.parents), out._counter)
+        self.versions = tuple(map(_version_in, self.counters))
 
     def stale_saved(self, out) -> RuntimeError | None:
         """PyTorch's error if a tensor whose memory this op saved was changed in place since, else None.
@@ -204,6 +205,10 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
+
+
+_counter_of = operator.attrgetter("_counter")   # a tensor's [version] list
+_version_in = operator.itemgetter(0)            # the version in such a list
 
 
 def memory_owner(a: np.ndarray):
@@ -329,7 +334,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             raise RuntimeError(f"backward: the graph through {fn.name} was already used by an earlier backward "
                                "and its saved arrays were released; call backward(retain_graph=True) the first "
                                "time to go back through it twice")
-        if fn.counters and tuple([c[0] for c in fn.counters]) != fn.versions:
+        if fn.counters and tuple(map(_version_in, fn.counters)) != fn.versions:
             stale = fn.stale_saved(t)
             if stale is not None:
                 raise stale

@@ -364,15 +364,14 @@ class Tensor:
         record the change in place instead, so other names for the old x do not see it here.
         """
         a = self.data
-        if dtype is None:
-            same = type(other) in (Tensor, np.ndarray) and other.dtype == a.dtype
-            dtype = a.dtype if same else result_dtype(self, other)
-        if dtype != a.dtype and _rank(dtype) > _rank(a.dtype):
-            raise TypeError(f"{symbol}: the result is {dtype}, which cannot be stored in place in a {a.dtype} "
-                            f"tensor (PyTorch refuses too); write x = x {symbol[0]} y for a new {dtype} tensor")
-        b = _raw(other)
-        if type(b) is not np.ndarray or b.dtype != dtype:
-            b = as_array(b, dtype)   # NOTE: y in the op's dtype first, so the values are those of `x op y`
+        b = other.data if isinstance(other, Tensor) else other
+        if dtype is not None or type(b) is not np.ndarray or b.dtype != a.dtype:   # else: y is of x's dtype
+            dtype = result_dtype(self, other) if dtype is None else dtype
+            if _rank(dtype) > _rank(a.dtype):
+                raise TypeError(f"{symbol}: the result is {dtype}, which cannot be stored in place in a {a.dtype} "
+                                f"tensor (PyTorch refuses too); write x = x {symbol[0]} y for a new {dtype} tensor")
+            if type(b) is not np.ndarray or b.dtype != dtype:
+                b = as_array(b, dtype)   # NOTE: y in the op's dtype first, so the values are those of `x op y`
         if b.shape != a.shape:
             try:
                 fits = np.broadcast_shapes(a.shape, b.shape) == a.shape
