@@ -193,14 +193,14 @@ def test_a_read_only_array_is_refused_by_name():
 
 def test_in_place_through_a_view_bumps_the_version_of_the_tensor_it_views():
     x = Tensor(np.zeros((2, 3)))
-    for view in (x.T, x.reshape(6), x[0], x[:, 1:], x.detach()):
+    for view in (x.T, x.reshape(6), x[0], x[:, 1:], x.detach(), Tensor(x)):
         before = x._version
         view += 1
         assert x._version == view._version == before + 1
-    assert np.array_equal(x.data, [[4, 5, 5], [3, 4, 4]])
+    assert np.array_equal(x.data, [[5, 6, 6], [4, 5, 5]])
     picked = x[[0, 1]]   # advanced indexing copies: a separate tensor
     picked += 1
-    assert x._version == 5 and picked._version == 1
+    assert x._version == 6 and picked._version == 1
 
 
 def test_inside_a_graph_x_op_y_makes_a_new_recorded_tensor():
