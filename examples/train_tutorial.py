@@ -29,7 +29,7 @@ for i in range(1, iterations + 1):
     loss.backward()                                # W1.grad = dW1, b1.grad = db1, W2.grad = dW2, b2.grad = db2
     with no_grad():                                # update_params: W := W − α·dW
         for p in (W1, b1, W2, b2):
-            p.data -= alpha * p.grad
+            p -= alpha * p.grad
             p.grad = None
 
     if i % 10 == 0 or i == iterations:

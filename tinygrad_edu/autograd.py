@@ -1,58 +1,142 @@
 """Reverse-mode autodiff: the graph node (Function), grad mode (no_grad), and the one backward walk."""
 from __future__ import annotations
 
-import contextlib
+import functools
+import inspect
+import operator
+import threading
 from collections.abc import Callable
 
 import numpy as np
 
-# --- grad mode ----------------------------------------------------------------------------------------
+# --- grad mode: one flag per thread, as in PyTorch ---------------------------------------------------------
 
-_grad_enabled = True
+
+class _GradMode(threading.local):
+    enabled = True   # NOTE: a class attribute, so every new thread starts with recording on, as in PyTorch
+
+
+_grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside `no_grad()`."""
-    return _grad_enabled
+    """True unless this thread is inside `no_grad()` (or after `set_grad_enabled(False)`)."""
+    return _grad_mode.enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Context manager and decorator that turns graph recording on or off inside it (PyTorch's name)."""
+class set_grad_enabled:
+    """Turns graph recording on or off for the current thread (other threads keep their own mode).
+
+    As in PyTorch, calling it switches at once, so `set_grad_enabled(False)` alone is a statement; used as
+    `with set_grad_enabled(mode):` the mode from before the call comes back at the end of the block; used as
+    a decorator it switches nothing until the function runs, and then only for each call (each resume of a
+    generator).
+    """
 
     def __init__(self, mode: bool):
         self.mode = bool(mode)
+        self.prev = _grad_mode.enabled
+        _grad_mode.enabled = self.mode
 
-    def _recreate_cm(self):
-        # NOTE: as a decorator, each call gets its own instance, so recursive calls restore the right mode
+    def __enter__(self) -> None:
+        _grad_mode.enabled = self.mode
+
+    def __exit__(self, *exc) -> None:
+        _grad_mode.enabled = self.prev
+
+    def __call__(self, func: Callable) -> Callable:
+        _grad_mode.enabled = self.prev   # NOTE: undo the constructor's switch: decorating is not running
+        return _decorated(func, self._fresh)
+
+    def _fresh(self) -> set_grad_enabled:
+        # NOTE: a new context for each call of a decorated function, so recursion and threads restore the
+        # right mode (one shared instance would remember only the last caller's mode)
         return set_grad_enabled(self.mode)
 
-    def __enter__(self):
-        global _grad_enabled
-        self._prev, _grad_enabled = _grad_enabled, self.mode
-        return self
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
-        return False
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mode={self.mode})"
 
 
-class no_grad(set_grad_enabled):
+class _ModeOnEntry(set_grad_enabled):
+    """set_grad_enabled(mode) that switches when its block is entered rather than when it is made, and that
+    decorates with or without parentheses (`@no_grad()` and `@no_grad`), as PyTorch's no_grad and enable_grad."""
+
+    mode = True
+
+    def __new__(cls, func: Callable | None = None):
+        self = super().__new__(cls)
+        return self if func is None else self(func)
+
+    def __init__(self, func: Callable | None = None):
+        self.prev = _grad_mode.enabled
+
+    def __enter__(self) -> None:
+        self.prev = _grad_mode.enabled   # the mode on entry comes back on exit
+        _grad_mode.enabled = self.mode
+
+    def __call__(self, func: Callable) -> Callable:
+        return _decorated(func, self._fresh)
+
+    def _fresh(self) -> _ModeOnEntry:
+        return type(self)()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class no_grad(_ModeOnEntry):
     """Context manager and decorator: ops inside record no graph, so nothing can be differentiated.
+
+    Per thread: another thread's ops keep recording. On a generator function it covers the generator's
+    body: each resume runs with recording off, and the caller's mode holds between the yields.
 
     >>> with no_grad():
     ...     W -= lr * W.grad   # an update step is not part of the model
     """
 
-    def __init__(self):
-        super().__init__(False)
+    mode = False
 
 
-class enable_grad(set_grad_enabled):
-    """Turns recording back on inside a `no_grad()` block."""
+class enable_grad(_ModeOnEntry):
+    """Turns recording back on inside a `no_grad()` block (for this thread)."""
 
-    def __init__(self):
-        super().__init__(True)
+    mode = True
+
+
+def _decorated(func: Callable, context: Callable[[], set_grad_enabled]) -> Callable:
+    """func run inside a fresh context() at each call; for a generator function, at each resume of its body."""
+    if inspect.isgeneratorfunction(func):
+        @functools.wraps(func)
+        def generator(*args, **kwargs):
+            return (yield from _resumed_inside(context, func(*args, **kwargs)))
+        return generator
+
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        with context():
+            return func(*args, **kwargs)
+    return call
+
+
+def _resumed_inside(context: Callable[[], set_grad_enabled], gen):
+    """Relays gen to the caller (values, send, throw, close), running each resume of gen inside a fresh
+    context(), so the caller's own mode is back whenever gen is suspended at a yield."""
+    resume, arg = gen.send, None
+    while True:
+        try:
+            with context():
+                value = resume(arg)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            arg = yield value
+            resume = gen.send
+        except GeneratorExit:
+            with context():
+                gen.close()
+            raise
+        except BaseException as e:   # thrown in by the caller: gen gets to handle it
+            resume, arg = gen.throw, e
 
 
 # --- the graph node --------------------------------------------------------------------------------------
@@ -72,7 +156,7 @@ class Function:
     (`reduce_to`).
     """
 
-    __slots__ = ("parents", "needs_grad", "saved", "released", "attrs")
+    __slots__ = ("parents", "needs_grad", "saved", "released", "attrs", "counters", "versions")
     name = "function"
     rules: tuple[str, ...] = ()
 
@@ -82,9 +166,36 @@ class Function:
         self.saved: tuple = ()          # arrays backward needs; dropped after backward unless retain_graph
         self.released = False
         self.attrs: dict = {}           # the op's settings (axis, exponent, ...) for viewing
+        self.counters: tuple = ()       # the version counters of the inputs and the output (if anything is
+        self.versions: tuple = ()       # saved), and their versions when saved: backward compares them
 
     def save(self, *arrays) -> None:
         self.saved = arrays
+
+    def note_versions(self, out) -> None:
+        """Remembers the versions of the inputs and the output as the op saves its arrays, so that backward can
+        refuse to use saved values that were changed in place since (`stale_saved`)."""
+        self.counters = (*map(_counter_of, self.parents), out._counter)
+        self.versions = tuple(map(_version_in, self.counters))
+
+    def stale_saved(self, out) -> RuntimeError | None:
+        """PyTorch's error if a tensor whose memory this op saved was changed in place since, else None.
+
+        Called by backward only when some version moved, so the search through the saved arrays costs
+        nothing in the usual case. A tensor counts only if a saved array uses its memory: changing an input
+        that the op did not save (e.g. either input of an add) harms nothing."""
+        saved = {id(memory_owner(a)) for a in _flat_arrays(self.saved)}
+        roles = [f"input {i}" for i in range(len(self.parents))] + ["output"]
+        for t, role, c, then in zip((*self.parents, out), roles, self.counters, self.versions):
+            if c[0] != then and id(memory_owner(t.data)) in saved:
+                shape = "×".join(map(str, t.data.shape)) or "0-d"
+                label = f"{t.data.dtype} {shape} tensor" + (f" {t.name!r}" if t.name else "")
+                return RuntimeError(
+                    f"backward: one of the tensors needed for gradient computation has been modified by an "
+                    f"inplace operation: the {label} saved by {self.name} (its {role}) is at version {c[0]}; "
+                    f"expected version {then}. It was changed in place after the forward pass (an optimizer step, "
+                    "x -= ..., load_state_dict): run the forward pass again to differentiate the new values")
+        return None
 
     def forward(self, *arrays, **kwargs) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -105,6 +216,28 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
+
+
+_counter_of = operator.attrgetter("_counter")   # a tensor's [version] list
+_version_in = operator.itemgetter(0)            # the version in such a list
+
+
+def memory_owner(a: np.ndarray):
+    """The array (or buffer) whose memory `a` uses: an array and all its views have the same owner."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _flat_arrays(items: tuple) -> list:
+    """The numpy arrays among saved items, looking inside tuples (e.g. an index tuple of label arrays)."""
+    arrays = []
+    for x in items:
+        if isinstance(x, np.ndarray):
+            arrays.append(x)
+        elif isinstance(x, tuple):
+            arrays += _flat_arrays(x)
+    return arrays
 
 
 def broadcast_axes(big: tuple, shape: tuple) -> tuple[int, ...]:
@@ -212,6 +345,10 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             raise RuntimeError(f"backward: the graph through {fn.name} was already used by an earlier backward "
                                "and its saved arrays were released; call backward(retain_graph=True) the first "
                                "time to go back through it twice")
+        if fn.counters and tuple(map(_version_in, fn.counters)) != fn.versions:
+            stale = fn.stale_saved(t)
+            if stale is not None:
+                raise stale
         raw_grads = fn.backward(g)
         parent_grads = [reduce_to(pg, p) if need and pg is not None else None
                         for p, pg, need in zip(fn.parents, raw_grads, fn.needs_grad)]
@@ -227,4 +364,5 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             else:
                 grads[id(p)] = pg
         if not retain_graph:
-            fn.saved, fn.released = (), True
+            fn.saved, fn.released, fn.counters, fn.versions = (), True, (), ()
+

@@ -1,8 +1,9 @@
 """Optimizers (SGD, Adam, AdamW) and learning-rate schedules (StepLR, CosineAnnealingLR), as in torch.optim.
 
 Same argument order, defaults and update rules as torch.optim, so `optim.Adam(model.parameters(), lr=1e-3)`
-ports line for line. Each step updates every parameter's array `p.data` in place from `p.grad`, reusing the
-optimizer's state arrays and one scratch array per parameter shape, and never writes to `p.grad`.
+ports line for line. Each step updates every parameter in place from `p.grad` (`p -= ...` under no_grad(), so
+its version goes up and a graph saved before the step refuses a second backward), reusing the optimizer's
+state arrays and one scratch array per parameter shape, and never writes to `p.grad`.
 Parameters whose .grad is None are skipped (as in PyTorch).
 """
 from __future__ import annotations
@@ -183,7 +184,7 @@ class SGD(Optimizer):
             g = g + mu * buf if group["nesterov"] else buf
         tmp = self._tmp(p.data)
         np.multiply(g, lr, out=tmp)
-        p.data -= tmp                                              # p ← p − lr·g
+        p -= tmp                                                   # p ← p − lr·g
 
 
 class Adam(Optimizer):
@@ -219,7 +220,7 @@ class Adam(Optimizer):
         state["step"] = t = state["step"] + 1
         if wd != 0:
             if self._decoupled:
-                p.data *= 1 - lr * wd                              # AdamW: p ← p − lr·λ·p
+                p *= 1 - lr * wd                                   # AdamW: p ← p − lr·λ·p
             else:
                 g = g + wd * p.data                                # Adam: g ← g + λ·p
         m, v, tmp = state["exp_avg"], state["exp_avg_sq"], self._tmp(p.data)
@@ -239,7 +240,7 @@ class Adam(Optimizer):
         tmp += eps * c
         np.divide(m, tmp, out=tmp)
         tmp *= lr * c / (1 - b1 ** t)
-        p.data -= tmp                                              # p ← p − lr·m̂/(√v̂ + ε)
+        p -= tmp                                                   # p ← p − lr·m̂/(√v̂ + ε)
 
 
 class AdamW(Adam):

@@ -135,7 +135,7 @@ def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
     arrays = [p.data if dtype is None or p.data.dtype == dtype else _cast(p.data, dtype, fn_cls.name)
               for p in parents]
     needs_grad = tuple([p._requires_grad for p in parents])
-    record = autograd._grad_enabled and True in needs_grad
+    record = autograd._grad_mode.enabled and True in needs_grad
     fn = fn_cls(parents, needs_grad) if record else fn_cls((), ())
     try:
         out = fn.forward(*arrays, **kwargs)
@@ -148,9 +148,23 @@ def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     t = Tensor._wrap(out, record)
+    if out.base is not None:
+        _share_version(t, parents)
     if record:
         t._ctx = fn
+        if fn.saved:
+            fn.note_versions(t)
     return t
+
+
+def _share_version(view: Tensor, parents) -> None:
+    """A result that is a view of a parent's memory (reshape, transpose, slicing) shares the parent's version
+    counter, as PyTorch's views do: a change in place through either is a change to both."""
+    owner = autograd.memory_owner(view.data)
+    for p in parents:
+        if autograd.memory_owner(p.data) is owner:
+            view._counter = p._counter
+            return
 
 
 def _lift(x, dtype, op: str) -> Tensor:
@@ -210,13 +224,16 @@ class Tensor:
            [1., 1., 1.]])
     """
 
-    __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_retains_grad", "name", "_counter", "__weakref__")
     # NOTE: numpy hands `ndarray + t`, `ndarray @ t`, ... to Tensor's reflected ops instead of looping over t.
     __array_ufunc__ = None
     __hash__ = object.__hash__  # == is elementwise, so hashing stays by identity, as in PyTorch
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         self.data = as_array(data, dtype)
+        # NOTE: a [version] list, shared by the tensors that use one array's memory (views, detach())
+        shares = isinstance(data, Tensor) and autograd.memory_owner(self.data) is autograd.memory_owner(data.data)
+        self._counter = data._counter if shares else [0]
         self._grad = None
         self._requires_grad = False
         self._ctx = None
@@ -231,6 +248,7 @@ class Tensor:
         t.data, t._requires_grad = data, requires_grad
         t._grad = t._ctx = t.name = None
         t._retains_grad = False
+        t._counter = [0]
         return t
 
     # --- attributes ---
@@ -273,6 +291,16 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._ctx is None
 
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's memory was changed in place (PyTorch's name; shared with its views)."""
+        return self._counter[0]
+
+    def _bump_version(self) -> None:
+        """Records a change in place to self.data made outside the in-place operators (e.g. `p.data[...] = v`),
+        so a backward that saved the old values refuses to run."""
+        self._counter[0] += 1
+
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
@@ -309,9 +337,9 @@ class Tensor:
         return bool(self.data)
 
     def detach(self) -> Tensor:
-        """The same data (and name) as a new leaf outside the graph."""
+        """The same data (and name, and version counter: it is the same memory) as a new leaf outside the graph."""
         t = Tensor._wrap(self.data, False)
-        t.name = self.name
+        t.name, t._counter = self.name, self._counter
         return t
 
     def retain_grad(self) -> Tensor:
@@ -370,6 +398,64 @@ class Tensor:
 
     def __neg__(self):
         return _apply(ops.Neg, self)
+
+    # --- in place: x += y, x -= y, x *= y, x /= y ---
+
+    def __iadd__(self, other):
+        return self._inplace("+=", ops.Add, np.add, other)
+
+    def __isub__(self, other):
+        return self._inplace("-=", ops.Sub, np.subtract, other)
+
+    def __imul__(self, other):
+        return self._inplace("*=", ops.Mul, np.multiply, other)
+
+    def __itruediv__(self, other):
+        return self._inplace("/=", ops.Div, np.true_divide, other, _float_dtype(self, other))
+
+    def _inplace(self, symbol: str, fn_cls, ufunc, other, dtype=None) -> Tensor:
+        """x op= y with PyTorch's rules. The result is `x op y` in x's dtype, which must hold it (a float result
+        cannot go into an integer tensor) and in x's shape (y broadcasts to x, not x to y).
+
+        Outside any graph (under no_grad(), or when neither x nor y requires grad) x's array is overwritten and
+        its version goes up, so a backward that saved the old values refuses to run. A leaf that requires grad
+        changes in place only under no_grad() (an update step), as in PyTorch. Inside a graph (x or y requires
+        grad) the result is a new recorded tensor that Python binds to the name, as `x = x op y`: PyTorch would
+        record the change in place instead, so other names for the old x do not see it here.
+        """
+        a = self.data
+        b = other.data if isinstance(other, Tensor) else other
+        if dtype is not None or type(b) is not np.ndarray or b.dtype != a.dtype:   # else: y is of x's dtype
+            dtype = result_dtype(self, other) if dtype is None else dtype
+            if _rank(dtype) > _rank(a.dtype):
+                raise TypeError(f"{symbol}: the result is {dtype}, which cannot be stored in place in a {a.dtype} "
+                                f"tensor (PyTorch refuses too); write x = x {symbol[0]} y for a new {dtype} tensor")
+            if type(b) is not np.ndarray or b.dtype != dtype:
+                b = as_array(b, dtype)   # NOTE: y in the op's dtype first, so the values are those of `x op y`
+        if b.shape != a.shape:
+            try:
+                fits = np.broadcast_shapes(a.shape, b.shape) == a.shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ShapeError(f"{symbol}: {a.shape} and {b.shape}: the operand must broadcast to the tensor's "
+                                 f"own shape {a.shape}, which an in-place result keeps")
+        if autograd._grad_mode.enabled and (self._requires_grad or getattr(other, "_requires_grad", False)):
+            if self._ctx is None and self._requires_grad:
+                raise RuntimeError(f"{symbol}: a leaf Variable that requires grad is being used in an in-place "
+                                   "operation; change a parameter in place under no_grad(), as an update step: "
+                                   "`with no_grad(): W -= lr * W.grad`")
+            return _binary(fn_cls, self, other, dtype=a.dtype)
+        try:
+            ufunc(a, b, out=a, casting="unsafe")   # computed in the op's dtype, then stored in x's
+        except ValueError:
+            if not a.flags.writeable:
+                raise ValueError(f"{symbol}: this tensor's array is read-only, so it cannot change in place") from None
+            raise
+        except TypeError as e:   # e.g. numpy has no subtraction of bools (PyTorch neither)
+            raise TypeError(f"{symbol}: {a.dtype} and {b.dtype}: {str(e).strip()}") from None
+        self._counter[0] += 1
+        return self
 
     def __pow__(self, exponent):
         if isinstance(exponent, np.generic) and exponent.ndim == 0:

@@ -74,10 +74,13 @@ def backward_prop(params: Params, fwd: Forward) -> manual.Gradients:
 
 
 def update_params(params: Params, alpha: float) -> None:
-    """W := W − α·∂L/∂W for each parameter, in place, then the gradients are cleared for the next step."""
+    """W := W − α·∂L/∂W for each parameter, in place, then the gradients are cleared for the next step.
+
+    In place under no_grad(), as in PyTorch: each parameter's version goes up, so a graph built before the
+    update (whose backward would use the old weights) refuses a second backward."""
     with no_grad():
         for p in params:
-            p.data -= alpha * p.grad
+            p -= alpha * p.grad
             p.grad = None
 
 

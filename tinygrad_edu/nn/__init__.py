@@ -138,8 +138,8 @@ class Module:
         return {name: p.data.copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
-        """Copies arrays into the parameters in place (so optimizers holding them stay valid), cast to each
-        parameter's dtype. Shapes must match; with strict, the names must match exactly too."""
+        """Copies arrays into the parameters in place (so optimizers holding them stay valid, and each one's
+        version goes up), cast to each parameter's dtype. Shapes must match; with strict, the names too."""
         params = dict(self.named_parameters())
         missing = [k for k in params if k not in state_dict]
         unexpected = [k for k in state_dict if k not in params]
@@ -153,6 +153,7 @@ class Module:
                     raise ShapeError(f"load_state_dict: {name} has shape {p.shape} in the model but {value.shape} "
                                      "in the state dict")
                 p.data[...] = value
+                p._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # --- architecture (for save/load) ---
