@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -303,15 +304,47 @@ class Sequential(Module):
         return {"model": "sequential", "layers": layers}
 
     @classmethod
-    def from_architecture(cls, arch: dict) -> Sequential:
+    def from_architecture(cls, arch: dict, *, seed=None) -> Sequential:
+        """The model of architecture(); seed (an int, None or a Generator) draws the layers' weights and
+        dropout masks, in order."""
+        rng = _rng(seed)
         modules = []
         for spec in arch["layers"]:
             spec = dict(spec)
             kind = spec.pop("type")
             if kind not in _LAYERS:
                 raise ValueError(f"unknown layer type {kind!r}; known: {', '.join(_LAYERS)}")
-            modules.append(_LAYERS[kind](**spec))
+            modules.append(_LAYERS[kind](**spec, **({"seed": rng} if kind in ("Linear", "Dropout") else {})))
         return cls(*modules)
+
+    @classmethod
+    def parameter_shapes(cls, arch: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        """name -> (shape, dtype) of the parameters from_architecture(arch) would make, from the layers' specs
+        alone: nothing is allocated, so a file's architecture is checked against its arrays (and against
+        checkpoint.MAX_PARAMETERS) before the model is built. ValueError for a spec that is not a layer's."""
+        layers = arch["layers"]
+        if not isinstance(layers, list):
+            raise ValueError(f"layers must be a list, got {layers!r}")
+        shapes = {}
+        for i, spec in enumerate(layers):
+            if not isinstance(spec, dict) or spec.get("type") not in _LAYERS:
+                raise ValueError(f"layer {i} is not a known layer's spec: {spec!r}")
+            if spec["type"] != "Linear":
+                continue
+            n_in, n_out = spec.get("in_features"), spec.get("out_features")
+            bias, dtype = spec.get("bias", True), spec.get("dtype", "float32")
+            if not all(type(n) is int and n >= 1 for n in (n_in, n_out)) or type(bias) is not bool \
+                    or dtype not in ("float32", "float64"):
+                raise ValueError(f"layer {i}: Linear needs in_features and out_features ≥ 1, bias true or false "
+                                 f"and dtype float32 or float64, got {spec!r}")
+            shapes[f"{i}.weight"] = ((n_out, n_in), dtype)
+            if bias:
+                shapes[f"{i}.bias"] = ((n_out,), dtype)
+        count = sum(math.prod(shape) for shape, _ in shapes.values())
+        if count > checkpoint.MAX_PARAMETERS:
+            raise ValueError(f"its layers hold {count} parameters, more than the limit of "
+                             f"{checkpoint.MAX_PARAMETERS}")
+        return shapes
 
 
 _LAYERS = {c.__name__: c for c in (Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten)}
@@ -358,14 +391,30 @@ def _model_class(name, path):
 
 
 def load(path) -> Module:
-    """The model saved at path, rebuilt from its architecture, with its weights (names, shapes, dtypes checked)."""
-    arrays, architecture = checkpoint.load(path)
+    """The model saved at path, rebuilt from its architecture, with its weights (names, shapes, dtypes checked,
+    from the arrays' headers, before anything is built or read)."""
+    def check(architecture, headers):
+        checkpoint.check_arrays(path, headers, expected_parameters(path, architecture))
+
+    arrays, architecture = checkpoint.load(path, check, optimizer=False)
     return from_checkpoint(path, arrays, architecture)
 
 
-def from_checkpoint(path, arrays: dict[str, np.ndarray], architecture: dict) -> Module:
-    """The model rebuilt from what checkpoint.load(path) returned; path is only for the error messages."""
+def expected_parameters(path, architecture: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+    """name -> (shape, dtype) of the model a file's architecture describes, computed without building it;
+    CheckpointError (naming path) for an architecture that is not one."""
     cls = _model_class(architecture.get("model"), path)
+    try:
+        return cls.parameter_shapes(architecture)
+    except (KeyError, TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{path}: cannot rebuild the model from its architecture: {e}") from None
+
+
+def from_checkpoint(path, arrays: dict[str, np.ndarray], architecture: dict) -> Module:
+    """The model rebuilt from what checkpoint.load(path) returned; path is only for the error messages.
+    The arrays are checked against the architecture before the model is built."""
+    cls = _model_class(architecture.get("model"), path)
+    checkpoint.check_arrays(path, arrays, expected_parameters(path, architecture))
     try:
         model = cls.from_architecture(architecture)
     except (KeyError, TypeError, ValueError) as e:
