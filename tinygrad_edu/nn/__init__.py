@@ -428,25 +428,65 @@ def from_checkpoint(path, arrays: dict[str, np.ndarray], architecture: dict) -> 
 def load_optimizer_state(path, optimizer, scheduler=None) -> None:
     """Restores the optimizer (and scheduler) state saved at path into ones built like the saved ones, over the
     loaded model's parameters: `model = nn.load(p); opt = optim.Adam(model.parameters()); load_optimizer_state(p, opt)`.
+
+    Everything is checked before anything is changed: the meta entry's form, each hyperparameter against the
+    type of the optimizer's own, each state array's name, parameter and dtype. Any defect is a CheckpointError.
     """
     arrays, _ = checkpoint.load(path)
     if _META not in arrays:
         raise checkpoint.CheckpointError(f"{path}: holds no optimizer state (it was saved without an optimizer)")
-    meta = json.loads(str(arrays[_META]))
+    meta = checkpoint.read_json(path, _META, arrays[_META])
+
+    def bad(what):
+        return checkpoint.CheckpointError(f"{path}: corrupt optimizer state: {what}")
+
+    if not isinstance(meta, dict) or not {"optimizer", "param_groups", "scheduler"} <= set(meta):
+        raise bad("the meta entry must be an object with optimizer, param_groups and scheduler")
     if meta["optimizer"] != type(optimizer).__name__:
         raise checkpoint.CheckpointError(f"{path}: holds {meta['optimizer']} state, not {type(optimizer).__name__}")
+    groups, ours = meta["param_groups"], optimizer.state_dict()["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(ours):
+        raise bad(f"param_groups must be a list of {len(ours)} groups")
+    for k, (group, own) in enumerate(zip(groups, ours)):
+        if not isinstance(group, dict) or set(group) != set(own):
+            raise bad(f"param group {k} must have the keys {sorted(own)}")
+        for key, value in group.items():
+            if key != "params" and not _same_kind(value, own[key]):
+                raise bad(f"param group {k}: {key} is {value!r}, not like this optimizer's {own[key]!r}")
+    n = sum(len(g["params"]) for g in ours)
     state: dict[int, dict] = {}
     prefix = checkpoint.OPTIM_PREFIX + "state."
     for key, value in arrays.items():
-        if key.startswith(prefix):
-            i, name = key[len(prefix):].split(".", 1)
-            state.setdefault(int(i), {})[name] = value
+        if not key.startswith(checkpoint.OPTIM_PREFIX) or key == _META:
+            continue
+        i, _, name = key[len(prefix):].partition(".")
+        if not key.startswith(prefix) or not i.isdigit() or int(i) >= n or not name:
+            raise bad(f"{key!r} is not optim/state.<i>.<name> with i < {n}")
+        if value.dtype.kind not in "biuf":
+            raise bad(f"{key!r} is {value.dtype}, not numbers")
+        state.setdefault(int(i), {})[name] = value
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    except ValueError as e:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, TypeError, KeyError, IndexError) as e:
         raise checkpoint.CheckpointError(f"{path}: {e}") from None
     if scheduler is not None:
-        saved = meta["scheduler"]
-        if saved is None or saved["type"] != type(scheduler).__name__:
+        saved, own = meta["scheduler"], scheduler.state_dict()
+        if not isinstance(saved, dict) or saved.get("type") != type(scheduler).__name__:
             raise checkpoint.CheckpointError(f"{path}: holds no {type(scheduler).__name__} state")
-        scheduler.load_state_dict({k: v for k, v in saved.items() if k != "type"})
+        saved = {k: v for k, v in saved.items() if k != "type"}
+        if set(saved) != set(own) or not all(_same_kind(saved[k], own[k]) for k in own):
+            raise bad(f"the {type(scheduler).__name__} state must have {sorted(own)}, like this scheduler's "
+                      f"{own!r}; the file says {saved!r}")
+        scheduler.load_state_dict(saved)
+
+
+def _same_kind(value, own) -> bool:
+    """Whether a value read from JSON can stand for `own`: a number for a number, a bool for a bool, a list of
+    the same length for a tuple or list (item by item), None for None, a string for a string."""
+    if isinstance(own, bool) or own is None or isinstance(own, str):
+        return type(value) is type(own)
+    if isinstance(own, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(own, (list, tuple)):
+        return isinstance(value, list) and len(value) == len(own) and all(map(_same_kind, value, own))
+    return False
