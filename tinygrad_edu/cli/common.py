@@ -1,8 +1,9 @@
-"""Helpers shared by the commands (this module is not a command): argument types and plain-text tables."""
+"""Helpers shared by the commands (this module is not a command): argument types, tables, errors, output checks."""
 from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -67,16 +68,62 @@ def fail(command: str, message, code: int = 2) -> int:
     return code
 
 
-def check_output(path, force: bool, what: str) -> str | None:
-    """Why path cannot be written (None if it can): user files are never overwritten without --force."""
-    if path is None:
+def check_outputs(outputs, force: bool, inputs=()) -> str | None:
+    """Why a command's outputs cannot all be written (None if they can), for checking before any work starts.
+
+    outputs and inputs are (what, path) pairs such as ("--save", "w.npz"); a path of None is an output not asked
+    for. Refused: an output that is a folder, that exists (unless force: user files are never overwritten
+    without --force) or whose folder can be neither made nor written (a regular file in its path, no write
+    permission); two outputs that are one file (their resolved paths, so sub/../w.npz is w.npz, also through
+    symbolic or hard links); an output that is one of the inputs, even with force. Creates nothing.
+    """
+    given = [(what, Path(path)) for what, path in outputs if path is not None]
+    for what, path in given:
+        if path.is_dir():
+            return f"{what} {path} is a folder"
+        if problem := _folder_problem(path):
+            return f"{what} {path}: {problem}"
+        if os.path.lexists(path) and not force:
+            return f"{what} {path} exists; pass --force to overwrite it"
+    for i, (what, path) in enumerate(given):
+        for other, other_path in given[i + 1:]:
+            if _same_file(path, other_path):
+                return f"{what} {path} and {other} {other_path} are the same file"
+        for source, source_path in inputs:
+            if source_path is not None and _same_file(path, Path(source_path)):
+                return f"{what} {path} would overwrite {source} {source_path}, which this command reads"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same resolved path, or, when both exist, the same inode."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)
+    except OSError:   # one of them does not exist (yet)
+        return False
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why the folder of path can be neither made nor written in (None if it can), without making anything.
+
+    The nearest folder of the path that exists must be a folder (a symbolic link to one counts) and writable;
+    the missing ones below it are made when the file is written. The path is walked as written (its '..' are
+    not resolved first), as the system walks it.
+    """
+    for folder in path.absolute().parents:
+        try:
+            info = os.stat(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.islink(folder):
+                return f"{folder} is a broken symbolic link"
+            continue
+        except OSError as e:
+            return f"cannot reach {folder} ({e.strerror})"
+        if not stat.S_ISDIR(info.st_mode):
+            return f"{folder} is not a folder"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"cannot write in {folder}"
         return None
-    path = Path(path)
-    if path.is_dir():
-        return f"{what} {path} is a folder"
-    if path.exists() and not force:
-        return f"{what} {path} exists; pass --force to overwrite it"
-    parent = next((p for p in path.absolute().parents if p.exists()), None)
-    if parent is None or not os.access(parent, os.W_OK):
-        return f"{what} {path}: cannot write in {parent}"
     return None

@@ -448,11 +448,14 @@ def load_optimizer_state(path, optimizer, scheduler=None) -> None:
     if not isinstance(groups, list) or len(groups) != len(ours):
         raise bad(f"param_groups must be a list of {len(ours)} groups")
     for k, (group, own) in enumerate(zip(groups, ours)):
-        if not isinstance(group, dict) or set(group) != set(own):
+        if not isinstance(group, dict) or not set(own) <= set(group):
             raise bad(f"param group {k} must have the keys {sorted(own)}")
+        if not (isinstance(group["params"], list) and all(type(i) is int for i in group["params"])):
+            raise bad(f"param group {k}: params must be a list of parameter numbers")
         for key, value in group.items():
-            if key != "params" and not _same_kind(value, own[key]):
-                raise bad(f"param group {k}: {key} is {value!r}, not like this optimizer's {own[key]!r}")
+            like = own.get(key, 0.0)   # a key this optimizer lacks (a schedule's initial_lr) holds a number
+            if key != "params" and not _same_kind(value, like):
+                raise bad(f"param group {k}: {key} is {value!r}, not like this optimizer's {like!r}")
     n = sum(len(g["params"]) for g in ours)
     state: dict[int, dict] = {}
     prefix = checkpoint.OPTIM_PREFIX + "state."
@@ -465,10 +468,6 @@ def load_optimizer_state(path, optimizer, scheduler=None) -> None:
         if value.dtype.kind not in "biuf":
             raise bad(f"{key!r} is {value.dtype}, not numbers")
         state.setdefault(int(i), {})[name] = value
-    try:
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except (ValueError, TypeError, KeyError, IndexError) as e:
-        raise checkpoint.CheckpointError(f"{path}: {e}") from None
     if scheduler is not None:
         saved, own = meta["scheduler"], scheduler.state_dict()
         if not isinstance(saved, dict) or saved.get("type") != type(scheduler).__name__:
@@ -477,6 +476,11 @@ def load_optimizer_state(path, optimizer, scheduler=None) -> None:
         if set(saved) != set(own) or not all(_same_kind(saved[k], own[k]) for k in own):
             raise bad(f"the {type(scheduler).__name__} state must have {sorted(own)}, like this scheduler's "
                       f"{own!r}; the file says {saved!r}")
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        raise checkpoint.CheckpointError(f"{path}: {e}") from None
+    if scheduler is not None:
         scheduler.load_state_dict(saved)
 
 
