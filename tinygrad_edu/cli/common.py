@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
 import sys
 from pathlib import Path
 
@@ -74,23 +73,28 @@ def check_outputs(outputs, force: bool, inputs=()) -> str | None:
     outputs and inputs are (what, path) pairs such as ("--save", "w.npz"); a path of None is an output not asked
     for. Refused: an output that is a folder, that exists (unless force: user files are never overwritten
     without --force) or whose folder can be neither made nor written (a regular file in its path, no write
-    permission); two outputs that are one file (their resolved paths, so sub/../w.npz is w.npz, also through
+    permission); two outputs that are one file (where they land, so sub/../w.npz is w.npz, also through
     symbolic or hard links); an output that is one of the inputs, even with force. Creates nothing.
     """
-    given = [(what, Path(path)) for what, path in outputs if path is not None]
-    for what, path in given:
-        if path.is_dir():
-            return f"{what} {path} is a folder"
-        if problem := _folder_problem(path):
+    planned = []
+    for what, path in outputs:
+        if path is None:
+            continue
+        path = Path(path)
+        target, problem = _landing(path)
+        if problem:
             return f"{what} {path}: {problem}"
-        if os.path.lexists(path) and not force:
+        if target.is_dir():
+            return f"{what} {path} is a folder"
+        if os.path.lexists(target) and not force:
             return f"{what} {path} exists; pass --force to overwrite it"
-    for i, (what, path) in enumerate(given):
-        for other, other_path in given[i + 1:]:
-            if _same_file(path, other_path):
+        planned.append((what, path, target))
+    for i, (what, path, target) in enumerate(planned):
+        for other, other_path, other_target in planned[i + 1:]:
+            if _same_file(target, other_target):
                 return f"{what} {path} and {other} {other_path} are the same file"
         for source, source_path in inputs:
-            if source_path is not None and _same_file(path, Path(source_path)):
+            if source_path is not None and _same_file(target, Path(source_path)):
                 return f"{what} {path} would overwrite {source} {source_path}, which this command reads"
     return None
 
@@ -105,25 +109,37 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _folder_problem(path: Path) -> str | None:
-    """Why the folder of path can be neither made nor written in (None if it can), without making anything.
+def _landing(path: Path) -> tuple[Path, str | None]:
+    """Where writing path puts the file, its missing folders made first (as files.write_atomic does), and why it
+    cannot be written there (None if it can). Makes nothing.
 
-    The nearest folder of the path that exists must be a folder (a symbolic link to one counts) and writable;
-    the missing ones below it are made when the file is written. The path is walked as written (its '..' are
-    not resolved first), as the system walks it.
+    The path is walked as the system walks it, one name at a time from the root: an existing name must be a
+    folder (a link to one counts), a missing one is a folder to make (in a writable folder), and '..' steps
+    back from where the walk is, so missing/../f is f and sub/../w.npz is w.npz.
     """
-    for folder in path.absolute().parents:
-        try:
-            info = os.stat(folder)
-        except (FileNotFoundError, NotADirectoryError):
-            if os.path.islink(folder):
-                return f"{folder} is a broken symbolic link"
+    path = path.absolute()
+    if path.name in ("", ".."):
+        return path, "this names a folder, not a file"
+    current, made = Path(path.anchor), set()
+
+    def writable(folder: Path) -> str | None:
+        return None if folder in made or os.access(folder, os.W_OK | os.X_OK) else f"cannot write in {folder}"
+
+    for part in path.parent.parts[1:]:
+        if part == "..":
+            current = current.parent
             continue
-        except OSError as e:
-            return f"cannot reach {folder} ({e.strerror})"
-        if not stat.S_ISDIR(info.st_mode):
-            return f"{folder} is not a folder"
-        if not os.access(folder, os.W_OK | os.X_OK):
-            return f"cannot write in {folder}"
-        return None
-    return None
+        step = current / part
+        if step not in made and os.path.lexists(step):
+            if not step.is_dir():
+                return step, f"{step} is {'a broken symbolic link' if step.is_symlink() else 'not a folder'}"
+            current = step.resolve()
+            continue
+        if problem := writable(current):
+            return step, problem
+        made.add(step)
+        current = step
+    target = current / path.name
+    if target in made:
+        return target, f"making its folders would put the folder {target} in its place"
+    return target, writable(current)
