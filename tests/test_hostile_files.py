@@ -308,3 +308,35 @@ def test_corrupt_optimizer_state_is_one_clear_error_and_changes_nothing(resumabl
         nn.load_optimizer_state(path, opt, sched)
     assert str(e.value).startswith(f"{path}: ") and message in str(e.value)
     assert (json.dumps(opt.state_dict(), default=str), json.dumps(sched.state_dict(), default=str)) == before
+
+
+@given(code=st.sampled_from([0x08, 0x0B, 0x0E]), dims=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=3),
+       body=st.integers(0, 8 * MB), gz=st.booleans())
+def test_read_idx_allocates_no_more_than_the_header_claims(tmp_path_factory, code, dims, body, gz):
+    """Whatever the header claims and however much data follows, read_idx holds at most the claimed bytes (within
+    MAX_IDX_BYTES) plus its reading buffers: a file that inflates past its claim is never held whole."""
+    import tracemalloc
+
+    content = bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + bytes(body)
+    path = tmp_path_factory.mktemp("idx") / "f"
+    path.write_bytes(gzip.compress(content, compresslevel=1) if gz else content)
+    claimed = math.prod(dims) * {0x08: 1, 0x0B: 2, 0x0E: 8}[code]
+    tracemalloc.start()
+    try:
+        a = datasets.read_idx(path)
+        assert a.shape == tuple(dims) and claimed == body
+    except datasets.DatasetError as e:
+        assert str(e).startswith(f"{path}: ")
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak <= min(claimed, datasets.MAX_IDX_BYTES) + 4 * MB, (peak, claimed)
+
+
+def test_train_refuses_a_model_too_big_for_a_weights_file_before_it_starts():
+    from tinygrad_edu.training import ConfigError, TrainConfig
+    with pytest.raises(ConfigError, match="hidden 4096,4096 makes 20037642 parameters, more than the 16777216 a "
+                                          "weights file can hold"):
+        TrainConfig(model="mlp", hidden=(4096, 4096), iterations=None, epochs=1, optimizer="adam")
+    fits = TrainConfig(model="mlp", hidden=(2048, 2048), iterations=None, epochs=1, optimizer="adam")
+    assert fits.hidden == (2048, 2048)

@@ -153,3 +153,15 @@ def test_explain_and_plot_check_their_outputs_first(tmp_path, capsys, monkeypatc
     named.write_text(metrics.read_text())
     assert main(["plot", str(named), "--force"]) == 2
     assert "would overwrite the metrics file" in capsys.readouterr().err and named.read_text() == metrics.read_text()
+
+
+def test_train_plot_without_matplotlib_is_refused_before_training(data_dir, tmp_path, capsys, monkeypatch):
+    import importlib.util
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else
+                        find_spec(name, *a))
+    assert train(data_dir, "--plot", str(tmp_path / "pictures"), "--save", str(tmp_path / "w.npz")) == 2
+    captured = capsys.readouterr()
+    assert captured.err == ('tinygrad-edu train: error: --plot needs matplotlib, which is not installed: '
+                            'pip install "tinygrad_edu[plot]"\n')
+    assert captured.out == "" and not (tmp_path / "w.npz").exists()

@@ -163,8 +163,7 @@ def _read_headers(path, zf: zipfile.ZipFile) -> dict[str, tuple[zipfile.ZipInfo,
 
 
 def _read_array(zf: zipfile.ZipFile, member: tuple[zipfile.ZipInfo, Header]) -> np.ndarray:
-    info, header = member
-    with zf.open(info) as f:
+    with zf.open(member[0]) as f:
         return npy.read_array(f, allow_pickle=False)
 
 

@@ -19,6 +19,8 @@ the name stored in a weights file to it):
     evaluate(X, y)                (mean cross-entropy, predicted labels), no update
     probabilities(X)              softmax outputs, one row of 10 per example
     state_dict(), architecture()  what checkpoint.save writes (state_dict may hold optimizer state, optim/ keys)
+    expected_arrays(path, architecture)   name -> (shape, dtype) of the arrays a file's architecture claims,
+                                  its claims checked against the limits without building anything
     from_checkpoint(path, arrays, architecture)   the model rebuilt from a file alone (for predicting: it has
                                   no optimizer)
 """
