@@ -367,8 +367,8 @@ def test_explain_traces_a_tiny_batch(no_mnist, tmp_path, capsys):
     assert len(diffs) == 6 and max(diffs) < 1e-5
     nodes, _ = parse_dot(dot.read_text())
     assert "Z2" in {lines[0] for lines in nodes.values()}
-    assert main(["explain", "--dot", str(dot)]) == 1
-    assert "pass --force" in capsys.readouterr().err
+    assert main(["explain", "--dot", str(dot)]) == 2
+    assert f"tinygrad-edu explain: error: --dot {dot} exists; pass --force" in capsys.readouterr().err
     assert main(["explain", "--batch-size", "0"]) == 2
 
 

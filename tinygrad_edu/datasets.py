@@ -34,6 +34,7 @@ __all__ = [
     "FASHION_MNIST_MIRRORS",
     "FASHION_MNIST_SYSTEM_DIRS",
     "ENV_VAR",
+    "MAX_IDX_BYTES",
 ]
 
 ENV_VAR = "TINYGRAD_EDU_DATA"
@@ -79,6 +80,7 @@ _IDX_TYPES = {
     0x0E: np.dtype(">f8"),
 }
 _MAX_NDIM = 32
+MAX_IDX_BYTES = 2**28   # 256 MiB of data in one IDX file; MNIST's largest, the training images, holds 47 MB
 
 
 class DatasetError(Exception):
@@ -96,19 +98,46 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file, gzipped or raw (gzip is told by its magic bytes 1f 8b), into a native-endian array.
 
     Supports the IDX type codes 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32 and 0x0E float64.
-    Any malformed content (bad magic, unknown type, truncated data, trailing bytes, corrupt gzip stream)
-    raises DatasetError naming the file and the defect. A missing file raises FileNotFoundError.
+    Any malformed content (bad magic, unknown type, truncated data, trailing bytes, corrupt gzip stream, a
+    header claiming more than MAX_IDX_BYTES) raises DatasetError naming the file and the defect. A missing file
+    raises FileNotFoundError.
+
+    The file is treated as hostile: the header is read and checked first, then exactly the bytes it promises
+    (plus one, to detect trailing data) are read into the array, so a small gzip file that inflates to
+    gigabytes costs no more memory than its header's claim, which is at most MAX_IDX_BYTES.
     """
     path = Path(path)
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
         try:
-            data = gzip.decompress(data)
+            if gz:
+                with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                    return _read_idx_stream(path, f, None)
+            return _read_idx_stream(path, raw, os.fstat(raw.fileno()).st_size)
         except (OSError, EOFError, zlib.error) as e:
+            if not gz:
+                raise
             raise DatasetError(f"{path}: corrupt gzip stream ({e or type(e).__name__})") from None
-    if len(data) < 4:
-        raise DatasetError(f"{path}: not an IDX file: {len(data)} bytes, too short for the 4-byte magic")
-    zero, code, ndim = data[:2], data[2], data[3]
+
+
+def _read_into(f, buffer: memoryview) -> int:
+    """Fills buffer from f as far as f goes (a megabyte at a time, so no second copy is made); the bytes read."""
+    got = 0
+    while got < len(buffer):
+        n = f.readinto(buffer[got:got + (1 << 20)])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _read_idx_stream(path: Path, f, size: int | None) -> np.ndarray:
+    """read_idx on an open stream; size is the file's size in bytes when known (a raw file), None for gzip."""
+    magic = f.read(4)
+    if len(magic) < 4:
+        raise DatasetError(f"{path}: not an IDX file: {len(magic)} bytes, too short for the 4-byte magic")
+    zero, code, ndim = magic[:2], magic[2], magic[3]
     if zero != b"\x00\x00":
         raise DatasetError(f"{path}: not an IDX file: magic starts with {zero.hex(' ')}, expected 00 00")
     if code not in _IDX_TYPES:
@@ -117,24 +146,42 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if not 1 <= ndim <= _MAX_NDIM:
         raise DatasetError(f"{path}: IDX header gives {ndim} dimensions, expected 1..{_MAX_NDIM}")
     header = 4 + 4 * ndim
-    if len(data) < header:
+    packed = f.read(4 * ndim)
+    if len(packed) < 4 * ndim:
         raise DatasetError(
-            f"{path}: truncated header: {ndim} dimensions need {header} bytes, file has {len(data)}"
+            f"{path}: truncated header: {ndim} dimensions need {header} bytes, file has {4 + len(packed)}"
         )
-    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dims = struct.unpack(f">{ndim}I", packed)
     dtype = _IDX_TYPES[code]
-    expected, have = math.prod(dims) * dtype.itemsize, len(data) - header
-    if have != expected:
-        defect = "truncated" if have < expected else f"{have - expected} trailing bytes"
-        size = "×".join(map(str, dims)) + ("" if dtype.itemsize == 1 else f" × {dtype.itemsize}")
+    count = math.prod(dims)
+    expected = count * dtype.itemsize
+    size_text = "×".join(map(str, dims)) + ("" if dtype.itemsize == 1 else f" × {dtype.itemsize}")
+    if expected > MAX_IDX_BYTES:
         raise DatasetError(
-            f"{path}: {defect}: header says {size} = {expected} bytes of {dtype.name} data, file has {have}"
+            f"{path}: header says {size_text} = {expected} bytes of {dtype.name} data, more than the limit of "
+            f"{MAX_IDX_BYTES} bytes"
         )
-    return (
-        np.frombuffer(data, dtype, count=math.prod(dims), offset=header)
-        .astype(dtype.newbyteorder("="), copy=True)
-        .reshape(dims)
-    )
+
+    def wrong_size(have: int, more: bool = False):
+        defect = "truncated" if have < expected else (
+            "trailing bytes" if more else f"{have - expected} trailing bytes")
+        has = f"more than {expected}" if more else have
+        raise DatasetError(
+            f"{path}: {defect}: header says {size_text} = {expected} bytes of {dtype.name} data, file has {has}"
+        )
+
+    if size is not None and size - header != expected:   # a raw file: its size is known before reading
+        wrong_size(size - header)
+    data = np.empty(expected, np.uint8)
+    have = _read_into(f, memoryview(data))
+    if have < expected:
+        wrong_size(have)
+    if f.read(1):
+        wrong_size(expected + 1, more=True)
+    a = data.view(dtype)
+    if not dtype.isnative:
+        a = a.byteswap(inplace=True).view(dtype.newbyteorder("="))   # in place: no second copy
+    return a.reshape(dims)
 
 
 # ------------------------------------------------------------------------------------------ download

@@ -5,6 +5,8 @@ network); examples/mnist_mlp.py is that run written out for reading.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from tinygrad_edu import nn
 from tinygrad_edu.tensor import _rng
 
@@ -25,16 +27,21 @@ class MLP(nn.Module):
                              f"got {sizes}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"MLP: unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-        rng = _rng(seed)
         self.sizes, self.activation, self.dropout, self.init = [int(n) for n in sizes], activation, dropout, init
+        self.layers = nn.Sequential.from_architecture(
+            self._layers(self.sizes, activation, dropout, init, str(np.dtype(dtype or np.float32))), seed=_rng(seed))
+
+    @staticmethod
+    def _layers(sizes, activation, dropout, init, dtype) -> dict:
+        """The Sequential architecture of these layers: Linear, then activation (and Dropout) between Linears."""
         layers = []
-        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            layers.append(nn.Linear(n_in, n_out, dtype=dtype, init=init, seed=rng))
-            if i < len(self.sizes) - 2:
-                layers.append(ACTIVATIONS[activation]())
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append({"type": "Linear", "in_features": n_in, "out_features": n_out, "dtype": dtype, "init": init})
+            if i < len(sizes) - 2:
+                layers.append({"type": ACTIVATIONS[activation].__name__})
                 if dropout:
-                    layers.append(nn.Dropout(dropout, seed=rng))
-        self.layers = nn.Sequential(*layers)
+                    layers.append({"type": "Dropout", "p": dropout})
+        return {"model": "sequential", "layers": layers}
 
     def forward(self, x):
         return self.layers(x)
@@ -42,6 +49,16 @@ class MLP(nn.Module):
     def architecture(self) -> dict:
         return {"model": "mlp", "sizes": self.sizes, "activation": self.activation, "dropout": self.dropout,
                 "init": self.init, "dtype": str(self.layers[0].weight.dtype)}
+
+    @classmethod
+    def parameter_shapes(cls, arch: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        """name -> (shape, dtype) of the parameters from_architecture(arch) would make, computed without
+        allocating them (nn.Sequential.parameter_shapes); ValueError for sizes or a dtype that are not valid."""
+        sizes = arch["sizes"]
+        if not (isinstance(sizes, list) and len(sizes) >= 2 and all(type(n) is int and n >= 1 for n in sizes)):
+            raise ValueError(f"sizes must be two or more integers ≥ 1, got {sizes!r}")
+        layers = cls._layers(sizes, "relu", arch.get("dropout", 0.0), None, arch["dtype"])
+        return {f"layers.{name}": v for name, v in nn.Sequential.parameter_shapes(layers).items()}
 
     @classmethod
     def from_architecture(cls, arch: dict) -> MLP:

@@ -19,6 +19,8 @@ the name stored in a weights file to it):
     evaluate(X, y)                (mean cross-entropy, predicted labels), no update
     probabilities(X)              softmax outputs, one row of 10 per example
     state_dict(), architecture()  what checkpoint.save writes (state_dict may hold optimizer state, optim/ keys)
+    expected_arrays(path, architecture)   name -> (shape, dtype) of the arrays a file's architecture claims,
+                                  its claims checked against the limits without building anything
     from_checkpoint(path, arrays, architecture)   the model rebuilt from a file alone (for predicting: it has
                                   no optimizer)
 """
@@ -107,6 +109,10 @@ class TrainConfig:
             raise ConfigError(f"validation must be a number of images ≥ 0, got {self.validation!r}")
         if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ConfigError(f"hidden must be widths ≥ 1, got {self.hidden!r}")
+        sizes = (784, *self.hidden, 10)
+        if (count := sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))) > checkpoint.MAX_PARAMETERS:
+            raise ConfigError(f"hidden {','.join(map(str, self.hidden))} makes {count} parameters, more than "
+                              f"the {checkpoint.MAX_PARAMETERS} a weights file can hold")
         MODELS[self.model].check(self)
 
     def as_dict(self) -> dict:
@@ -227,12 +233,19 @@ class TutorialNet:
             p.data = new
         return manual.cross_entropy(A2, Y), manual.get_predictions(A2)
 
+    def _outputs(self, X, k: int) -> np.ndarray:
+        """forward_prop's output k (2: Z2, 3: A2) for X's columns, a bounded number of columns at a time."""
+        chunk = eval_chunk(self.params.W1.shape[0])
+        return np.concatenate([manual.forward_prop(*self.arrays, X[:, i:i + chunk])[k]
+                               for i in range(0, X.shape[1], chunk)] or [np.zeros((self.n_out, 0), self.dtype)],
+                              axis=1)
+
     def evaluate(self, X, Y):
-        Z2 = manual.forward_prop(*self.arrays, X)[2]
+        Z2 = self._outputs(X, 2)
         return cross_entropy(Z2, Y), manual.get_predictions(Z2)
 
     def probabilities(self, X) -> np.ndarray:
-        return manual.forward_prop(*self.arrays, X)[3].T
+        return self._outputs(X, 3).T
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return dict(zip(tutorial.Params._fields, self.arrays))
@@ -241,14 +254,10 @@ class TutorialNet:
         return {"model": self.name, "sizes": [self.n_in, self.params.W1.shape[0], self.n_out],
                 "dtype": str(self.dtype), "init": self.init, **inputs_entry(self.inputs)}
 
-    @staticmethod
-    def expected_arrays(sizes, dtype) -> dict[str, tuple[tuple, str]]:
-        n_in, hidden, n_out = sizes
-        return {"W1": ((hidden, n_in), dtype), "b1": ((hidden, 1), dtype),
-                "W2": ((n_out, hidden), dtype), "b2": ((n_out, 1), dtype)}
-
     @classmethod
-    def from_checkpoint(cls, path, arrays: dict, architecture: dict) -> TutorialNet:
+    def expected_arrays(cls, path, architecture: dict) -> dict[str, tuple[tuple, str]]:
+        """name -> (shape, dtype) of the arrays a file's architecture claims, each claim checked (sizes
+        [784, H, 10] within checkpoint.MAX_PARAMETERS, a float dtype) without allocating anything."""
         sizes, dtype = architecture.get("sizes"), architecture.get("dtype")
         if not (isinstance(sizes, list) and len(sizes) == 3 and all(type(s) is int and s > 0 for s in sizes)
                 and sizes[0] == cls.n_in and sizes[2] == cls.n_out):
@@ -256,7 +265,16 @@ class TutorialNet:
                                              f"the file says {sizes!r}")
         if dtype not in ("float32", "float64"):
             raise checkpoint.CheckpointError(f"{path}: dtype must be float32 or float64, the file says {dtype!r}")
-        checkpoint.check_arrays(path, arrays, cls.expected_arrays(sizes, dtype))
+        n_in, hidden, n_out = sizes
+        if (n_in + n_out + 1) * hidden + n_out > checkpoint.MAX_PARAMETERS:
+            raise checkpoint.CheckpointError(f"{path}: hidden width {hidden} makes more parameters than the limit "
+                                             f"of {checkpoint.MAX_PARAMETERS}")
+        return {"W1": ((hidden, n_in), dtype), "b1": ((hidden, 1), dtype),
+                "W2": ((n_out, hidden), dtype), "b2": ((n_out, 1), dtype)}
+
+    @classmethod
+    def from_checkpoint(cls, path, arrays: dict, architecture: dict) -> TutorialNet:
+        checkpoint.check_arrays(path, arrays, cls.expected_arrays(path, architecture))
         return cls(*(arrays[n] for n in tutorial.Params._fields), init=str(architecture.get("init", "unknown")),
                    inputs=read_inputs(path, architecture))
 
@@ -324,11 +342,14 @@ class MLPNet:
         return loss.item(), logits.data.argmax(axis=1)
 
     @no_grad()
-    def logits(self, X, chunk: int = 10000) -> np.ndarray:
-        """The outputs for X's rows in eval mode (no dropout), chunk rows at a time, as one array."""
+    def logits(self, X, chunk: int | None = None) -> np.ndarray:
+        """The outputs for X's rows in eval mode (no dropout), chunk rows at a time (default: eval_chunk of the
+        widest layer), as one array."""
+        chunk = chunk or min(10000, eval_chunk(max(self.module.sizes)))
         self.module.eval()
         try:
-            return np.concatenate([self.module(X[i:i + chunk]).data for i in range(0, len(X), chunk)])
+            return np.concatenate([self.module(X[i:i + chunk]).data for i in range(0, len(X), chunk)]
+                                  or [np.zeros((0, self.n_out), self.dtype)])
         finally:
             self.module.train()
 
@@ -348,27 +369,55 @@ class MLPNet:
         return {**self.module.architecture(), **inputs_entry(self.inputs)}
 
     @classmethod
-    def from_checkpoint(cls, path, arrays: dict, architecture: dict) -> MLPNet:
+    def expected_arrays(cls, path, architecture: dict) -> dict[str, tuple[tuple, str]]:
+        """name -> (shape, dtype) of the arrays a file's architecture claims, each claim checked (sizes
+        [784, ..., 10], nn's limits) without allocating anything."""
         sizes, dtype = architecture.get("sizes"), architecture.get("dtype")
         if not (isinstance(sizes, list) and len(sizes) >= 2 and sizes[0] == cls.n_in and sizes[-1] == cls.n_out):
             raise checkpoint.CheckpointError(f"{path}: the mlp model's sizes must be [784, ..., 10], the file says "
                                              f"{sizes!r}")
         if dtype not in ("float32", "float64"):
             raise checkpoint.CheckpointError(f"{path}: dtype must be float32 or float64, the file says {dtype!r}")
+        return nn.expected_parameters(path, architecture)
+
+    @classmethod
+    def from_checkpoint(cls, path, arrays: dict, architecture: dict) -> MLPNet:
+        cls.expected_arrays(path, architecture)
         return cls(nn.from_checkpoint(path, arrays, architecture), inputs=read_inputs(path, architecture))
 
 
 MODELS = {"tutorial": TutorialNet, "mlp": MLPNet}
 
 
-def load_model(path):
-    """The model stored in a weights file, rebuilt from the file alone; CheckpointError on any defect."""
-    arrays, architecture = checkpoint.load(path)
+def model_class(path, architecture: dict):
+    """The class of MODELS a file's architecture names; CheckpointError for another."""
     name = architecture.get("model")
     if name not in MODELS:
         raise checkpoint.CheckpointError(f"{path}: model {name!r} is not one this version knows "
                                          f"({', '.join(MODELS)})")
-    return MODELS[name].from_checkpoint(path, arrays, architecture), architecture
+    return MODELS[name]
+
+
+def load_model(path):
+    """The model stored in a weights file, rebuilt from the file alone; CheckpointError on any defect.
+
+    The architecture is checked against the arrays' headers (and the models' limits) before any array is read
+    or the model built, so a file claiming a huge model is refused without allocating it."""
+    def check(architecture, headers):
+        checkpoint.check_arrays(path, headers, model_class(path, architecture).expected_arrays(path, architecture))
+
+    arrays, architecture = checkpoint.load(path, check, optimizer=False)
+    return model_class(path, architecture).from_checkpoint(path, arrays, architecture), architecture
+
+
+# NOTE: evaluating holds a few activations of chunk × width numbers at once; eval_chunk bounds them for any width
+# a file may claim (within checkpoint.MAX_PARAMETERS), and keeps the usual widths in one or few chunks.
+EVAL_NUMBERS = 2**23
+
+
+def eval_chunk(width: int) -> int:
+    """How many examples to evaluate at once in a model whose widest layer has `width` units."""
+    return max(1, EVAL_NUMBERS // width)
 
 
 def describe(model) -> str:

@@ -1,4 +1,4 @@
-"""Helpers shared by the commands (this module is not a command): argument types and plain-text tables."""
+"""Helpers shared by the commands (this module is not a command): argument types, tables, errors, output checks."""
 from __future__ import annotations
 
 import argparse
@@ -67,16 +67,79 @@ def fail(command: str, message, code: int = 2) -> int:
     return code
 
 
-def check_output(path, force: bool, what: str) -> str | None:
-    """Why path cannot be written (None if it can): user files are never overwritten without --force."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.is_dir():
-        return f"{what} {path} is a folder"
-    if path.exists() and not force:
-        return f"{what} {path} exists; pass --force to overwrite it"
-    parent = next((p for p in path.absolute().parents if p.exists()), None)
-    if parent is None or not os.access(parent, os.W_OK):
-        return f"{what} {path}: cannot write in {parent}"
+def check_outputs(outputs, force: bool, inputs=()) -> str | None:
+    """Why a command's outputs cannot all be written (None if they can), for checking before any work starts.
+
+    outputs and inputs are (what, path) pairs such as ("--save", "w.npz"); a path of None is an output not asked
+    for. Refused: an output that is a folder, that exists (unless force: user files are never overwritten
+    without --force) or whose folder can be neither made nor written (a regular file in its path, no write
+    permission); two outputs that are one file (where they land, so sub/../w.npz is w.npz, also through
+    symbolic or hard links); an output that is one of the inputs, even with force. Creates nothing.
+    """
+    planned = []
+    for what, path in outputs:
+        if path is None:
+            continue
+        path = Path(path)
+        target, problem = _landing(path)
+        if problem:
+            return f"{what} {path}: {problem}"
+        if target.is_dir():
+            return f"{what} {path} is a folder"
+        if os.path.lexists(target) and not force:
+            return f"{what} {path} exists; pass --force to overwrite it"
+        planned.append((what, path, target))
+    for i, (what, path, target) in enumerate(planned):
+        for other, other_path, other_target in planned[i + 1:]:
+            if _same_file(target, other_target):
+                return f"{what} {path} and {other} {other_path} are the same file"
+        for source, source_path in inputs:
+            if source_path is not None and _same_file(target, Path(source_path)):
+                return f"{what} {path} would overwrite {source} {source_path}, which this command reads"
     return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same resolved path, or, when both exist, the same inode."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)
+    except OSError:   # one of them does not exist (yet)
+        return False
+
+
+def _landing(path: Path) -> tuple[Path, str | None]:
+    """Where writing path puts the file, its missing folders made first (as files.write_atomic does), and why it
+    cannot be written there (None if it can). Makes nothing.
+
+    The path is walked as the system walks it, one name at a time from the root: an existing name must be a
+    folder (a link to one counts), a missing one is a folder to make (in a writable folder), and '..' steps
+    back from where the walk is, so missing/../f is f and sub/../w.npz is w.npz.
+    """
+    path = path.absolute()
+    if path.name in ("", ".."):
+        return path, "this names a folder, not a file"
+    current, made = Path(path.anchor), set()
+
+    def writable(folder: Path) -> str | None:
+        return None if folder in made or os.access(folder, os.W_OK | os.X_OK) else f"cannot write in {folder}"
+
+    for part in path.parent.parts[1:]:
+        if part == "..":
+            current = current.parent
+            continue
+        step = current / part
+        if step not in made and os.path.lexists(step):
+            if not step.is_dir():
+                return step, f"{step} is {'a broken symbolic link' if step.is_symlink() else 'not a folder'}"
+            current = step.resolve()
+            continue
+        if problem := writable(current):
+            return step, problem
+        made.add(step)
+        current = step
+    target = current / path.name
+    if target in made:
+        return target, f"making its folders would put the folder {target} in its place"
+    return target, writable(current)

@@ -52,6 +52,7 @@ def run(args) -> int:
     import numpy as np
 
     from tinygrad_edu import manual, tutorial, viz
+    from tinygrad_edu.cli.common import check_outputs, fail
     from tinygrad_edu.datasets import to_float
     from tinygrad_edu.tensor import Tensor
 
@@ -62,9 +63,8 @@ def run(args) -> int:
         if args.dot.suffix.lower() not in (*_TEXT_SUFFIXES, ".svg", ".png", ".pdf"):
             print(f"explain: --dot {args.dot}: the suffix must be .dot, .gv, .svg, .png or .pdf", file=sys.stderr)
             return 2
-        if args.dot.exists() and not args.force:
-            print(f"explain: {args.dot} exists; pass --force to overwrite it", file=sys.stderr)
-            return 1
+        if problem := check_outputs([("--dot", args.dot)], args.force):
+            return fail("explain", problem)
     try:
         images, labels, idx = _batch(args.batch_size, args.seed)
     except ValueError as e:

@@ -25,13 +25,13 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from tinygrad_edu.checkpoint import CheckpointError
-    from tinygrad_edu.cli.common import check_output, fail
+    from tinygrad_edu.cli.common import check_outputs, fail
     from tinygrad_edu.viz import plots
 
     out = args.out if args.out is not None else args.metrics.parent
-    for name in plots.FILES.values():
-        if problem := check_output(out / name, args.force, "picture"):
-            return fail("plot", problem)
+    outputs = [("picture", out / name) for name in plots.FILES.values()]
+    if problem := check_outputs(outputs, args.force, [("the metrics file", args.metrics), ("--weights", args.weights)]):
+        return fail("plot", problem)
     try:
         written = plots.plot_run(args.metrics, args.weights, out)
     except (OSError, ValueError, TypeError, CheckpointError, ModuleNotFoundError) as e:

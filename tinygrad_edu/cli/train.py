@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import time
 from pathlib import Path
 
 from tinygrad_edu.cli.common import (
-    check_output,
+    check_outputs,
     fail,
     non_negative_float,
     non_negative_int,
@@ -160,7 +161,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="at the end, draw the run's pictures into DIR (curves, first-layer weights, misclassified "
                           "digits, confusion matrix; needs matplotlib)")
     out.add_argument("--force", action="store_true",
-                     help="overwrite existing --save/--metrics-out files (by default they are refused, "
+                     help="overwrite existing --save/--metrics-out/--plot files (by default they are refused, "
                           "before training starts)")
     out.add_argument("--log-every", type=positive_int, metavar="N",
                      help="steps between history entries and progress lines (default: 10 in full batch, "
@@ -193,15 +194,14 @@ def run(args) -> int:
         config = resolve(args)
     except training.ConfigError as e:
         return fail("train", e)
-    if args.save and args.metrics_out and Path(args.save).absolute() == Path(args.metrics_out).absolute():
-        return fail("train", "--save and --metrics-out name the same file")
-    outputs = [(args.save, "--save"), (args.metrics_out, "--metrics-out")]
+    outputs = [("--save", args.save), ("--metrics-out", args.metrics_out)]
     if args.plot is not None:
         from tinygrad_edu.viz.plots import FILES
-        outputs += [(args.plot / name, "--plot picture") for name in FILES.values()]
-    for path, what in outputs:
-        if problem := check_output(path, args.force, what):
-            return fail("train", problem)
+        outputs += [("--plot picture", args.plot / name) for name in FILES.values()]
+        if importlib.util.find_spec("matplotlib") is None:
+            return fail("train", '--plot needs matplotlib, which is not installed: pip install "tinygrad_edu[plot]"')
+    if problem := check_outputs(outputs, args.force):
+        return fail("train", problem)
 
     progress = training.Progress(quiet=args.quiet)
     start = time.perf_counter()
@@ -236,17 +236,20 @@ def run(args) -> int:
     print(f"{'final loss':<{width}}{result.final_loss:.4f}")
     print(f"{'time':<{width}}{result.seconds:.1f} s for {result.iterations} iterations ({cpus} CPUs)")
     config_json = {**config.as_dict(), "data": args.data}
-    if args.save:
-        architecture = {**result.model.architecture(), "dataset": config.dataset, "config": config_json}
-        checkpoint.save(args.save, result.model.state_dict(), architecture)
-        print(f"{'weights':<{width}}{args.save}")
     metrics = {"train_accuracy": result.train_accuracy, evaluated: getattr(result, evaluated),
                "final_loss": result.final_loss, "iterations": result.iterations, "epochs": result.epochs,
                "seconds": result.seconds, "cpu_count": cpus, "config": config_json, "weights": args.save,
                "history": result.history}
-    if args.metrics_out:
-        training.write_json(args.metrics_out, metrics)
-        print(f"{'metrics':<{width}}{args.metrics_out}")
+    try:   # NOTE: checked before training (check_outputs); this catches what changed on disk since
+        if args.save:
+            architecture = {**result.model.architecture(), "dataset": config.dataset, "config": config_json}
+            checkpoint.save(args.save, result.model.state_dict(), architecture)
+            print(f"{'weights':<{width}}{args.save}")
+        if args.metrics_out:
+            training.write_json(args.metrics_out, metrics)
+            print(f"{'metrics':<{width}}{args.metrics_out}")
+    except (OSError, checkpoint.CheckpointError) as e:
+        return fail("train", f"cannot write the results: {e}")
     if args.plot is not None:
         from tinygrad_edu.viz.plots import plot_run
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -321,15 +322,47 @@ class Sequential(Module):
         return {"model": "sequential", "layers": layers}
 
     @classmethod
-    def from_architecture(cls, arch: dict) -> Sequential:
+    def from_architecture(cls, arch: dict, *, seed=None) -> Sequential:
+        """The model of architecture(); seed (an int, None or a Generator) draws the layers' weights and
+        dropout masks, in order."""
+        rng = _rng(seed)
         modules = []
         for spec in arch["layers"]:
             spec = dict(spec)
             kind = spec.pop("type")
             if kind not in _LAYERS:
                 raise ValueError(f"unknown layer type {kind!r}; known: {', '.join(_LAYERS)}")
-            modules.append(_LAYERS[kind](**spec))
+            modules.append(_LAYERS[kind](**spec, **({"seed": rng} if kind in ("Linear", "Dropout") else {})))
         return cls(*modules)
+
+    @classmethod
+    def parameter_shapes(cls, arch: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        """name -> (shape, dtype) of the parameters from_architecture(arch) would make, from the layers' specs
+        alone: nothing is allocated, so a file's architecture is checked against its arrays (and against
+        checkpoint.MAX_PARAMETERS) before the model is built. ValueError for a spec that is not a layer's."""
+        layers = arch["layers"]
+        if not isinstance(layers, list):
+            raise ValueError(f"layers must be a list, got {layers!r}")
+        shapes = {}
+        for i, spec in enumerate(layers):
+            if not isinstance(spec, dict) or spec.get("type") not in _LAYERS:
+                raise ValueError(f"layer {i} is not a known layer's spec: {spec!r}")
+            if spec["type"] != "Linear":
+                continue
+            n_in, n_out = spec.get("in_features"), spec.get("out_features")
+            bias, dtype = spec.get("bias", True), spec.get("dtype", "float32")
+            if not all(type(n) is int and n >= 1 for n in (n_in, n_out)) or type(bias) is not bool \
+                    or dtype not in ("float32", "float64"):
+                raise ValueError(f"layer {i}: Linear needs in_features and out_features ≥ 1, bias true or false "
+                                 f"and dtype float32 or float64, got {spec!r}")
+            shapes[f"{i}.weight"] = ((n_out, n_in), dtype)
+            if bias:
+                shapes[f"{i}.bias"] = ((n_out,), dtype)
+        count = sum(math.prod(shape) for shape, _ in shapes.values())
+        if count > checkpoint.MAX_PARAMETERS:
+            raise ValueError(f"its layers hold {count} parameters, more than the limit of "
+                             f"{checkpoint.MAX_PARAMETERS}")
+        return shapes
 
 
 _LAYERS = {c.__name__: c for c in (Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten)}
@@ -376,14 +409,30 @@ def _model_class(name, path):
 
 
 def load(path) -> Module:
-    """The model saved at path, rebuilt from its architecture, with its weights (names, shapes, dtypes checked)."""
-    arrays, architecture = checkpoint.load(path)
+    """The model saved at path, rebuilt from its architecture, with its weights (names, shapes, dtypes checked,
+    from the arrays' headers, before anything is built or read)."""
+    def check(architecture, headers):
+        checkpoint.check_arrays(path, headers, expected_parameters(path, architecture))
+
+    arrays, architecture = checkpoint.load(path, check, optimizer=False)
     return from_checkpoint(path, arrays, architecture)
 
 
-def from_checkpoint(path, arrays: dict[str, np.ndarray], architecture: dict) -> Module:
-    """The model rebuilt from what checkpoint.load(path) returned; path is only for the error messages."""
+def expected_parameters(path, architecture: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+    """name -> (shape, dtype) of the model a file's architecture describes, computed without building it;
+    CheckpointError (naming path) for an architecture that is not one."""
     cls = _model_class(architecture.get("model"), path)
+    try:
+        return cls.parameter_shapes(architecture)
+    except (KeyError, TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{path}: cannot rebuild the model from its architecture: {e}") from None
+
+
+def from_checkpoint(path, arrays: dict[str, np.ndarray], architecture: dict) -> Module:
+    """The model rebuilt from what checkpoint.load(path) returned; path is only for the error messages.
+    The arrays are checked against the architecture before the model is built."""
+    cls = _model_class(architecture.get("model"), path)
+    checkpoint.check_arrays(path, arrays, expected_parameters(path, architecture))
     try:
         model = cls.from_architecture(architecture)
     except (KeyError, TypeError, ValueError) as e:
@@ -397,25 +446,69 @@ def from_checkpoint(path, arrays: dict[str, np.ndarray], architecture: dict) -> 
 def load_optimizer_state(path, optimizer, scheduler=None) -> None:
     """Restores the optimizer (and scheduler) state saved at path into ones built like the saved ones, over the
     loaded model's parameters: `model = nn.load(p); opt = optim.Adam(model.parameters()); load_optimizer_state(p, opt)`.
+
+    Everything is checked before anything is changed: the meta entry's form, each hyperparameter against the
+    type of the optimizer's own, each state array's name, parameter and dtype. Any defect is a CheckpointError.
     """
     arrays, _ = checkpoint.load(path)
     if _META not in arrays:
         raise checkpoint.CheckpointError(f"{path}: holds no optimizer state (it was saved without an optimizer)")
-    meta = json.loads(str(arrays[_META]))
+    meta = checkpoint.read_json(path, _META, arrays[_META])
+
+    def bad(what):
+        return checkpoint.CheckpointError(f"{path}: corrupt optimizer state: {what}")
+
+    if not isinstance(meta, dict) or not {"optimizer", "param_groups", "scheduler"} <= set(meta):
+        raise bad("the meta entry must be an object with optimizer, param_groups and scheduler")
     if meta["optimizer"] != type(optimizer).__name__:
         raise checkpoint.CheckpointError(f"{path}: holds {meta['optimizer']} state, not {type(optimizer).__name__}")
+    groups, ours = meta["param_groups"], optimizer.state_dict()["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(ours):
+        raise bad(f"param_groups must be a list of {len(ours)} groups")
+    for k, (group, own) in enumerate(zip(groups, ours)):
+        if not isinstance(group, dict) or not set(own) <= set(group):
+            raise bad(f"param group {k} must have the keys {sorted(own)}")
+        if not (isinstance(group["params"], list) and all(type(i) is int for i in group["params"])):
+            raise bad(f"param group {k}: params must be a list of parameter numbers")
+        for key, value in group.items():
+            like = own.get(key, 0.0)   # a key this optimizer lacks (a schedule's initial_lr) holds a number
+            if key != "params" and not _same_kind(value, like):
+                raise bad(f"param group {k}: {key} is {value!r}, not like this optimizer's {like!r}")
+    n = sum(len(g["params"]) for g in ours)
     state: dict[int, dict] = {}
     prefix = checkpoint.OPTIM_PREFIX + "state."
     for key, value in arrays.items():
-        if key.startswith(prefix):
-            i, name = key[len(prefix):].split(".", 1)
-            state.setdefault(int(i), {})[name] = value
+        if not key.startswith(checkpoint.OPTIM_PREFIX) or key == _META:
+            continue
+        i, _, name = key[len(prefix):].partition(".")
+        if not key.startswith(prefix) or not i.isdigit() or int(i) >= n or not name:
+            raise bad(f"{key!r} is not optim/state.<i>.<name> with i < {n}")
+        if value.dtype.kind not in "biuf":
+            raise bad(f"{key!r} is {value.dtype}, not numbers")
+        state.setdefault(int(i), {})[name] = value
+    if scheduler is not None:
+        saved, own = meta["scheduler"], scheduler.state_dict()
+        if not isinstance(saved, dict) or saved.get("type") != type(scheduler).__name__:
+            raise checkpoint.CheckpointError(f"{path}: holds no {type(scheduler).__name__} state")
+        saved = {k: v for k, v in saved.items() if k != "type"}
+        if set(saved) != set(own) or not all(_same_kind(saved[k], own[k]) for k in own):
+            raise bad(f"the {type(scheduler).__name__} state must have {sorted(own)}, like this scheduler's "
+                      f"{own!r}; the file says {saved!r}")
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    except ValueError as e:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, TypeError, KeyError, IndexError) as e:
         raise checkpoint.CheckpointError(f"{path}: {e}") from None
     if scheduler is not None:
-        saved = meta["scheduler"]
-        if saved is None or saved["type"] != type(scheduler).__name__:
-            raise checkpoint.CheckpointError(f"{path}: holds no {type(scheduler).__name__} state")
-        scheduler.load_state_dict({k: v for k, v in saved.items() if k != "type"})
+        scheduler.load_state_dict(saved)
+
+
+def _same_kind(value, own) -> bool:
+    """Whether a value read from JSON can stand for `own`: a number for a number, a bool for a bool, a list of
+    the same length for a tuple or list (item by item), None for None, a string for a string."""
+    if isinstance(own, bool) or own is None or isinstance(own, str):
+        return type(value) is type(own)
+    if isinstance(own, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(own, (list, tuple)):
+        return isinstance(value, list) and len(value) == len(own) and all(map(_same_kind, value, own))
+    return False
