@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 
-from tinygrad_edu.cli.common import check_output, fail
+from tinygrad_edu.cli.common import check_outputs, fail
 
 HELP = "open the lab: draw a digit, see forward and backward, take a step, watch training (a local web page)"
 DESCRIPTION = """\
@@ -64,7 +64,7 @@ def run(args) -> int:
     from tinygrad_edu import checkpoint, datasets, training
     from tinygrad_edu.lab import server, session
 
-    if problem := check_output(args.save, args.force, "--save"):
+    if problem := check_outputs([("--save", args.save)], args.force, [("--weights", args.weights)]):
         return fail("lab", problem)
     start = time.perf_counter()
     try:
