@@ -323,9 +323,12 @@ def _load_set(
     else:
         searched = ""
         for d in dirs:
-            missing = ", ".join(n for n, p in found[d].items() if p is None) if d in found else ""
-            what = f"hidden by ${NO_BUNDLED_VAR}" if d not in found else (
-                f"missing {missing}" if d.is_dir() else "no such folder")
+            if d not in found:
+                what = f"hidden by ${NO_BUNDLED_VAR}"
+            elif not d.is_dir():
+                what = "no such folder"
+            else:
+                what = "missing " + ", ".join(n for n, p in found[d].items() if p is None)
             searched += f"\n  {d}{' (the bundled copy)' if d == shipped else ''}: {what}"
         hint = (
             f"Searched:{searched}\nPut {', '.join(names)} (gzipped or not) in one folder and pass "
