@@ -1,7 +1,7 @@
 """The tutorial's backprop by hand and by autograd on one batch of MNIST, compared gradient by gradient.
 
-Run it with `python examples/compare_backprop.py` (set TINYGRAD_EDU_DATA to the folder holding MNIST's
-four .gz files; without it the batch is synthetic digits). `python -m tinygrad_edu compare` does the same
+Run it with `python examples/compare_backprop.py`: it reads the MNIST bundled with the package (synthetic digits
+when MNIST is nowhere to be found). `python -m tinygrad_edu compare` does the same
 as a command, with options and the published code's bugs (`--as-published`).
 """
 import numpy as np

@@ -1,6 +1,6 @@
 """An MLP on MNIST with tinygrad_edu.nn and optim, written out as PyTorch users write it: about 98% in 15 s.
 
-    TINYGRAD_EDU_DATA=/path/to/mnist python examples/mnist_mlp.py [--seed 0] [--epochs 15]
+    python examples/mnist_mlp.py [--seed 0] [--epochs 15]
 
 The same run as `python -m tinygrad_edu train --model mlp`, written out: same weights, same batches, same
 numbers. Inputs standardised by the training pixels' mean and std, 784-256-10 with ReLU, PyTorch's Linear init,

@@ -1,6 +1,6 @@
 """examples/mnist_mlp.py's run written in PyTorch, for the README's reference row: the same recipe, torch's own RNG.
 
-    TINYGRAD_EDU_DATA=/path/to/mnist python examples/mnist_mlp_torch.py [--seed 0] [--epochs 15]
+    python examples/mnist_mlp_torch.py [--seed 0] [--epochs 15]
 
 The same data (standardised by the training pixels' mean and std, loaded by tinygrad_edu.datasets), model,
 optimizer, schedule and batches of 128 as `python -m tinygrad_edu train --model mlp`. torch draws the weights

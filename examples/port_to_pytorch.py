@@ -4,8 +4,8 @@
 
 Porting is renaming: `tinygrad_edu.nn` ↔ `torch.nn`, `tinygrad_edu.optim` ↔ `torch.optim`, numpy arrays ↔
 tensors. From the same weights and the same batch, the two give the same loss, the same gradients and the
-same parameters after an Adam step (to float64 rounding). Uses a real MNIST batch when TINYGRAD_EDU_DATA
-points at it, random pixels otherwise. Without torch it prints how to install it and exits 0.
+same parameters after an Adam step (to float64 rounding). Uses a batch of the MNIST bundled with the package
+(random pixels if MNIST is nowhere to be found). Without torch it prints how to install it and exits 0.
 """
 import sys
 

@@ -1,6 +1,6 @@
 """The tutorial's training loop in Tensor ops: 784-10-10 on MNIST, full-batch gradient descent, backward() for dW, db.
 
-Run: TINYGRAD_EDU_DATA=/path/to/mnist python examples/train_tutorial.py [iterations] [seed]
+Run: python examples/train_tutorial.py [iterations] [seed]
 It does what `tinygrad-edu train` does by default, and ends with the same numbers for the same seed.
 """
 import sys

@@ -3,7 +3,6 @@ import re
 
 import numpy as np
 import pytest
-from realdata import needs_mnist
 
 from tinygrad_edu import ops
 from tinygrad_edu.cli import main
@@ -12,8 +11,8 @@ from tinygrad_edu.opspecs import REGISTRY
 
 
 @pytest.fixture
-def no_mnist(monkeypatch, tmp_path):
-    """Nowhere to find MNIST: compare falls back to synthetic digits."""
+def no_mnist(monkeypatch, tmp_path, no_bundled):
+    """Nowhere to find MNIST (the bundled copy hidden): compare falls back to synthetic digits."""
     monkeypatch.setenv("TINYGRAD_EDU_DATA", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
@@ -45,8 +44,7 @@ def test_compare_on_synthetic_digits_says_so_and_agrees(no_mnist, capsys):
     assert "All 6 rows within 1e-10" in out
 
 
-@needs_mnist
-def test_compare_on_real_mnist_agrees_to_1e_10(capsys):
+def test_compare_on_real_mnist_agrees_to_1e_10(mnist, capsys):
     assert main(["compare"]) == 0
     out = capsys.readouterr().out
     assert "1000 columns of the MNIST training set" in out and "note:" not in out
@@ -102,8 +100,7 @@ def test_compare_rejects_a_bad_batch_size(capsys):
     assert "--batch-size: expected an integer ≥ 1, got '0'" in capsys.readouterr().err
 
 
-@needs_mnist
-def test_compare_rejects_a_batch_larger_than_the_data(capsys):
+def test_compare_rejects_a_batch_larger_than_the_data(mnist, capsys):
     assert main(["compare", "--batch-size", "60001"]) == 2
     assert "--batch-size 60001 is more than the 60000 images of the MNIST training set" in capsys.readouterr().err
 

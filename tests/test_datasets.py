@@ -6,8 +6,10 @@ import hashlib
 import http.server
 import os
 import re
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import tracemalloc
 from pathlib import Path
@@ -69,8 +71,8 @@ def assert_loaded(result, arrays):
 
 
 @pytest.fixture
-def clean_env(monkeypatch, tmp_path):
-    """No TINYGRAD_EDU_DATA, a private empty cache, and no system Fashion-MNIST folder."""
+def clean_env(monkeypatch, tmp_path, no_bundled):
+    """No TINYGRAD_EDU_DATA, the bundled MNIST hidden, a private empty cache, and no system Fashion-MNIST folder."""
     monkeypatch.delenv(ds.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(ds, "FASHION_MNIST_SYSTEM_DIRS", (str(tmp_path / "system"),))
@@ -213,17 +215,65 @@ def test_load_fashion_mnist_from_root(tmp_path, clean_env):
     assert_loaded(ds.load_fashion_mnist(root=tmp_path / "f", download=False), arrays)
 
 
-def test_lookup_order_root_then_env_then_cache(tmp_path, clean_env, monkeypatch):
+@pytest.fixture
+def fake_bundled(tmp_path, clean_env, monkeypatch):
+    """A tiny data set in place of the bundled MNIST, with MNIST_FILES holding its SHA-256s, and not hidden."""
+    arrays = fake_set(9)
+    monkeypatch.setattr(ds, "MNIST_FILES", write_set(tmp_path / "bundled", arrays))
+    monkeypatch.setattr(ds, "BUNDLED_MNIST", tmp_path / "bundled")
+    monkeypatch.delenv(ds.NO_BUNDLED_VAR)
+    return arrays
+
+
+def test_lookup_order_root_alone_else_env_bundled_cache(tmp_path, clean_env, fake_bundled, monkeypatch):
     sets = {where: fake_set(seed) for seed, where in enumerate(["root", "env", "cache"])}
     write_set(tmp_path / "root", sets["root"])
     write_set(tmp_path / "env", sets["env"])
     write_set(clean_env / "mnist", sets["cache"])
-    assert_loaded(ds.load_mnist(download=False), sets["cache"])
+    got = ds.load_mnist(download=False)
+    assert_loaded(got, fake_bundled)
+    assert (got.source, got.folder) == ("bundled with tinygrad_edu", tmp_path / "bundled")
+    monkeypatch.setenv(ds.NO_BUNDLED_VAR, "1")                 # hidden: the cache serves
+    got = ds.load_mnist(download=False)
+    assert_loaded(got, sets["cache"])
+    assert (got.source, got.folder) == (f"cache {clean_env / 'mnist'}", clean_env / "mnist")
+    monkeypatch.setenv(ds.NO_BUNDLED_VAR, "0")                 # "0" does not hide it
+    assert_loaded(ds.load_mnist(download=False), fake_bundled)
     monkeypatch.setenv(ds.ENV_VAR, str(tmp_path / "env"))
-    assert_loaded(ds.load_mnist(download=False), sets["env"])
-    assert_loaded(ds.load_mnist(root=tmp_path / "root", download=False), sets["root"])
-    monkeypatch.setenv(ds.ENV_VAR, str(tmp_path / "empty"))  # env without the files: the cache still serves
-    assert_loaded(ds.load_mnist(download=False), sets["cache"])
+    got = ds.load_mnist(download=False)
+    assert_loaded(got, sets["env"])
+    assert got.source == f"{tmp_path / 'env'}, from $TINYGRAD_EDU_DATA"
+    got = ds.load_mnist(root=tmp_path / "root", download=False)
+    assert_loaded(got, sets["root"])
+    assert (got.source, got.folder) == (str(tmp_path / "root"), tmp_path / "root")
+    monkeypatch.setenv(ds.ENV_VAR, str(tmp_path / "empty"))  # env without the files: the bundled copy serves
+    assert_loaded(ds.load_mnist(download=False), fake_bundled)
+
+
+def test_root_is_the_only_folder_searched(tmp_path, fake_bundled):
+    (tmp_path / "root").mkdir()
+    with pytest.raises(DatasetNotFoundError) as e:
+        ds.load_mnist(root=tmp_path / "root", download=False)
+    searched = str(e.value).split("Searched:")[1].split("\nPut ")[0]
+    assert searched == f"\n  {tmp_path / 'root'}: missing {', '.join(NAMES)}"     # not the bundled copy
+
+
+def test_root_must_exist_and_is_never_created(server, tmp_path, clean_env):
+    www, url = server
+    sums = write_set(www, fake_set())                          # a working mirror: still nothing is fetched
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(DatasetNotFoundError) as e:
+        ds.load_mnist(root=missing, mirrors=[url], checksums=sums, timeout=2, progress=False)
+    assert str(e.value) == (f"MNIST: {missing}: no such folder. root= names the folder that holds the files, or "
+                            f"the folder to download them into: it must exist (it is never created)")
+    assert not (tmp_path / "no").exists()
+    assert not (clean_env / "mnist").exists()
+
+
+def test_bundled_copy_is_not_used_for_fashion_mnist(tmp_path, clean_env, fake_bundled):
+    with pytest.raises(DatasetNotFoundError) as e:
+        ds.load_fashion_mnist(download=False)
+    assert "the bundled copy" not in str(e.value) and f"{tmp_path / 'bundled'}:" not in str(e.value)
 
 
 def test_env_may_be_a_parent_of_mnist_and_fashion_mnist(tmp_path, clean_env, monkeypatch):
@@ -264,6 +314,7 @@ def test_missing_files_without_download(tmp_path, clean_env, monkeypatch):
     assert isinstance(e.value, FileNotFoundError)
     assert f"{tmp_path / 'partial'}: missing t10k-labels-idx1-ubyte.gz\n" in msg
     assert f"{tmp_path / 'partial' / 'mnist'}: no such folder" in msg
+    assert f"{ds.BUNDLED_MNIST} (the bundled copy): hidden by $TINYGRAD_EDU_NO_BUNDLED\n" in msg
     assert f"{clean_env / 'mnist'}: no such folder" in msg
     assert "TINYGRAD_EDU_DATA" in msg and "root=" in msg and "download=True" in msg
 
@@ -396,6 +447,7 @@ def test_load_mnist_downloads_into_cache_falling_through_dead_mirror(server, dea
     sums = write_set(www, arrays)
     result = ds.load_mnist(mirrors=[dead_url, url], checksums=sums, timeout=2, progress=False)
     assert_loaded(result, arrays)
+    assert result.source == f"downloaded into {clean_env / 'mnist'}"
     assert sorted(os.listdir(clean_env / "mnist")) == sorted(NAMES)
     assert_loaded(ds.load_mnist(download=False), arrays)  # now cached
 
@@ -445,19 +497,60 @@ def test_default_tables_are_complete():
 # ------------------------------------------------------------------------------------------ real data
 
 
-def test_real_mnist(monkeypatch, tmp_path):
-    if not os.environ.get(ds.ENV_VAR):
-        pytest.skip(f"{ds.ENV_VAR} is not set; point it at a folder with the four MNIST files")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # only the environment variable counts here
-    try:
-        (X, y), (Xt, yt) = ds.load_mnist(download=False)
-    except DatasetNotFoundError as e:
-        pytest.skip(f"{ds.ENV_VAR} does not hold MNIST: {e}")
+def test_real_mnist_is_the_bundled_copy_read_in_place(mnist_data, mnist_cache):
+    (X, y), (Xt, yt) = mnist_data
+    assert (mnist_data.source, mnist_data.folder) == ("bundled with tinygrad_edu", ds.BUNDLED_MNIST)
+    assert list(mnist_cache.iterdir()) == []                    # nothing copied into the cache
     assert X.shape == (60000, 28, 28) and Xt.shape == (10000, 28, 28) and y.shape == (60000,)
     assert X.dtype == Xt.dtype == y.dtype == yt.dtype == np.uint8
     assert np.bincount(y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(yt).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert X.min() == 0 and X.max() == 255
+
+
+def test_bundled_files_are_the_canonical_ones():
+    assert sorted(p.name for p in ds.BUNDLED_MNIST.iterdir()) == sorted([*NAMES, "NOTICE"])
+    for name, sha in ds.MNIST_FILES.items():
+        assert hashlib.sha256((ds.BUNDLED_MNIST / name).read_bytes()).hexdigest() == sha, name
+    notice = (ds.BUNDLED_MNIST / "NOTICE").read_text()
+    for credit in ("LeCun", "Cortes", "Burges", "NIST", "Creative Commons Attribution-Share Alike 3.0"):
+        assert credit in notice
+
+
+def test_bundled_files_are_tracked_by_git():
+    root = Path(ds.__file__).parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files", "tinygrad_edu/data/mnist"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert sorted(tracked) == sorted(f"tinygrad_edu/data/mnist/{n}" for n in [*NAMES, "NOTICE"])
+
+
+def damage(data: bytes, how: str) -> bytes:
+    if how == "flipped byte":
+        return data[:1000] + bytes([data[1000] ^ 0x01]) + data[1001:]
+    return data[: len(data) // 2]                               # truncated
+
+
+@pytest.mark.parametrize("name", [NAMES[1], NAMES[2]])
+@pytest.mark.parametrize("how", ["flipped byte", "truncated"])
+def test_damaged_bundled_file_is_an_error_without_fallback(tmp_path, clean_env, monkeypatch, name, how):
+    """A copy of the bundled files with one damaged (the installed files are never touched): an error naming the
+    file, both SHA-256s and the repair, even when the cache holds a good data set."""
+    bundled = tmp_path / "bundled"
+    shutil.copytree(ds.BUNDLED_MNIST, bundled)
+    (bundled / name).write_bytes(bad := damage((bundled / name).read_bytes(), how))
+    monkeypatch.setattr(ds, "BUNDLED_MNIST", bundled)
+    monkeypatch.delenv(ds.NO_BUNDLED_VAR)
+    write_set(clean_env / "mnist", fake_set())                  # a good copy after it: not used
+    with pytest.raises(DatasetError) as e:
+        ds.load_mnist(download=False)
+    assert not isinstance(e.value, DatasetNotFoundError)
+    assert str(e.value) == (
+        f"{bundled / name}: this MNIST file bundled with tinygrad_edu is damaged: its SHA-256 is "
+        f"{hashlib.sha256(bad).hexdigest()}, expected {ds.MNIST_FILES[name]}. Reinstall tinygrad_edu (pip install "
+        f"--force-reinstall; in a git clone, git checkout -- {bundled / name}), or point --data (root=) at a folder "
+        f"holding good MNIST files")
 
 
 # ---------------------------------------------------------------------------------------- Kaggle CSV

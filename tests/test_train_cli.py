@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from realdata import needs_mnist
 
 from tinygrad_edu import checkpoint, manual, training
 from tinygrad_edu.cli import build_parser, main
@@ -18,7 +17,7 @@ from tinygrad_edu.cli import train as train_command
 from tinygrad_edu.cli.evaluate import confusion_matrix
 from tinygrad_edu.cli.predict import digit_art
 from tinygrad_edu.cli.train import resolve
-from tinygrad_edu.datasets import load_mnist, pixel_stats, to_float
+from tinygrad_edu.datasets import pixel_stats, to_float
 from tinygrad_edu.training import ConfigError, TrainConfig
 
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -274,7 +273,8 @@ def test_progress_to_a_file_prints_only_log_lines():
 def test_train_progress_lines_and_quiet(data_dir, capsys):
     assert main(["train", "--data", str(data_dir), "--no-download", "--iterations", "20", "--log-every", "10"]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == "mnist: 300 training and 100 test images" + err[0][len("mnist: 300 training and 100 test images"):]
+    assert re.fullmatch(rf"mnist \({re.escape(str(data_dir))}\): 300 training and 100 test images \(\d+\.\d s\)",
+                        err[0])
     lines = [line for line in err if line.startswith("iteration")]
     assert [line.split(" | ")[0] for line in lines] == ["iteration 1/20", "iteration 10/20", "iteration 20/20"]
     assert all(re.search(r"\| loss \d+\.\d{4} \| train acc \d\.\d{4} \|.* \d+\.\d s$", line) for line in lines)
@@ -408,8 +408,8 @@ def test_validation_reports_held_out_images_in_place_of_the_test_set(data_dir, t
     m = json.loads(metrics.read_text())
     assert set(m) == METRIC_KEYS - {"test_accuracy"} | {"validation_accuracy"} and m["config"]["validation"] == 100
     assert m["iterations"] == 4                                             # 200 images in batches of 128
-    assert "mnist: 200 training and 100 validation images (the last 100 training images; the test set is not " \
-           "used)" in captured.err
+    assert f"mnist ({data_dir}): 200 training and 100 validation images (the last 100 training images; the test set " \
+           "is not used)" in captured.err
     assert " | validation acc " in captured.err and "test acc" not in captured.err
     assert f"validation accuracy  {m['validation_accuracy']:.4f}\nfinal loss           " in captured.out
     assert "test accuracy" not in captured.out
@@ -530,6 +530,31 @@ def test_the_pytorch_example_trains_the_same_recipe(data_dir, monkeypatch, capsy
 # --- errors: a clear line and exit code 2, never a traceback -----------------------------------------------
 
 
+def test_train_says_which_copy_it_read(data_dir, tmp_path, monkeypatch, capsys):
+    """The first line names the copy: bundled with the package unless $TINYGRAD_EDU_DATA holds one (read from
+    the files, not the session's copy)."""
+    monkeypatch.delenv("TINYGRAD_EDU_DATA", raising=False)
+    monkeypatch.delenv("TINYGRAD_EDU_NO_BUNDLED", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert main(["train", "--iterations", "1", "--no-download"]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert re.fullmatch(r"mnist \(bundled with tinygrad_edu\): 60000 training and 10000 test images \(\d+\.\d s\)",
+                        first)
+    monkeypatch.setenv("TINYGRAD_EDU_DATA", str(data_dir))
+    assert main(["train", "--iterations", "1", "--no-download"]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith(f"mnist ({data_dir}, from $TINYGRAD_EDU_DATA): 300 training and 100 test images (")
+    assert not (tmp_path / "xdg").exists()                  # the bundled copy is read in place, never cached
+
+
+def test_data_must_be_an_existing_folder(tmp_path, capsys):
+    missing = tmp_path / "not-there"
+    assert main(["train", "--data", str(missing)]) == 2         # downloading is allowed, yet nothing is fetched
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinygrad-edu train: error: MNIST: {missing}: no such folder. root= names the folder")
+    assert "it must exist (it is never created)" in err and not missing.exists()
+
+
 def test_missing_data_is_the_loaders_message(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--no-download", "--metrics-out", str(tmp_path / "m.json")]) == 2
     err = capsys.readouterr().err
@@ -583,8 +608,7 @@ def test_predict_index_out_of_range(data_dir, tmp_path, capsys):
 # --- real MNIST ---------------------------------------------------------------------------------------------
 
 
-@needs_mnist
-def test_short_real_run_then_predict_and_evaluate(tmp_path, capsys):
+def test_short_real_run_then_predict_and_evaluate(mnist, tmp_path, capsys):
     weights, metrics = tmp_path / "w.npz", tmp_path / "m.json"
     assert main(["train", "--no-download", "--quiet", "--batch-size", "128", "--iterations", "200",
                  "--init", "he", "--save", str(weights), "--metrics-out", str(metrics)]) == 0
@@ -599,8 +623,7 @@ def test_short_real_run_then_predict_and_evaluate(tmp_path, capsys):
     assert "true label  7" in capsys.readouterr().out      # the first test image is a 7
 
 
-@needs_mnist
-def test_short_real_mlp_run_then_evaluate(tmp_path, capsys):
+def test_short_real_mlp_run_then_evaluate(mnist, tmp_path, capsys):
     """One epoch of a 784-32-10 MLP, the rest of the defaults (standardised inputs, Adam, cosine, batches of 128):
     0.9167 for seed 0."""
     weights, metrics = tmp_path / "w.npz", tmp_path / "m.json"
@@ -614,9 +637,8 @@ def test_short_real_mlp_run_then_evaluate(tmp_path, capsys):
         capsys.readouterr().out
 
 
-@needs_mnist
-def test_real_data_manual_and_autograd_same_accuracy_in_float64():
-    (X, y), (Xt, yt) = load_mnist(download=False, progress=False)
+def test_real_data_manual_and_autograd_same_accuracy_in_float64(mnist):
+    (X, y), (Xt, yt) = mnist
     data = (X[:3000], y[:3000]), (Xt[:2000], yt[:2000])
     auto, by_hand = (training.train(TrainConfig(dtype="float64", iterations=40, backprop=b), data)
                      for b in ("autograd", "manual"))

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from realdata import needs_mnist
 from strategies import HypothesisChooser
 
 from tinygrad_edu import autograd, checkpoint, opspecs, training, tutorial, viz
@@ -352,7 +351,7 @@ def test_plot_run_without_weights_draws_the_curves_only(tmp_path, capsys):
 
 
 @pytest.fixture
-def no_mnist(tmp_path, monkeypatch):
+def no_mnist(tmp_path, monkeypatch, no_bundled):
     monkeypatch.setenv("TINYGRAD_EDU_DATA", str(tmp_path / "nothing"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
@@ -372,8 +371,7 @@ def test_explain_traces_a_tiny_batch(no_mnist, tmp_path, capsys):
     assert main(["explain", "--batch-size", "0"]) == 2
 
 
-@needs_mnist
-def test_explain_on_real_mnist(capsys):
+def test_explain_on_real_mnist(mnist, capsys):
     assert main(["explain", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
     assert "MNIST training images" in out and "∂L/∂b1 += Σ over axis 1 of ∂L/∂Z1" in out
@@ -396,8 +394,7 @@ def test_plot_command(no_mnist, tmp_path, capsys):
     assert "tinygrad-edu plot: error:" in (err := capsys.readouterr().err) and "no such metrics file" in err
 
 
-@needs_mnist
-def test_train_draws_its_pictures(tmp_path, capsys):
+def test_train_draws_its_pictures(mnist, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "pictures"
     assert main(["train", "--iterations", "3", "--quiet", "--no-download", "--plot", str(out)]) == 0

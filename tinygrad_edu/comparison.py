@@ -63,7 +63,8 @@ def load_digits(n_synthetic: int = 2000, seed=0):
         return images, labels, "MNIST training set", None
     except DatasetNotFoundError:
         images, labels = synthetic_digits(n_synthetic, seed)
-        note = ("note: MNIST not found (set TINYGRAD_EDU_DATA to the folder with its four IDX .gz files); "
+        note = ("note: MNIST not found (the bundled copy is hidden or missing; set TINYGRAD_EDU_DATA to a folder with "
+                "its four IDX .gz files); "
                 "using synthetic digits, random pixels and labels: the gradients compare the same way.")
         return images, labels, "synthetic digits", note
 

@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
+    "Loaded",
     "read_idx",
     "download",
     "load_mnist",
@@ -35,9 +36,17 @@ __all__ = [
     "FASHION_MNIST_SYSTEM_DIRS",
     "ENV_VAR",
     "MAX_IDX_BYTES",
+    "BUNDLED_MNIST",
+    "NO_BUNDLED_VAR",
 ]
 
 ENV_VAR = "TINYGRAD_EDU_DATA"
+# MNIST ships inside the package (its NOTICE beside the files gives their source and licence). The files are read
+# in place and checked against MNIST_FILES on every load. Setting NO_BUNDLED_VAR to anything but "" or "0" hides
+# them (for tests of the not-found and download paths); tests may also point BUNDLED_MNIST elsewhere.
+BUNDLED_MNIST = Path(__file__).parent / "data" / "mnist"
+NO_BUNDLED_VAR = "TINYGRAD_EDU_NO_BUNDLED"
+BUNDLED = "bundled with tinygrad_edu"
 
 # One table per data set: file name -> SHA-256 of the original .gz, in the order
 # train images, train labels, test images, test labels.
@@ -89,6 +98,16 @@ class DatasetError(Exception):
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
     """The data set's files are not on disk and could not be downloaded."""
+
+
+class Loaded(tuple):
+    """What the loaders return: the pair `((X_train, y_train), (X_test, y_test))`, plus `source`, which copy was
+    read (e.g. "bundled with tinygrad_edu", "cache ~/.cache/tinygrad_edu/mnist"), and `folder`, where it is."""
+
+    def __new__(cls, train, test, source: str, folder: Path):
+        loaded = super().__new__(cls, (train, test))
+        loaded.source, loaded.folder = source, folder
+        return loaded
 
 
 # ----------------------------------------------------------------------------------------------- IDX
@@ -262,22 +281,29 @@ def _cache_dir(subdir: str) -> Path:
     return Path(base) / "tinygrad_edu" / subdir
 
 
-def _search_dirs(subdir: str, root, system_dirs: Sequence[str]) -> list[Path]:
-    """Folders to look in, in order: `root` alone if given; else $TINYGRAD_EDU_DATA, the cache, system dirs.
+def _bundled_hidden() -> bool:
+    return os.environ.get(NO_BUNDLED_VAR, "") not in ("", "0")
+
+
+def _search_dirs(subdir: str, system_dirs: Sequence[str], bundled: Path | None) -> dict[Path, str]:
+    """{folder: how it was found}, in lookup order: $TINYGRAD_EDU_DATA, `bundled`, the cache, system dirs.
 
     $TINYGRAD_EDU_DATA may be the folder of the files or a parent holding mnist/ and fashion-mnist/. The
     folder itself is taken for a data set when it is named after it, or, for MNIST, when it is not named
     after another data set.
     """
-    if root is not None:
-        return [Path(root)]
-    dirs = []
+    dirs = {}
     if env := os.environ.get(ENV_VAR):
         env = Path(env)
         if env.name == subdir or (subdir == _MNIST_DIR and env.name != _FASHION_DIR):
-            dirs.append(env)
-        dirs.append(env / subdir)
-    return [*dirs, _cache_dir(subdir), *map(Path, system_dirs)]
+            dirs[env] = f"{env}, from ${ENV_VAR}"
+        dirs.setdefault(env / subdir, f"{env / subdir}, from ${ENV_VAR}")
+    if bundled is not None:
+        dirs.setdefault(bundled, BUNDLED)
+    dirs.setdefault(_cache_dir(subdir), f"cache {_cache_dir(subdir)}")
+    for d in map(Path, system_dirs):
+        dirs.setdefault(d, str(d))
+    return dirs
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -290,6 +316,20 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _verify(title: str, path: Path, sha256: str) -> None:
+    """A bundled file is the one the package shipped, SHA-256 `sha256`, or DatasetError says how to repair it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != sha256:
+        raise DatasetError(
+            f"{path}: this {title} file bundled with tinygrad_edu is damaged: its SHA-256 is {digest.hexdigest()}, "
+            f"expected {sha256}. Reinstall tinygrad_edu (pip install --force-reinstall; in a git clone, "
+            f"git checkout -- {path}), or point --data (root=) at a folder holding good {title} files"
+        )
+
+
 def _load_set(
     title: str,
     subdir: str,
@@ -300,26 +340,50 @@ def _load_set(
     download_: bool,
     progress: bool,
     timeout: float,
-):
-    """The one loader behind load_mnist and load_fashion_mnist."""
+    bundled: tuple[Path, Mapping[str, str]] | None = None,
+) -> Loaded:
+    """The one loader behind load_mnist and load_fashion_mnist. `bundled` is (folder, SHA-256 table) of a copy
+    shipped with the package: searched after $TINYGRAD_EDU_DATA and read in place, each file checked first
+    (a damaged one is an error, never skipped for another copy)."""
     names = list(files)
     if len(names) != 4:
         raise ValueError(f"{title}: the file table needs 4 entries (train/test images/labels), got {names}")
-    dirs = _search_dirs(subdir, root, system_dirs)
-    found = {d: {n: _find(d, n) for n in names} for d in dirs}
-    paths = next((f for f in found.values() if all(f.values())), None)
-    if paths is None:
+    if root is not None:
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetNotFoundError(
+                f"{title}: {root}: no such folder. root= names the folder that holds the files, or the folder "
+                f"to download them into: it must exist (it is never created)"
+            )
+        dirs = {root: str(root)}
+    else:
+        dirs = _search_dirs(subdir, system_dirs, None if bundled is None else bundled[0])
+    shipped = bundled[0] if root is None and bundled is not None and dirs.get(bundled[0]) == BUNDLED else None
+    hidden = shipped is not None and _bundled_hidden()
+    found = {d: {n: _find(d, n) for n in names} for d in dirs if not (hidden and d == shipped)}
+    folder = next((d for d, f in found.items() if all(f.values())), None)
+    if folder is not None:
+        paths, source = found[folder], dirs[folder]
+        if folder == shipped:
+            for name, path in paths.items():
+                _verify(title, path, bundled[1][name])
+    else:
         searched = ""
-        for d, f in found.items():
-            missing = ", ".join(n for n, p in f.items() if p is None)
-            searched += f"\n  {d}: " + (f"missing {missing}" if d.is_dir() else "no such folder")
+        for d in dirs:
+            if d not in found:
+                what = f"hidden by ${NO_BUNDLED_VAR}"
+            elif not d.is_dir():
+                what = "no such folder"
+            else:
+                what = "missing " + ", ".join(n for n, p in found[d].items() if p is None)
+            searched += f"\n  {d}{' (the bundled copy)' if d == shipped else ''}: {what}"
         hint = (
             f"Searched:{searched}\nPut {', '.join(names)} (gzipped or not) in one folder and pass "
             f"root=<folder>, or set {ENV_VAR} to that folder (or to a parent holding {subdir}/)"
         )
         if not download_:
             raise DatasetNotFoundError(f"{title} not found (download=False). {hint}, or pass download=True.")
-        target = Path(root) if root is not None else _cache_dir(subdir)
+        target = root if root is not None else _cache_dir(subdir)
         paths = found.get(target) or {n: _find(target, n) for n in names}
         for name in names:
             if paths[name] is None:
@@ -330,8 +394,9 @@ def _load_set(
                     )
                 except DatasetNotFoundError as e:
                     raise DatasetNotFoundError(f"{title}: {e}\n{hint}.") from None
+        folder, source = target, f"downloaded into {target}"
     p = [paths[n] for n in names]
-    return _read_split(p[0], p[1]), _read_split(p[2], p[3])
+    return Loaded(_read_split(p[0], p[1]), _read_split(p[2], p[3]), source, folder)
 
 
 def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -361,19 +426,23 @@ def load_mnist(
     mirrors: Sequence[str] | None = None,
     checksums: Mapping[str, str] | None = None,
     timeout: float = 30.0,
-):
+) -> Loaded:
     """Load MNIST as `(X_train, y_train), (X_test, y_test)`: uint8 images N×28×28 and uint8 labels N.
 
-    Looks in `root` if given; else in $TINYGRAD_EDU_DATA (the folder itself or its mnist/ subfolder), then
-    in the cache `$XDG_CACHE_HOME/tinygrad_edu/mnist` (default ~/.cache/...). A folder counts when it holds
-    all four files (each .gz or raw). Otherwise, with `download`, the missing files are fetched into `root`
-    or the cache from `mirrors` (default MNIST_MIRRORS) and checked against `checksums` (default
-    MNIST_FILES, name -> SHA-256). Raises DatasetNotFoundError when the files can be neither found nor
-    downloaded, DatasetError when a file is malformed.
+    `root`, when given, is the only folder searched: it must exist, and the missing files are downloaded
+    into it (with `download`). Otherwise the first folder holding all four files (each .gz or raw) is read:
+    $TINYGRAD_EDU_DATA (the folder itself or its mnist/ subfolder), then the copy bundled with the package
+    (BUNDLED_MNIST, read in place, each file checked against MNIST_FILES; $TINYGRAD_EDU_NO_BUNDLED=1 hides
+    it), then the cache `$XDG_CACHE_HOME/tinygrad_edu/mnist` (default ~/.cache/...). Failing those, with
+    `download`, the files are fetched into the cache from `mirrors` (default MNIST_MIRRORS) and checked
+    against `checksums` (default MNIST_FILES, name -> SHA-256). The result also says which copy it read
+    (Loaded.source, Loaded.folder). Raises DatasetNotFoundError when the files can be neither found nor
+    downloaded, DatasetError when a file is malformed or a bundled file is damaged.
     """
     mirrors = MNIST_MIRRORS if mirrors is None else mirrors
     files = MNIST_FILES if checksums is None else checksums
-    return _load_set("MNIST", _MNIST_DIR, files, mirrors, (), root, download, progress, timeout)
+    bundled = (BUNDLED_MNIST, MNIST_FILES)
+    return _load_set("MNIST", _MNIST_DIR, files, mirrors, (), root, download, progress, timeout, bundled)
 
 
 def load_fashion_mnist(
@@ -384,13 +453,13 @@ def load_fashion_mnist(
     mirrors: Sequence[str] | None = None,
     checksums: Mapping[str, str] | None = None,
     timeout: float = 30.0,
-):
+) -> Loaded:
     """Load Fashion-MNIST as `(X_train, y_train), (X_test, y_test)`, in MNIST's format and file names.
 
     Looks in `root` if given; else in $TINYGRAD_EDU_DATA/fashion-mnist (or $TINYGRAD_EDU_DATA itself when
     it is named fashion-mnist), the cache `.../tinygrad_edu/fashion-mnist`, then FASHION_MNIST_SYSTEM_DIRS
-    (/usr/share/datasets/fashion-mnist, where Debian's dataset-fashion-mnist installs it). Downloads as
-    load_mnist does, from FASHION_MNIST_MIRRORS checked against FASHION_MNIST_FILES.
+    (/usr/share/datasets/fashion-mnist, where Debian's dataset-fashion-mnist installs it); it is not bundled.
+    `root` and downloads work as in load_mnist, from FASHION_MNIST_MIRRORS checked against FASHION_MNIST_FILES.
     """
     mirrors = FASHION_MNIST_MIRRORS if mirrors is None else mirrors
     files = FASHION_MNIST_FILES if checksums is None else checksums

@@ -14,7 +14,7 @@ and loss.backward()). Prints one row per quantity (dZ2, dW2, db2, dZ1, dW1, db1)
 max |hand - autograd| and the normwise relative error max|a - b| / max|b|. Exits 1 if any row exceeds the
 tolerance (1e-10 in float64, 1e-5 in float32), else 0.
 
-Uses real MNIST (training images) when load_mnist finds it on disk, e.g. in $TINYGRAD_EDU_DATA; otherwise
+Uses real MNIST (training images) when load_mnist finds it (the copy bundled with the package, unless hidden); otherwise
 synthetic digits, with a note. --as-published adds rows for the tutorial's code as it was published (db
 summed over the whole layer, m from the whole data set, one_hot sized by Y.max() + 1): they are reported,
 not failures.

@@ -8,9 +8,9 @@ HELP = "trace the backward pass of the tutorial's 784-10-10 network on a tiny ba
 DESCRIPTION = """\
 Runs the tutorial's network (Z1 = W1·X + b1, A1 = ReLU(Z1), Z2 = W2·A1 + b2, L = mean cross-entropy) on a few
 MNIST training images and prints each node backward visits, with the rule it applies, the gradient's shape
-and norm. Real MNIST is read from $TINYGRAD_EDU_DATA or the cache (never downloaded here); without it the
-images are random pixels, and the command says so. At the end, autograd's gradients are checked against the
-tutorial's hand-derived backward_prop.
+and norm. Real MNIST is read from $TINYGRAD_EDU_DATA or the copy bundled with the package (never
+downloaded); without it the images are random pixels, and the command says so. At the end, autograd's
+gradients are checked against the tutorial's hand-derived backward_prop.
 
 In your own code: `with tinygrad_edu.viz.trace(): loss.backward()`."""
 
@@ -39,7 +39,8 @@ def _batch(m: int, seed: int):
     try:
         (X_train, y_train), _ = load_mnist(download=False, progress=False)
     except DatasetNotFoundError:
-        print("note: MNIST is not on disk (set TINYGRAD_EDU_DATA to its folder), so the images are random pixels "
+        print("note: MNIST is not on disk (the bundled copy is hidden or missing; set TINYGRAD_EDU_DATA to a folder "
+              "with it), so the images are random pixels "
               "and the labels random digits; the trace is the same in form.\n")
         return rng.integers(0, 256, (m, 28, 28), dtype=np.uint8), rng.integers(0, 10, m).astype(np.uint8), None
     if m > len(X_train):

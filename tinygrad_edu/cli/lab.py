@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="let --save overwrite an existing file")
     parser.add_argument("--no-browser", action="store_true", help="print the URL but do not open a browser")
     parser.add_argument("--data", metavar="DIR", help="folder holding MNIST's four IDX files (default: "
-                        "$TINYGRAD_EDU_DATA, then the cache ~/.cache/tinygrad_edu)")
+                        "$TINYGRAD_EDU_DATA, then the copy bundled with tinygrad_edu, then the cache)")
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
 
 

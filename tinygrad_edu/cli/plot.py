@@ -11,7 +11,8 @@ Reads the metrics.json that `train` writes and draws, as PNG files in --out:
   misclassified.png  test digits the model gets wrong, with true and predicted labels
   confusion.png      the confusion matrix on the test set
 The last three need the weights file (--weights, default: the one metrics.json names); the last two also
-need the test set on disk ($TINYGRAD_EDU_DATA or the cache). Needs matplotlib: pip install "tinygrad_edu[plot]".
+need the test set (the copy bundled with the package, or $TINYGRAD_EDU_DATA). Needs matplotlib:
+pip install "tinygrad_edu[plot]".
 Files of these names already in --out are refused unless --force; the command lists what it wrote."""
 
 

@@ -91,8 +91,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | N
     """--data, --dataset, --no-download: shared by train, predict and evaluate."""
     parser.add_argument("--dataset", choices=DATASETS, default=dataset_default,
                         help=f"which data set (default: {dataset_default or 'the one the weights were trained on'})")
-    parser.add_argument("--data", metavar="DIR", help="folder holding the four IDX files (default: "
-                        "$TINYGRAD_EDU_DATA, then the cache ~/.cache/tinygrad_edu)")
+    parser.add_argument("--data", metavar="DIR", help="the only folder searched: it holds the four IDX files, or "
+                        "they are downloaded into it; it must exist (default: $TINYGRAD_EDU_DATA, then the copy "
+                        "of MNIST bundled with tinygrad_edu, then the cache ~/.cache/tinygrad_edu)")
     parser.add_argument("--no-download", action="store_true",
                         help="never download; fail with the list of missing files instead")
 
@@ -216,7 +217,7 @@ def run(args) -> int:
         return fail("train", e)
     held_out = (f"validation images (the last {config.validation} training images; the test set is not used)"
                 if config.validation else "test images")
-    progress.message(f"{config.dataset}: {len(X_train)} training and {len(evaluation[0])} {held_out} "
+    progress.message(f"{config.dataset} ({data.source}): {len(X_train)} training and {len(evaluation[0])} {held_out} "
                      f"({time.perf_counter() - start:.1f} s)")
     length = (f"{config.iterations} iterations" if config.iterations is not None else f"{config.epochs} epochs")
     inputs = "" if config.normalize == "none" else ", standardised inputs"
