@@ -493,3 +493,162 @@ class SoftmaxCrossEntropy(Function):
         else:
             grad = (softmax - target) * scale
         return grad, None
+
+
+
+# --- convolution and pooling (NCHW, as PyTorch) ----------------------------------------------------------
+#
+# Both work on windows: _windows(x) is a view N×C×Ho×Wo×kh×kw of every kh×kw patch of x, `stride` apart, with no
+# copy. A convolution copies the patches once, into the im2col matrix (one row per output position), so that it
+# is one matrix product; its backward is that product transposed, and col2im adds each row of ∂L/∂im2col back
+# onto the pixels its patch came from (a pixel in k patches gets k terms).
+#
+# Why ∂L/∂w is a correlation and ∂L/∂x a full convolution with the flipped kernel (stride 1, no padding):
+#     out[n,o,i,j]   = Σ_c,p,q x[n,c,i+p,j+q] · w[o,c,p,q]
+#     ∂L/∂w[o,c,p,q] = Σ_n,i,j x[n,c,i+p,j+q] · ∂L/∂out[n,o,i,j]      ∂L/∂out slid over x: a correlation
+#     ∂L/∂x[n,c,u,v] = Σ_o,p,q ∂L/∂out[n,o,u−p,v−q] · w[o,c,p,q]       (∂L/∂out taken as 0 outside its range)
+#                    = Σ_o,p,q ∂L/∂out₀[n,o,u+p,v+q] · w[o,c,kh−1−p,kw−1−q]   (p → kh−1−p, q → kw−1−q)
+# where ∂L/∂out₀ is ∂L/∂out zero-padded by kh−1 and kw−1 on each side: a correlation of the padded ∂L/∂out with
+# the kernel flipped in both axes (and in/out channels swapped), i.e. a "full" convolution. col2im computes the
+# same sums, and does so with a stride (patches `stride` apart) and padding (cropped off at the end) as well.
+
+
+def _windows(x, kh: int, kw: int, sh: int, sw: int):
+    """The kh×kw patches of x (N×C×H×W), (sh, sw) apart, as a view N×C×Ho×Wo×kh×kw."""
+    return np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+
+
+def _col2im(patches, shape, sh: int, sw: int):
+    """The adjoint of _windows: patches N×C×Ho×Wo×kh×kw added back onto an array of `shape` (N×C×H×W)."""
+    _, _, Ho, Wo, kh, kw = patches.shape
+    out = np.zeros(shape, dtype=patches.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            out[:, :, p:p + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw] += patches[..., p, q]
+    return out
+
+
+def _out_sizes(op: str, x_shape, size: tuple, kernel: tuple, stride: tuple, padded: bool) -> tuple[int, int]:
+    """(Ho, Wo) = ((H − kh)//sh + 1, (W − kw)//sw + 1) for a (padded) input of spatial size (H, W)."""
+    if size[0] < kernel[0] or size[1] < kernel[1]:
+        what = "padded input" if padded else "input"
+        raise ShapeError(f"{op}: the kernel {kernel[0]}×{kernel[1]} is larger than the {what} {size[0]}×{size[1]} "
+                         f"(input {x_shape})")
+    return (size[0] - kernel[0]) // stride[0] + 1, (size[1] - kernel[1]) // stride[1] + 1
+
+
+def _check_nchw(op: str, x) -> None:
+    if x.ndim != 4:
+        raise ShapeError(f"{op}: the input must be N×C×H×W (4 axes), got shape {x.shape}")
+
+
+class Conv2d(Function):
+    """out[n,o] = Σ_c x[n,c] ⋆ w[o,c] (⋆: correlation, as in PyTorch), x N×C×H×W, w O×C×kh×kw, by im2col.
+
+    stride (sh, sw) and padding (ph, pw), zeros on both sides: out is N×O×Ho×Wo, Ho = (H + 2ph − kh)//sh + 1.
+    """
+
+    name = "conv2d"
+
+    def forward(self, x, w, *, stride=(1, 1), padding=(0, 0)):
+        _check_nchw("conv2d", x)
+        if w.ndim != 4 or x.shape[1] != w.shape[1]:
+            raise ShapeError(f"conv2d: weight {w.shape} must be out×in×kh×kw with in = the {x.shape[1]} channels "
+                             f"of input {x.shape}")
+        (sh, sw), (ph, pw) = stride, padding
+        N, C, H, W = x.shape
+        O, _, kh, kw = w.shape
+        Ho, Wo = _out_sizes("conv2d", x.shape, (H + 2 * ph, W + 2 * pw), (kh, kw), stride, padded=True)
+        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+        # im2col: row (n, i, j) holds the patch under output position (i, j) of image n, as (c, p, q)
+        cols = _windows(xp, kh, kw, sh, sw).transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * kh * kw)
+        W_mat = w.reshape(O, C * kh * kw)
+        self.attrs.update(stride=stride, padding=padding, shape=x.shape, padded_shape=xp.shape, kernel=(kh, kw))
+        self.save(cols, W_mat)
+        # NOTE: the product comes out N·Ho·Wo × O; out is its N×O×Ho×Wo view (no copy), as the backward wants g
+        return (cols @ W_mat.T).reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)
+
+    rules = ("∂L/∂{a} += full convolution of ∂L/∂{out} with {b} flipped: col2im(∂L/∂{out}·W)",
+             "∂L/∂{b} += correlation of {a} with ∂L/∂{out}: (∂L/∂{out})ᵀ·im2col({a})")
+
+    def backward(self, g):
+        cols, W_mat = self.saved
+        at = self.attrs
+        N, O, Ho, Wo = g.shape
+        C, H, W = at["shape"][1:]
+        (sh, sw), (ph, pw), (kh, kw) = at["stride"], at["padding"], at["kernel"]
+        G = g.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, O)    # ∂L/∂out in the product's rows
+        gx = gw = None
+        if self.needs_grad[0]:
+            patches = (G @ W_mat).reshape(N, Ho, Wo, C, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+            gx = _col2im(patches, at["padded_shape"], sh, sw)[:, :, ph:ph + H, pw:pw + W]
+        if self.needs_grad[1]:
+            gw = (G.T @ cols).reshape(O, C, kh, kw)
+        return gx, gw
+
+
+class _Pool2d(Function):
+    """Pooling over kh×kw windows (sh, sw) apart. When the stride is the kernel, the windows tile the image and
+    are taken by a reshape, N×C×Ho×kh×Wo×kw (rows and columns past the last whole window are dropped, as in
+    PyTorch); otherwise by _windows, N×C×Ho×Wo×kh×kw. reduce(v, axes) pools v over the window axes; spread(v,
+    out, g) is ∂L/∂v for one window, broadcast against v."""
+
+    def forward(self, x, *, kernel_size=(2, 2), stride=(2, 2)):
+        _check_nchw(self.name, x)
+        (kh, kw), (sh, sw) = kernel_size, stride
+        N, C, H, W = x.shape
+        Ho, Wo = _out_sizes(self.name, x.shape, (H, W), kernel_size, stride, padded=False)
+        tiles = (sh, sw) == (kh, kw)
+        if tiles:
+            v, axes = x[:, :, :Ho * kh, :Wo * kw].reshape(N, C, Ho, kh, Wo, kw), (3, 5)
+        else:
+            v, axes = _windows(x, kh, kw, sh, sw), (4, 5)
+        out = self.reduce(v, axes)
+        self.attrs.update(kernel_size=kernel_size, stride=stride, shape=x.shape, tiles=tiles, axes=axes)
+        self.save(v, out)
+        return out
+
+    def backward(self, g):
+        v, out = self.saved
+        at = self.attrs
+        axes = at["axes"]
+        gv = self.spread(v, np.expand_dims(out, axes), np.expand_dims(g, axes), axes)
+        if not at["tiles"]:
+            return (_col2im(np.broadcast_to(gv, v.shape), at["shape"], *at["stride"]),)
+        N, C, Ho, kh, Wo, kw = v.shape
+        gv = np.broadcast_to(gv, v.shape).reshape(N, C, Ho * kh, Wo * kw)
+        if gv.shape == at["shape"]:
+            return (gv,)
+        gx = np.zeros(at["shape"], dtype=g.dtype)
+        gx[:, :, :Ho * kh, :Wo * kw] = gv
+        return (gx,)
+
+
+class MaxPool2d(_Pool2d):
+    name = "max_pool2d"
+
+    @staticmethod
+    def reduce(v, axes):
+        return v.max(axis=axes)
+
+    # NOTE: as max: tied maxima of a window share its gradient equally (PyTorch gives it all to the first).
+    rules = ("∂L/∂{a} += ∂L/∂{out} at each window's maximum, 0 elsewhere",)
+
+    @staticmethod
+    def spread(v, out, g, axes):
+        mask = v == out
+        return mask * (g / mask.sum(axis=axes, keepdims=True, dtype=g.dtype))
+
+
+class AvgPool2d(_Pool2d):
+    name = "avg_pool2d"
+
+    @staticmethod
+    def reduce(v, axes):
+        return v.mean(axis=axes)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} / (kh·kw), copied over each window",)
+
+    @staticmethod
+    def spread(v, out, g, axes):
+        return g / (v.shape[axes[0]] * v.shape[axes[1]])
