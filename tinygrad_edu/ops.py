@@ -580,7 +580,8 @@ class Conv2d(Function):
         G = g.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, O)    # ∂L/∂out in the product's rows
         gx = gw = None
         if self.needs_grad[0]:
-            patches = (G @ W_mat).reshape(N, Ho, Wo, C, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+            # NOTE: as (G·W)ᵀ = Wᵀ·Gᵀ, so that each of col2im's kh·kw slices is one contiguous C×N×Ho×Wo block
+            patches = (W_mat.T @ G.T).reshape(C, kh, kw, N, Ho, Wo).transpose(3, 0, 4, 5, 1, 2)
             gx = _col2im(patches, at["padded_shape"], sh, sw)[:, :, ph:ph + H, pw:pw + W]
         if self.needs_grad[1]:
             gw = (G.T @ cols).reshape(O, C, kh, kw)
