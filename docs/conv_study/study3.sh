@@ -1,5 +1,5 @@
 #!/bin/bash
-# The schedule amended a second time at 05:38 UTC, before any result (see docs/conv.md): the test runs of seeds 0-2
+# The schedule amended a second time at 05:37 UTC, before any result (see docs/conv.md): the test runs of seeds 0-2
 # start now for both A and B (provisional, 6 runs), beside A, B and C's validation runs; the rule over A, B and C
 # decides which test runs are used. Same snapshot of the package (commit b2baa91), same commands as study.sh.
 SNAP=/tmp/conv_scratch/snap_b2baa91
