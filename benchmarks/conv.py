@@ -2,6 +2,7 @@
 
     python benchmarks/conv.py            # batch 128, float32, 7 interleaved blocks of ≥ 1 s
     python benchmarks/conv.py --quick    # a smoke run, well under 30 s
+    python benchmarks/conv.py --train    # also the whole `train --model cnn` against the same recipe in PyTorch
 
 The network is `train --model cnn`'s family: conv 5×5 (C1) → ReLU → max-pool 2 → conv 5×5 (C2) → ReLU → max-pool 2
 → Linear(C2·16, 128) → ReLU → Linear(128, 10), cross-entropy, one Adam step. All three start from the same weights
@@ -10,7 +11,10 @@ blocks (manual, autograd, torch, manual, ...), so drift on a shared machine hits
 medians over blocks and the ratio to the manual step (median of per-block ratios, and its spread). numpy's BLAS
 and torch get the same number of threads: set OPENBLAS_NUM_THREADS (or --threads for torch) to the same value.
 Then it shows where the manual step's time goes (im2col, the products, col2im, pooling, elementwise and loss,
-the optimizer) and the peak RSS of this process.
+the optimizer) and the peak RSS of this process. With --train it also runs the whole `train --model cnn` command
+(its default recipe, or --train-args) and the same recipe written in PyTorch (TORCH_RECIPE below: the same data,
+standardisation, model, init ranges, batches, Adam and cosine schedule, and the same final evaluations), each in a
+fresh process, interleaved, and reports their times, CPU times and peak RSS.
 """
 from __future__ import annotations
 
@@ -18,7 +22,10 @@ import argparse
 import math
 import os
 import platform
+import shlex
 import statistics
+import subprocess
+import sys
 import time
 from collections import defaultdict
 
@@ -280,6 +287,80 @@ def peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# --- the whole run --------------------------------------------------------------------------------------------
+
+# Each child prints "RESULT wall_seconds cpu_seconds peak_rss_mb accuracy". Peak RSS is VmHWM, the process's own.
+CHILD_END = """
+import resource
+cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+print("RESULT", time.perf_counter() - start, cpu, peak, accuracy)
+"""
+
+OURS = """
+import sys, time, io, contextlib
+from tinygrad_edu.cli import main
+start = time.perf_counter()
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    assert main(["train", "--model", "cnn", "--quiet", *sys.argv[1:]]) == 0
+accuracy = float(next(l.split()[-1] for l in out.getvalue().splitlines() if l.startswith("test accuracy")))
+""" + CHILD_END
+
+TORCH_RECIPE = """
+import math, sys, time
+import numpy as np, torch
+from torch import nn
+from tinygrad_edu.datasets import load_mnist, pixel_stats, to_float
+start = time.perf_counter()
+torch.set_num_threads(int(sys.argv[1])); epochs = int(sys.argv[2]); torch.manual_seed(0)
+(Xtr, ytr), (Xte, yte) = load_mnist(download=False, progress=False)
+mean, std = pixel_stats(Xtr)
+prep = lambda X: torch.from_numpy(to_float(X, np.float32, mean=mean, std=std).reshape(-1, 1, 28, 28))
+labels = lambda y: torch.from_numpy(y.astype(np.int64))
+Xtr, Xte, ytr, yte = prep(Xtr), prep(Xte), labels(ytr), labels(yte)
+c1, c2 = (int(c) for c in sys.argv[3].split(","))
+model = nn.Sequential(nn.Conv2d(1, c1, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(c1, c2, 5), nn.ReLU(),
+                      nn.MaxPool2d(2), nn.Flatten(), nn.Linear(c2 * 16, 128), nn.ReLU(), nn.Linear(128, 10))
+steps = epochs * math.ceil(len(ytr) / 128)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+@torch.no_grad()
+def predict(X):
+    return torch.cat([model(X[i:i + 256]).argmax(1) for i in range(0, len(X), 256)])
+for epoch in range(epochs):
+    for idx in torch.randperm(len(ytr)).split(128):
+        loss = nn.functional.cross_entropy(model(Xtr[idx]), ytr[idx])
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+    predict(Xte)                                 # as train evaluates after each epoch
+train_accuracy = float((predict(Xtr) == ytr).float().mean())
+accuracy = float((predict(Xte) == yte).float().mean())
+""" + CHILD_END
+
+
+def run_child(code: str, args) -> tuple[float, float, float, float]:
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT")]
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"a whole run failed:\n{out.stderr[-2000:]}")
+    return tuple(float(v) for v in lines[-1].split()[1:])
+
+
+def bench_train(pairs: int, train_args: list[str], threads: int, epochs: int, channels: str) -> None:
+    runs = {"tinygrad_edu": [], "torch": []}
+    for _ in range(pairs):
+        runs["tinygrad_edu"].append(run_child(OURS, train_args))
+        runs["torch"].append(run_child(TORCH_RECIPE, [threads, epochs, channels]))
+    print(f"\nwhole run, {pairs} interleaved pair(s): `train --model cnn {shlex.join(train_args)}` and the same recipe "
+          "in PyTorch\n  (wall s, CPU s, peak RSS MB, test accuracy; medians)")
+    for name, rs in runs.items():
+        wall, cpu, rss, acc = (statistics.median(r[i] for r in rs) for i in range(4))
+        print(f"  {name:13s} {wall:8.1f} s  {cpu:8.1f} s CPU  {rss:6.0f} MB  {acc:.4f}")
+    ratios = [a[0] / b[0] for a, b in zip(runs["tinygrad_edu"], runs["torch"])]
+    print(f"  wall-time ratio tinygrad_edu / torch: {statistics.median(ratios):.2f}×")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 short blocks")
@@ -288,6 +369,9 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=128, help="images per step (default 128)")
     parser.add_argument("--channels", default="8,16", help="the two convolutions' widths (default 8,16)")
     parser.add_argument("--threads", type=int, help="PyTorch's threads (default: OPENBLAS_NUM_THREADS, else 1)")
+    parser.add_argument("--train", action="store_true", help="also time whole runs: train --model cnn against torch")
+    parser.add_argument("--train-epochs", type=int, default=4, help="epochs of the whole runs (default 4)")
+    parser.add_argument("--train-pairs", type=int, default=1, help="interleaved pairs of whole runs (default 1)")
     args = parser.parse_args(argv)
     if args.quick:
         args.blocks, args.block_seconds = 2, 0.2
@@ -338,6 +422,9 @@ def main(argv=None):
     for name, s in sorted(T.seconds.items(), key=lambda kv: -kv[1]):
         print(f"  {name:22s} {s / n * 1e3:7.1f} ms  {s / total:5.1%}")
     print(f"\npeak RSS of this process: {peak_rss_mb():.0f} MB")
+    if args.train:
+        bench_train(args.train_pairs, ["--epochs", str(args.train_epochs), "--channels", args.channels], threads,
+                    args.train_epochs, args.channels)
 
 
 if __name__ == "__main__":
