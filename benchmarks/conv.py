@@ -97,20 +97,24 @@ def col2im(dcolsT, shape, k):
 
 
 def pool(A):
-    """2×2 max-pooling of N×H×W×C by a reshape: (the pooled array, the 2×2 view of A)."""
-    N, H, W, C = A.shape
-    v = A.reshape(N, H // 2, 2, W // 2, 2, C)
-    return v.max(axis=(2, 4)), v
+    """2×2 max-pooling of N×H×W×C: the running maximum of the four strided views A[:, p::2, q::2]."""
+    P = A[:, 0::2, 0::2].copy()
+    for p, q in ((0, 1), (1, 0), (1, 1)):
+        np.maximum(P, A[:, p::2, q::2], out=P)
+    return P
 
 
-def unpool(dP, v, P):
+def unpool(dP, A, P):
     """∂L/∂A of pool: ∂L/∂P at each window's maximum, shared equally by tied maxima (as autograd's max_pool2d).
 
     Ties are common on MNIST: every 5×5 patch of the blank background is the same, so are its convolutions.
     """
-    mask = v == P[:, :, None, :, None, :]
-    ties = mask.sum(axis=(2, 4), keepdims=True, dtype=dP.dtype)
-    return (mask * (dP[:, :, None, :, None, :] / ties)).reshape(v.shape[0], v.shape[1] * 2, v.shape[3] * 2, v.shape[5])
+    masks = [A[:, p::2, q::2] == P for p in (0, 1) for q in (0, 1)]
+    share = dP / np.sum(masks, axis=0, dtype=dP.dtype)
+    dA = np.empty(A.shape, dP.dtype)
+    for (p, q), mask in zip(((0, 0), (0, 1), (1, 0), (1, 1)), masks):
+        np.multiply(mask, share, out=dA[:, p::2, q::2])
+    return dA
 
 
 class Manual:
@@ -137,7 +141,7 @@ class Manual:
         T("elementwise and loss")
         A1 = np.maximum(Z1, 0).reshape(N, H1, W1o, -1)
         T("pooling")
-        P1, v1 = pool(A1)
+        P1 = pool(A1)
         T("im2col")
         cols2, (_, H2, W2o) = im2col(P1, k)
         T("products")
@@ -145,7 +149,7 @@ class Manual:
         T("elementwise and loss")
         A2 = np.maximum(Z2, 0).reshape(N, H2, W2o, -1)
         T("pooling")
-        P2, v2 = pool(A2)
+        P2 = pool(A2)
         F2 = P2.transpose(0, 3, 1, 2).reshape(N, -1)                     # flattened as c, h, w (PyTorch's order)
         T("products")
         Z3 = F2 @ W3.T + b3
@@ -170,7 +174,7 @@ class Manual:
         dW3, db3 = dZ3.T @ F2, dZ3.sum(axis=0)
         dF2 = dZ3 @ W3
         T("pooling")
-        dA2 = unpool(dF2.reshape(P2.shape[0], P2.shape[3], *P2.shape[1:3]).transpose(0, 2, 3, 1), v2, P2)
+        dA2 = unpool(dF2.reshape(P2.shape[0], P2.shape[3], *P2.shape[1:3]).transpose(0, 2, 3, 1), A2, P2)
         T("elementwise and loss")
         dZ2 = (dA2 * (A2 > 0)).reshape(-1, A2.shape[-1])
         T("products")
@@ -179,7 +183,7 @@ class Manual:
         T("col2im")
         dP1 = col2im(dcols2T, P1.shape, k)
         T("pooling")
-        dA1 = unpool(dP1, v1, P1)
+        dA1 = unpool(dP1, A1, P1)
         T("elementwise and loss")
         dZ1 = (dA1 * (A1 > 0)).reshape(-1, A1.shape[-1])
         T("products")

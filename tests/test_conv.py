@@ -49,23 +49,25 @@ def test_conv2d_backward_is_the_derivation():
     np.testing.assert_allclose(X.grad, dx, rtol=1e-12, atol=1e-12)
 
 
-def test_max_pool2d_by_reshape_and_by_windows_agree():
+def test_max_pool2d_is_the_maximum_of_each_window_and_drops_the_rest():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2, 3, 9, 7))   # 9×7 with 2×2 windows: the last row and column are dropped
-    X1, X2 = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
-    a = X1.max_pool2d(2)                # stride = kernel: the reshape path
-    b = X2.max_pool2d(2, (2, 2)).data   # same path; check the window path through stride (2, 1)'s even columns
-    c = Tensor(x).max_pool2d(2, (2, 1)).data[..., ::2]
+    X1 = Tensor(x, requires_grad=True)
+    a = X1.max_pool2d(2)
+    by_reshape = x[:, :, :8, :6].reshape(2, 3, 4, 2, 3, 2).max(axis=(3, 5))
+    c = Tensor(x).max_pool2d(2, (2, 1)).data[..., ::2]   # overlapping windows, every other one is a's
     assert a.shape == (2, 3, 4, 3)
-    np.testing.assert_array_equal(a.data, b)
+    np.testing.assert_array_equal(a.data, by_reshape)
     np.testing.assert_array_equal(a.data, c)
+    means = x[:, :, :8, :6].reshape(2, 3, 4, 2, 3, 2).mean(axis=(3, 5))
+    np.testing.assert_allclose(Tensor(x).avg_pool2d(2).data, means)
     a.sum().backward()
     assert X1.grad.sum() == a.size and np.all(X1.grad[:, :, 8, :] == 0) and np.all(X1.grad[:, :, :, 6] == 0)
 
 
 def test_max_pool2d_ties_share_the_gradient_as_max_does():
     x = np.array([[[[1.0, 1.0], [0.0, 1.0]]]])
-    for stride in (None, 1):    # the reshape path and the window path
+    for stride in (None, 1):    # tiling and overlapping windows
         X = Tensor(x, requires_grad=True)
         X.max_pool2d(2, stride).sum().backward()
         np.testing.assert_allclose(X.grad, [[[[1 / 3, 1 / 3], [0, 1 / 3]]]])

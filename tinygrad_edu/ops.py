@@ -498,10 +498,11 @@ class SoftmaxCrossEntropy(Function):
 
 # --- convolution and pooling (NCHW, as PyTorch) ----------------------------------------------------------
 #
-# Both work on windows: _windows(x) is a view N×C×Ho×Wo×kh×kw of every kh×kw patch of x, `stride` apart, with no
-# copy. A convolution copies the patches once, into the im2col matrix (one row per output position), so that it
-# is one matrix product; its backward is that product transposed, and col2im adds each row of ∂L/∂im2col back
-# onto the pixels its patch came from (a pixel in k patches gets k terms).
+# _windows(x) is a view N×C×Ho×Wo×kh×kw of every kh×kw patch of x, `stride` apart, with no copy. A convolution
+# copies the patches once, into the im2col matrix (one row per output position), so that it is one matrix
+# product; its backward is that product transposed, and col2im adds each row of ∂L/∂im2col back onto the pixels
+# its patch came from (a pixel in k patches gets k terms). Pooling takes the same windows one element (p, q) at a
+# time, as kh·kw strided views (_Pool2d).
 #
 # Why ∂L/∂w is a correlation and ∂L/∂x a full convolution with the flipped kernel (stride 1, no padding):
 #     out[n,o,i,j]   = Σ_c,p,q x[n,c,i+p,j+q] · w[o,c,p,q]
@@ -589,39 +590,34 @@ class Conv2d(Function):
 
 
 class _Pool2d(Function):
-    """Pooling over kh×kw windows (sh, sw) apart. When the stride is the kernel, the windows tile the image and
-    are taken by a reshape, N×C×Ho×kh×Wo×kw (rows and columns past the last whole window are dropped, as in
-    PyTorch); otherwise by _windows, N×C×Ho×Wo×kh×kw. reduce(v, axes) pools v over the window axes; spread(v,
-    out, g) is ∂L/∂v for one window, broadcast against v."""
+    """Pooling over kh×kw windows, (sh, sw) apart. Window element (p, q) of every window at once is the strided view
+    x[:, :, p::sh, q::sw] (cut to Ho×Wo): the forward combines these kh·kw views elementwise (max or sum), and
+    the backward adds each view's share of ∂L/∂out back through the same slices, so overlapping windows add up.
+    Rows and columns past the last whole window are dropped, as in PyTorch.
+
+    NOTE: for 2×2 windows this is 6× faster here than viewing the windows by a reshape, N×C×Ho×kh×Wo×kw, and
+    reducing over axes 3 and 5: the reshape copies the convolution's channels-last output, the views copy nothing.
+    """
 
     def forward(self, x, *, kernel_size=(2, 2), stride=(2, 2)):
         _check_nchw(self.name, x)
         (kh, kw), (sh, sw) = kernel_size, stride
-        N, C, H, W = x.shape
-        Ho, Wo = _out_sizes(self.name, x.shape, (H, W), kernel_size, stride, padded=False)
-        tiles = (sh, sw) == (kh, kw)
-        if tiles:
-            v, axes = x[:, :, :Ho * kh, :Wo * kw].reshape(N, C, Ho, kh, Wo, kw), (3, 5)
-        else:
-            v, axes = _windows(x, kh, kw, sh, sw), (4, 5)
-        out = self.reduce(v, axes)
-        self.attrs.update(kernel_size=kernel_size, stride=stride, shape=x.shape, tiles=tiles, axes=axes)
-        self.save(v, out)
-        return out
+        Ho, Wo = _out_sizes(self.name, x.shape, x.shape[2:], kernel_size, stride, padded=False)
+        slices = [(slice(p, p + sh * (Ho - 1) + 1, sh), slice(q, q + sw * (Wo - 1) + 1, sw))
+                  for p in range(kh) for q in range(kw)]
+        out = x[:, :, slices[0][0], slices[0][1]].copy()
+        for rows, cols in slices[1:]:
+            self.combine(out, x[:, :, rows, cols])
+        self.attrs.update(kernel_size=kernel_size, stride=stride, slices=slices)
+        self.save(x, out)
+        return self.finish(out, kh * kw)
 
     def backward(self, g):
-        v, out = self.saved
-        at = self.attrs
-        axes = at["axes"]
-        gv = self.spread(v, np.expand_dims(out, axes), np.expand_dims(g, axes), axes)
-        if not at["tiles"]:
-            return (_col2im(np.broadcast_to(gv, v.shape), at["shape"], *at["stride"]),)
-        N, C, Ho, kh, Wo, kw = v.shape
-        gv = np.broadcast_to(gv, v.shape).reshape(N, C, Ho * kh, Wo * kw)
-        if gv.shape == at["shape"]:
-            return (gv,)
-        gx = np.zeros(at["shape"], dtype=g.dtype)
-        gx[:, :, :Ho * kh, :Wo * kw] = gv
+        x, out = self.saved
+        slices = self.attrs["slices"]
+        gx = np.zeros(x.shape, dtype=g.dtype)
+        for (rows, cols), share in zip(slices, self.shares(x, out, g, slices)):
+            gx[:, :, rows, cols] += share
         return (gx,)
 
 
@@ -629,27 +625,39 @@ class MaxPool2d(_Pool2d):
     name = "max_pool2d"
 
     @staticmethod
-    def reduce(v, axes):
-        return v.max(axis=axes)
-
-    # NOTE: as max: tied maxima of a window share its gradient equally (PyTorch gives it all to the first).
-    rules = ("∂L/∂{a} += ∂L/∂{out} at each window's maximum, 0 elsewhere",)
+    def combine(out, view):
+        np.maximum(out, view, out=out)
 
     @staticmethod
-    def spread(v, out, g, axes):
-        mask = v == out
-        return mask * (g / mask.sum(axis=axes, keepdims=True, dtype=g.dtype))
+    def finish(out, n):
+        return out
+
+    # NOTE: as max: tied maxima of a window share its gradient equally (PyTorch gives it all to the first).
+    rules = ("∂L/∂{a} += ∂L/∂{out} at each window's maximum (shared by ties), 0 elsewhere",)
+
+    @staticmethod
+    def shares(x, out, g, slices):
+        masks = [x[:, :, rows, cols] == out for rows, cols in slices]
+        ties = np.sum(masks, axis=0, dtype=g.dtype)
+        g = g / ties
+        return (mask * g for mask in masks)
 
 
 class AvgPool2d(_Pool2d):
     name = "avg_pool2d"
 
     @staticmethod
-    def reduce(v, axes):
-        return v.mean(axis=axes)
+    def combine(out, view):
+        out += view
+
+    @staticmethod
+    def finish(out, n):
+        out /= n
+        return out
 
     rules = ("∂L/∂{a} += ∂L/∂{out} / (kh·kw), copied over each window",)
 
     @staticmethod
-    def spread(v, out, g, axes):
-        return g / (v.shape[axes[0]] * v.shape[axes[1]])
+    def shares(x, out, g, slices):
+        share = g / len(slices)
+        return (share for _ in slices)
