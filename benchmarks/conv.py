@@ -328,7 +328,7 @@ c1, c2 = (int(c) for c in sys.argv[3].split(","))
 model = nn.Sequential(nn.Conv2d(1, c1, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(c1, c2, 5), nn.ReLU(),
                       nn.MaxPool2d(2), nn.Flatten(), nn.Linear(c2 * 16, 128), nn.ReLU(), nn.Linear(128, 10))
 steps = epochs * math.ceil(len(ytr) / 128)
-opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+opt = torch.optim.Adam(model.parameters(), lr=float(sys.argv[4]))
 sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
 @torch.no_grad()
 def predict(X):
@@ -351,11 +351,11 @@ def run_child(code: str, args) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in lines[-1].split()[1:])
 
 
-def bench_train(pairs: int, train_args: list[str], threads: int, epochs: int, channels: str) -> None:
+def bench_train(pairs: int, train_args: list[str], threads: int, epochs: int, channels: str, lr: float) -> None:
     runs = {"tinygrad_edu": [], "torch": []}
     for _ in range(pairs):
         runs["tinygrad_edu"].append(run_child(OURS, train_args))
-        runs["torch"].append(run_child(TORCH_RECIPE, [threads, epochs, channels]))
+        runs["torch"].append(run_child(TORCH_RECIPE, [threads, epochs, channels, lr]))
     print(f"\nwhole run, {pairs} interleaved pair(s): `train --model cnn {shlex.join(train_args)}` and the same recipe "
           "in PyTorch\n  (wall s, CPU s, peak RSS MB, test accuracy; medians)")
     for name, rs in runs.items():
@@ -376,6 +376,7 @@ def main(argv=None):
     parser.add_argument("--train", action="store_true", help="also time whole runs: train --model cnn against torch")
     parser.add_argument("--train-epochs", type=int, default=4, help="epochs of the whole runs (default 4)")
     parser.add_argument("--train-pairs", type=int, default=1, help="interleaved pairs of whole runs (default 1)")
+    parser.add_argument("--train-lr", type=float, default=2e-3, help="Adam's lr in the whole runs (default 2e-3)")
     args = parser.parse_args(argv)
     if args.quick:
         args.blocks, args.block_seconds = 2, 0.2
@@ -427,8 +428,8 @@ def main(argv=None):
         print(f"  {name:22s} {s / n * 1e3:7.1f} ms  {s / total:5.1%}")
     print(f"\npeak RSS of this process: {peak_rss_mb():.0f} MB")
     if args.train:
-        bench_train(args.train_pairs, ["--epochs", str(args.train_epochs), "--channels", args.channels], threads,
-                    args.train_epochs, args.channels)
+        bench_train(args.train_pairs, ["--epochs", str(args.train_epochs), "--channels", args.channels, "--lr",
+                                       str(args.train_lr)], threads, args.train_epochs, args.channels, args.train_lr)
 
 
 if __name__ == "__main__":
