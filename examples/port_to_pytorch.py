@@ -1,4 +1,4 @@
-"""The same MLP in tinygrad_edu and in PyTorch, side by side; with torch installed, checks they compute the same thing.
+"""The same MLP and CNN in tinygrad_edu and in PyTorch, side by side; with torch, checks they compute the same thing.
 
     python examples/port_to_pytorch.py
 
@@ -51,6 +51,42 @@ def pytorch_step(X, y, state):
     return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
 
 
+def tinygrad_edu_cnn_step(X, y, state):
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 5, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 5, padding=1, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 10, dtype=np.float64))
+    model.load_state_dict(state)
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    logits = model(X.reshape(-1, 1, 28, 28))
+    loss = F.cross_entropy(logits, y)
+    optimizer.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.copy() for n, p in model.named_parameters()}
+    optimizer.step()
+    return loss.item(), grads, model.state_dict()
+
+
+def pytorch_cnn_step(X, y, state):
+    import torch
+    from torch import nn, optim
+    from torch.nn import functional as F
+
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 5, dtype=torch.float64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 5, padding=1, dtype=torch.float64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 10, dtype=torch.float64))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    logits = model(torch.from_numpy(X).reshape(-1, 1, 28, 28))
+    loss = F.cross_entropy(logits, torch.from_numpy(y))
+    optimizer.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    optimizer.step()
+    return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
+
+
 def batch(m=128):
     try:
         (X, y), _ = datasets.load_mnist(download=False, progress=False)
@@ -62,6 +98,23 @@ def batch(m=128):
     return datasets.to_float(X[:m], np.float64), y[:m].astype(np.int64)
 
 
+def compare(title, ours, theirs, X, y, start) -> float:
+    """Runs both steps from the same weights and batch, prints each quantity's difference; the worst relative one."""
+    loss_a, grads_a, after_a = ours(X, y, start)
+    loss_b, grads_b, after_b = theirs(X, y, start)
+    rows = [("loss", np.array(loss_a), np.array(loss_b))]
+    rows += [(f"∂L/∂{n}", grads_a[n], grads_b[n]) for n in grads_a]
+    rows += [(f"{n} after Adam", after_a[n], after_b[n]) for n in after_a]
+    print(f"\n{title}\n{'quantity':28s} {'shape':>14s} {'max |ours − torch|':>19s} {'relative':>10s}")
+    worst = 0.0
+    for name, a, b in rows:
+        diff = float(np.max(np.abs(a - b)))
+        rel = diff / max(float(np.max(np.abs(b))), 1e-300)
+        worst = max(worst, rel)
+        print(f"{name:28s} {str(a.shape):>14s} {diff:19.3e} {rel:10.1e}")
+    return worst
+
+
 def main() -> int:
     try:
         import torch  # noqa: F401
@@ -70,23 +123,16 @@ def main() -> int:
               "in this file, or install it (pip install torch) and run this script again.")
         return 0
     X, y = batch()
-    start = nn.Sequential(nn.Linear(784, 256, dtype=np.float64, seed=0), nn.ReLU(),
-                          nn.Linear(256, 10, dtype=np.float64, seed=0)).state_dict()
-    loss_a, grads_a, after_a = tinygrad_edu_step(X, y, start)
-    loss_b, grads_b, after_b = pytorch_step(X, y, start)
-
-    rows = [("loss", np.array(loss_a), np.array(loss_b))]
-    rows += [(f"∂L/∂{n}", grads_a[n], grads_b[n]) for n in grads_a]
-    rows += [(f"{n} after Adam", after_a[n], after_b[n]) for n in after_a]
-    print(f"{'quantity':28s} {'shape':>11s} {'max |ours − torch|':>19s} {'relative':>10s}")
-    worst = 0.0
-    for name, a, b in rows:
-        diff = float(np.max(np.abs(a - b)))
-        rel = diff / max(float(np.max(np.abs(b))), 1e-300)
-        worst = max(worst, rel)
-        print(f"{name:28s} {str(a.shape):>11s} {diff:19.3e} {rel:10.1e}")
+    mlp = nn.Sequential(nn.Linear(784, 256, dtype=np.float64, seed=0), nn.ReLU(),
+                        nn.Linear(256, 10, dtype=np.float64, seed=0)).state_dict()
+    cnn = nn.Sequential(nn.Conv2d(1, 8, 5, dtype=np.float64, seed=0), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 16, 5, padding=1, dtype=np.float64, seed=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(16 * 5 * 5, 10, dtype=np.float64, seed=2)).state_dict()
+    worst = max(compare("MLP 784-256-10", tinygrad_edu_step, pytorch_step, X, y, mlp),
+                compare("CNN conv5(8)-pool-conv5(16, padding 1)-pool-linear(400, 10)", tinygrad_edu_cnn_step,
+                        pytorch_cnn_step, X, y, cnn))
     same = worst <= 1e-10
-    print("same loss, gradients and step (float64)" if same else "MISMATCH: the two versions differ")
+    print("\nsame loss, gradients and step (float64)" if same else "\nMISMATCH: the two versions differ")
     return 0 if same else 1
 
 

@@ -127,8 +127,9 @@ def test_mlp_defaults_and_options_resolve(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default: sgd for tutorial, adam for mlp)" in text and "(default: 15 for mlp)" in text
-    assert "(default: none for tutorial, cosine for mlp)" in text
+    assert "(default: sgd for tutorial, adam for mlp, adam for cnn)" in text
+    assert "(default: 15 for mlp, 4 for cnn)" in text
+    assert "(default: none for tutorial, cosine for mlp, cosine for cnn)" in text
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -297,7 +298,8 @@ def test_train_writes_metrics_and_weights_that_predict_and_evaluate_read(data_di
     m = json.loads(metrics.read_text())
     assert set(m) == METRIC_KEYS
     assert m["weights"] == str(weights) and m["iterations"] == 30 and m["epochs"] == 3
-    assert m["config"] == {"model": "tutorial", "hidden": [16], "init": "he", "lr": 0.1, "batch_size": 32,
+    assert m["config"] == {"model": "tutorial", "hidden": [16], "channels": None, "init": "he", "lr": 0.1,
+                           "batch_size": 32,
                            "iterations": None, "epochs": 3, "backprop": "autograd", "optimizer": "sgd",
                            "momentum": 0.0, "weight_decay": None, "schedule": "none", "dropout": 0.0,
                            "normalize": "none", "validation": 0, "seed": 0, "dtype": "float32", "dataset": "mnist",
@@ -369,7 +371,8 @@ def test_train_mlp_then_predict_and_evaluate_read_its_weights(data_dir, tmp_path
                            "--metrics-out", str(metrics))) == 0
     m = json.loads(metrics.read_text())
     assert set(m) == METRIC_KEYS and m["iterations"] == 3 and m["epochs"] == 1     # 300 images in batches of 128
-    assert m["config"] == {"model": "mlp", "hidden": [16], "init": "torch", "lr": 0.001, "batch_size": 128,
+    assert m["config"] == {"model": "mlp", "hidden": [16], "channels": None, "init": "torch", "lr": 0.001,
+                           "batch_size": 128,
                            "iterations": None, "epochs": 1, "backprop": "autograd", "optimizer": "adam",
                            "momentum": 0.0, "weight_decay": None, "schedule": "cosine", "dropout": 0.0,
                            "normalize": "standard", "validation": 0, "seed": 0, "dtype": "float32",

@@ -63,3 +63,27 @@ def linear(init: str, in_features: int, out_features: int, rng: np.random.Genera
         W = torch_linear_uniform(shape, in_features, rng, dtype)
         return W, torch_linear_uniform(bias_shape, in_features, rng, dtype)
     raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+
+
+def conv2d(init: str, in_channels: int, out_channels: int, kernel_size: tuple[int, int], rng: np.random.Generator,
+           dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """(weight out×in×kh×kw, bias (out,)) of one convolution by the named init, weight drawn first.
+
+    As in PyTorch, fan_in = in·kh·kw (the inputs of one output pixel) and fan_out = out·kh·kw. "torch" is
+    torch.nn.Conv2d's default, kaiming-uniform with a = √5: U(±gain·√(3/fan_in)) with gain = √(2/(1 + a²)) = √(1/3),
+    which is U(±1/√fan_in), the same rule as nn.Linear's, for the bias too.
+    """
+    k = kernel_size[0] * kernel_size[1]
+    shape, bias_shape = (out_channels, in_channels, *kernel_size), (out_channels,)
+    fan_in, fan_out = in_channels * k, out_channels * k
+    if init == "tutorial":
+        W = tutorial_uniform(shape, rng, dtype)
+        return W, tutorial_uniform(bias_shape, rng, dtype)
+    if init == "he":
+        return he_normal(shape, fan_in, rng, dtype), np.zeros(bias_shape, dtype)
+    if init == "xavier":
+        return xavier_uniform(shape, fan_in, fan_out, rng, dtype), np.zeros(bias_shape, dtype)
+    if init == "torch":
+        W = torch_linear_uniform(shape, fan_in, rng, dtype)
+        return W, torch_linear_uniform(bias_shape, fan_in, rng, dtype)
+    raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")

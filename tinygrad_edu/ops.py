@@ -556,3 +556,171 @@ class SoftmaxCrossEntropy(Function):
             # gradient (PyTorch's too) is softmax·ΣY − Y: the rule above with ΣY = 1.
             grad = (softmax * Y_sum - target) * scale
         return grad, None
+
+
+
+# --- convolution and pooling (NCHW, as PyTorch) ----------------------------------------------------------
+#
+# _windows(x) is a view N×C×Ho×Wo×kh×kw of every kh×kw patch of x, `stride` apart, with no copy. A convolution
+# copies the patches once, into the im2col matrix (one row per output position), so that it is one matrix
+# product; its backward is that product transposed, and col2im adds each row of ∂L/∂im2col back onto the pixels
+# its patch came from (a pixel in k patches gets k terms). Pooling takes the same windows one element (p, q) at a
+# time, as kh·kw strided views (_Pool2d).
+#
+# Why ∂L/∂w is a correlation and ∂L/∂x a full convolution with the flipped kernel (stride 1, no padding):
+#     out[n,o,i,j]   = Σ_c,p,q x[n,c,i+p,j+q] · w[o,c,p,q]
+#     ∂L/∂w[o,c,p,q] = Σ_n,i,j x[n,c,i+p,j+q] · ∂L/∂out[n,o,i,j]      ∂L/∂out slid over x: a correlation
+#     ∂L/∂x[n,c,u,v] = Σ_o,p,q ∂L/∂out[n,o,u−p,v−q] · w[o,c,p,q]       (∂L/∂out taken as 0 outside its range)
+#                    = Σ_o,p,q ∂L/∂out₀[n,o,u+p,v+q] · w[o,c,kh−1−p,kw−1−q]   (p → kh−1−p, q → kw−1−q)
+# where ∂L/∂out₀ is ∂L/∂out zero-padded by kh−1 and kw−1 on each side: a correlation of the padded ∂L/∂out with
+# the kernel flipped in both axes (and in/out channels swapped), i.e. a "full" convolution. col2im computes the
+# same sums, and does so with a stride (patches `stride` apart) and padding (cropped off at the end) as well.
+
+
+def _windows(x, kh: int, kw: int, sh: int, sw: int):
+    """The kh×kw patches of x (N×C×H×W), (sh, sw) apart, as a view N×C×Ho×Wo×kh×kw."""
+    return np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+
+
+def _col2im(patches, shape, sh: int, sw: int):
+    """The adjoint of _windows: patches N×C×Ho×Wo×kh×kw added back onto an array of `shape` (N×C×H×W)."""
+    _, _, Ho, Wo, kh, kw = patches.shape
+    out = np.zeros(shape, dtype=patches.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            out[:, :, p:p + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw] += patches[..., p, q]
+    return out
+
+
+def _out_sizes(op: str, x_shape, size: tuple, kernel: tuple, stride: tuple, padded: bool) -> tuple[int, int]:
+    """(Ho, Wo) = ((H − kh)//sh + 1, (W − kw)//sw + 1) for a (padded) input of spatial size (H, W)."""
+    if size[0] < kernel[0] or size[1] < kernel[1]:
+        what = "padded input" if padded else "input"
+        raise ShapeError(f"{op}: the kernel {kernel[0]}×{kernel[1]} is larger than the {what} {size[0]}×{size[1]} "
+                         f"(input {x_shape})")
+    return (size[0] - kernel[0]) // stride[0] + 1, (size[1] - kernel[1]) // stride[1] + 1
+
+
+def _check_nchw(op: str, x) -> None:
+    if x.ndim != 4:
+        raise ShapeError(f"{op}: the input must be N×C×H×W (4 axes), got shape {x.shape}")
+
+
+class Conv2d(Function):
+    """out[n,o] = Σ_c x[n,c] ⋆ w[o,c] (⋆: correlation, as in PyTorch), x N×C×H×W, w O×C×kh×kw, by im2col.
+
+    stride (sh, sw) and padding (ph, pw), zeros on both sides: out is N×O×Ho×Wo, Ho = (H + 2ph − kh)//sh + 1.
+    """
+
+    name = "conv2d"
+
+    def forward(self, x, w, *, stride=(1, 1), padding=(0, 0)):
+        _check_nchw("conv2d", x)
+        if w.ndim != 4 or x.shape[1] != w.shape[1]:
+            raise ShapeError(f"conv2d: weight {w.shape} must be out×in×kh×kw with in = the {x.shape[1]} channels "
+                             f"of input {x.shape}")
+        (sh, sw), (ph, pw) = stride, padding
+        N, C, H, W = x.shape
+        O, _, kh, kw = w.shape
+        Ho, Wo = _out_sizes("conv2d", x.shape, (H + 2 * ph, W + 2 * pw), (kh, kw), stride, padded=True)
+        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+        # im2col: row (n, i, j) holds the patch under output position (i, j) of image n, as (c, p, q)
+        cols = _windows(xp, kh, kw, sh, sw).transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * kh * kw)
+        W_mat = w.reshape(O, C * kh * kw)
+        self.attrs.update(stride=stride, padding=padding, shape=x.shape, padded_shape=xp.shape, kernel=(kh, kw))
+        self.save(cols, W_mat)
+        # NOTE: the product comes out N·Ho·Wo × O; out is its N×O×Ho×Wo view (no copy), as the backward wants g
+        return (cols @ W_mat.T).reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)
+
+    rules = ("∂L/∂{a} += full convolution of ∂L/∂{out} with {b} flipped: col2im(∂L/∂{out}·W)",
+             "∂L/∂{b} += correlation of {a} with ∂L/∂{out}: (∂L/∂{out})ᵀ·im2col({a})")
+
+    def backward(self, g):
+        cols, W_mat = self.saved
+        at = self.attrs
+        N, O, Ho, Wo = g.shape
+        C, H, W = at["shape"][1:]
+        (sh, sw), (ph, pw), (kh, kw) = at["stride"], at["padding"], at["kernel"]
+        G = g.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, O)    # ∂L/∂out in the product's rows
+        gx = gw = None
+        if self.needs_grad[0]:
+            # NOTE: as (G·W)ᵀ = Wᵀ·Gᵀ, so that each of col2im's kh·kw slices is one contiguous C×N×Ho×Wo block
+            patches = (W_mat.T @ G.T).reshape(C, kh, kw, N, Ho, Wo).transpose(3, 0, 4, 5, 1, 2)
+            gx = _col2im(patches, at["padded_shape"], sh, sw)[:, :, ph:ph + H, pw:pw + W]
+        if self.needs_grad[1]:
+            gw = (G.T @ cols).reshape(O, C, kh, kw)
+        return gx, gw
+
+
+class _Pool2d(Function):
+    """Pooling over kh×kw windows, (sh, sw) apart. Window element (p, q) of every window at once is the strided view
+    x[:, :, p::sh, q::sw] (cut to Ho×Wo): the forward combines these kh·kw views elementwise (max or sum), and
+    the backward adds each view's share of ∂L/∂out back through the same slices, so overlapping windows add up.
+    Rows and columns past the last whole window are dropped, as in PyTorch.
+
+    NOTE: for 2×2 windows this is 6× faster here than viewing the windows by a reshape, N×C×Ho×kh×Wo×kw, and
+    reducing over axes 3 and 5: the reshape copies the convolution's channels-last output, the views copy nothing.
+    """
+
+    def forward(self, x, *, kernel_size=(2, 2), stride=(2, 2)):
+        _check_nchw(self.name, x)
+        (kh, kw), (sh, sw) = kernel_size, stride
+        Ho, Wo = _out_sizes(self.name, x.shape, x.shape[2:], kernel_size, stride, padded=False)
+        slices = [(slice(p, p + sh * (Ho - 1) + 1, sh), slice(q, q + sw * (Wo - 1) + 1, sw))
+                  for p in range(kh) for q in range(kw)]
+        out = x[:, :, slices[0][0], slices[0][1]].copy()
+        for rows, cols in slices[1:]:
+            self.combine(out, x[:, :, rows, cols])
+        self.attrs.update(kernel_size=kernel_size, stride=stride, slices=slices)
+        self.save(x, out)
+        return self.finish(out, kh * kw)
+
+    def backward(self, g):
+        x, out = self.saved
+        slices = self.attrs["slices"]
+        gx = np.zeros(x.shape, dtype=g.dtype)
+        for (rows, cols), share in zip(slices, self.shares(x, out, g, slices)):
+            gx[:, :, rows, cols] += share
+        return (gx,)
+
+
+class MaxPool2d(_Pool2d):
+    name = "max_pool2d"
+
+    @staticmethod
+    def combine(out, view):
+        np.maximum(out, view, out=out)
+
+    @staticmethod
+    def finish(out, n):
+        return out
+
+    # NOTE: as max: tied maxima of a window share its gradient equally (PyTorch gives it all to the first).
+    rules = ("∂L/∂{a} += ∂L/∂{out} at each window's maximum (shared by ties), 0 elsewhere",)
+
+    @staticmethod
+    def shares(x, out, g, slices):
+        masks = [x[:, :, rows, cols] == out for rows, cols in slices]
+        ties = np.sum(masks, axis=0, dtype=g.dtype)
+        g = g / ties
+        return (mask * g for mask in masks)
+
+
+class AvgPool2d(_Pool2d):
+    name = "avg_pool2d"
+
+    @staticmethod
+    def combine(out, view):
+        out += view
+
+    @staticmethod
+    def finish(out, n):
+        out /= n
+        return out
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} / (kh·kw), copied over each window",)
+
+    @staticmethod
+    def shares(x, out, g, slices):
+        share = g / len(slices)
+        return (share for _ in slices)

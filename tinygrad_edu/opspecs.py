@@ -8,7 +8,7 @@ Each OpSpec builds one example from a *chooser*, an object with three methods:
 
 The tests pass a chooser that draws with hypothesis (so failures shrink); `python -m tinygrad_edu gradcheck`
 passes NumpyChooser. Domains hold by construction: relu's inputs stay away from its kink at 0, max's values
-are distinct, log and fractional powers see only positive numbers, divisors stay away from 0.
+are distinct (so are max_pool2d's), log and fractional powers see only positive numbers, divisors stay away from 0.
 """
 from __future__ import annotations
 
@@ -182,6 +182,38 @@ def _softmax_cross_entropy(c):
     return (lambda t: t.softmax_cross_entropy(target, axis=ax)), [z]
 
 
+def _image(c, kh: int, kw: int, pad=(0, 0), elements=real):
+    """An N×C×H×W batch of images just large enough for a kh×kw kernel (after padding), or a few pixels more."""
+    H, W = (max(1, k - 2 * p) + c.integers(0, 3) for k, p in zip((kh, kw), pad))
+    return elements(c, (c.integers(1, 2), c.integers(1, 3), H, W))
+
+
+def _int_or_pair(c, lo: int, hi: int):
+    """An int or an (h, w) pair: the two forms conv2d and the pools take."""
+    return c.integers(lo, hi) if c.integers(0, 1) else (c.integers(lo, hi), c.integers(lo, hi))
+
+
+def _pair_of(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+def _conv2d(c):
+    kh, kw = c.integers(1, 3), c.integers(1, 3)
+    stride, padding = _int_or_pair(c, 1, 2), _int_or_pair(c, 0, 1)
+    x = _image(c, kh, kw, _pair_of(padding))
+    w = real(c, (c.integers(1, 3), x.shape[1], kh, kw))
+    return (lambda t, k: t.conv2d(k, stride=stride, padding=padding)), [x, w]
+
+
+def _pool2d(method, elements):
+    def build(c):
+        kernel = _int_or_pair(c, 1, 3)
+        stride = c.sample([None, 1, 2, 3, (1, 2)])
+        x = _image(c, *_pair_of(kernel), elements=elements)
+        return (lambda t: getattr(t, method)(kernel, stride)), [x]
+    return build
+
+
 REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("add", (ops.Add,), _binary(lambda x, y: x + y), "broadcasting pairs"),
     OpSpec("sub", (ops.Sub,), _binary(lambda x, y: x - y), "broadcasting pairs"),
@@ -205,6 +237,11 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("log_softmax", (ops.LogSoftmax,), _softmax("log_softmax"), "any axis"),
     OpSpec("softmax_cross_entropy", (ops.SoftmaxCrossEntropy,), _softmax_cross_entropy,
            "integer labels or probability rows, any class axis"),
+    OpSpec("conv2d", (ops.Conv2d,), _conv2d, "N×C×H×W images, kernels 1–3, strides 1–2, paddings 0–1, int or pair"),
+    OpSpec("max_pool2d", (ops.MaxPool2d, ops._Pool2d), _pool2d("max_pool2d", distinct),
+           "distinct values (one clear maximum per window); kernels 1–3, strides default, 1–3 or a pair"),
+    OpSpec("avg_pool2d", (ops.AvgPool2d, ops._Pool2d), _pool2d("avg_pool2d", real),
+           "kernels 1–3, strides default, 1–3 or a pair"),
 ]}
 
 

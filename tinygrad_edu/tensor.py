@@ -556,6 +556,29 @@ class Tensor:
         target = target.detach() if isinstance(target, Tensor) else Tensor._wrap(as_array(target), False)
         return _apply(ops.SoftmaxCrossEntropy, self, target, axis=axis)
 
+    # --- convolution and pooling (N×C×H×W images, as PyTorch; nn.functional.conv2d adds the bias) ---
+
+    def conv2d(self, weight, stride=1, padding=0) -> Tensor:
+        """Each output channel o is Σ_c self[:, c] ⋆ weight[o, c] (a correlation, as PyTorch's conv2d), weight
+        out×in×kh×kw; stride and padding (zeros on both sides) are an int or an (h, w) pair."""
+        stride, padding = _pair("conv2d", "stride", stride, 1), _pair("conv2d", "padding", padding, 0)
+        dtype = _float_dtype(self, weight)
+        return _apply(ops.Conv2d, self, _lift(weight, dtype), dtype=dtype, stride=stride, padding=padding)
+
+    def max_pool2d(self, kernel_size, stride=None) -> Tensor:
+        """The maximum of each kernel_size window, stride apart (default: kernel_size, windows side by side)."""
+        return self._pool(ops.MaxPool2d, kernel_size, stride)
+
+    def avg_pool2d(self, kernel_size, stride=None) -> Tensor:
+        """The mean of each kernel_size window, stride apart (default: kernel_size, windows side by side)."""
+        return self._pool(ops.AvgPool2d, kernel_size, stride)
+
+    def _pool(self, fn_cls, kernel_size, stride) -> Tensor:
+        kernel_size = _pair(fn_cls.name, "kernel_size", kernel_size, 1)
+        stride = kernel_size if stride is None else _pair(fn_cls.name, "stride", stride, 1)
+        dtype = _float_dtype(self) if fn_cls is ops.AvgPool2d else None
+        return _apply(fn_cls, self, dtype=dtype, kernel_size=kernel_size, stride=stride)
+
 
 # --- factories ----------------------------------------------------------------------------------------------
 
@@ -563,6 +586,16 @@ class Tensor:
 def _shape(args) -> tuple:
     """f(2, 3) and f((2, 3)) alike, for shapes and axes."""
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
+
+
+def _pair(op: str, name: str, value, least: int) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints ≥ least, as (h, w); ValueError naming the op otherwise."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else \
+        tuple(value) if isinstance(value, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                                 and v >= least for v in pair):
+        raise ValueError(f"{op}: {name} must be an integer ≥ {least} or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def _rng(seed) -> np.random.Generator:

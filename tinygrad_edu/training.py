@@ -38,6 +38,7 @@ import numpy as np
 
 from tinygrad_edu import checkpoint, datasets, init, manual, nn, optim, tutorial
 from tinygrad_edu.autograd import no_grad
+from tinygrad_edu.cnn import CNN
 from tinygrad_edu.files import write_atomic
 from tinygrad_edu.mlp import MLP
 from tinygrad_edu.nn import functional as F
@@ -57,6 +58,7 @@ class TrainConfig:
     """Everything that decides a training run; stored in the metrics JSON and in the weights file."""
     model: str = "tutorial"
     hidden: tuple[int, ...] = (10,)
+    channels: tuple[int, ...] | None = None   # the cnn's two convolutions' widths (None: CNN's default)
     init: str = "tutorial"
     lr: float = 0.1
     batch_size: int | None = None        # None: full batch, one step per epoch
@@ -109,6 +111,9 @@ class TrainConfig:
             raise ConfigError(f"validation must be a number of images ≥ 0, got {self.validation!r}")
         if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ConfigError(f"hidden must be widths ≥ 1, got {self.hidden!r}")
+        if self.channels is not None and (len(self.channels) != 2 or any(
+                isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels)):
+            raise ConfigError(f"channels must be two widths ≥ 1 (the two convolutions'), got {self.channels!r}")
         sizes = (784, *self.hidden, 10)
         if (count := sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))) > checkpoint.MAX_PARAMETERS:
             raise ConfigError(f"hidden {','.join(map(str, self.hidden))} makes {count} parameters, more than "
@@ -116,8 +121,9 @@ class TrainConfig:
         MODELS[self.model].check(self)
 
     def as_dict(self) -> dict:
-        """The configuration as a JSON-able dict (hidden as a list)."""
-        return {**dataclasses.asdict(self), "hidden": list(self.hidden)}
+        """The configuration as a JSON-able dict (hidden and channels as lists)."""
+        channels = None if self.channels is None else list(self.channels)
+        return {**dataclasses.asdict(self), "hidden": list(self.hidden), "channels": channels}
 
 
 # --- inputs -----------------------------------------------------------------------------------------------
@@ -302,17 +308,27 @@ class MLPNet:
                  inputs: tuple[float, float] = PIXELS):
         self.module, self.optimizer, self.scheduler, self.inputs = module, optimizer, scheduler, inputs
 
-    @staticmethod
-    def check(config: TrainConfig) -> None:
+    def eval_rows(self) -> int:
+        """Images evaluated at a time: their activations, chunk × the widest layer, stay bounded (eval_chunk)."""
+        return min(10000, eval_chunk(max(self.module.sizes)))
+
+    @classmethod
+    def check(cls, config: TrainConfig) -> None:
         if config.backprop != "autograd":
             raise ConfigError(f"--backprop {config.backprop} needs --model tutorial: the hand-derived backprop is "
                               "the tutorial network's")
+        if config.channels is not None and cls.name != "cnn":
+            raise ConfigError(f"--channels is for --model cnn, not {config.model}")
+
+    @classmethod
+    def build(cls, config: TrainConfig, rng: np.random.Generator) -> nn.Module:
+        return MLP((cls.n_in, *config.hidden, cls.n_out), dropout=config.dropout, init=config.init,
+                   dtype=config.dtype, seed=rng)
 
     @classmethod
     def create(cls, config: TrainConfig, rng: np.random.Generator, steps: int,
                inputs: tuple[float, float]) -> MLPNet:
-        module = MLP((cls.n_in, *config.hidden, cls.n_out), dropout=config.dropout, init=config.init,
-                     dtype=config.dtype, seed=rng)
+        module = cls.build(config, rng)
         decay = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
         momentum = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
         optimizer = OPTIMIZERS[config.optimizer](module.parameters(), lr=config.lr, **momentum, **decay)
@@ -325,7 +341,7 @@ class MLPNet:
 
     @property
     def dtype(self) -> np.dtype:
-        return self.module.layers[0].weight.dtype
+        return next(self.module.parameters()).dtype
 
     @property
     def init(self) -> str:
@@ -343,9 +359,9 @@ class MLPNet:
 
     @no_grad()
     def logits(self, X, chunk: int | None = None) -> np.ndarray:
-        """The outputs for X's rows in eval mode (no dropout), chunk rows at a time (default: eval_chunk of the
-        widest layer), as one array."""
-        chunk = chunk or min(10000, eval_chunk(max(self.module.sizes)))
+        """The outputs for X's rows in eval mode (no dropout), chunk rows at a time (default: eval_rows()), as one
+        array."""
+        chunk = chunk or self.eval_rows()
         self.module.eval()
         try:
             return np.concatenate([self.module(X[i:i + chunk]).data for i in range(0, len(X), chunk)]
@@ -386,7 +402,44 @@ class MLPNet:
         return cls(nn.from_checkpoint(path, arrays, architecture), inputs=read_inputs(path, architecture))
 
 
-MODELS = {"tutorial": TutorialNet, "mlp": MLPNet}
+class CNNNet(MLPNet):
+    """A cnn.CNN (LeNet-style: two 5×5 convolutions with ReLU and 2×2 max-pooling, then Linear layers), trained
+    as MLPNet is (its optimizers and schedules). config.channels sets the convolutions' widths, config.hidden
+    the Linear layers'. It takes the same rows of 784 pixels (as 1×28×28 images), and evaluates 256 images at
+    a time: their im2col matrices are the memory that grows with the chunk."""
+
+    name = "cnn"
+    channels = (8, 16)   # when config.channels is None
+
+    def eval_rows(self) -> int:
+        return 256   # NOTE: their im2col matrices, 256 × 24·24 × 25 numbers for the first conv, grow with the chunk
+
+    @classmethod
+    def check(cls, config: TrainConfig) -> None:
+        super().check(config)
+        if config.dropout:
+            raise ConfigError("--dropout is for --model mlp: the cnn has no dropout layer")
+
+    @classmethod
+    def build(cls, config: TrainConfig, rng: np.random.Generator) -> nn.Module:
+        return CNN(config.channels or cls.channels, config.hidden, cls.n_out, init=config.init, dtype=config.dtype,
+                   seed=rng)
+
+    @classmethod
+    def expected_arrays(cls, path, architecture: dict) -> dict[str, tuple[tuple, str]]:
+        """name -> (shape, dtype) of the arrays a file's architecture claims (two channel widths, hidden widths,
+        a float dtype, nn's limits), computed without allocating anything."""
+        channels, hidden, dtype = (architecture.get(k) for k in ("channels", "hidden", "dtype"))
+        if not (isinstance(channels, list) and len(channels) == 2 and isinstance(hidden, list)
+                and all(type(c) is int and c > 0 for c in channels + hidden)):
+            raise checkpoint.CheckpointError(f"{path}: the cnn's channels must be two widths and hidden a list of "
+                                             f"widths, the file says {channels!r} and {hidden!r}")
+        if dtype not in ("float32", "float64"):
+            raise checkpoint.CheckpointError(f"{path}: dtype must be float32 or float64, the file says {dtype!r}")
+        return nn.expected_parameters(path, architecture)
+
+
+MODELS = {"tutorial": TutorialNet, "mlp": MLPNet, "cnn": CNNNet}
 
 
 def model_class(path, architecture: dict):
@@ -421,9 +474,10 @@ def eval_chunk(width: int) -> int:
 
 
 def describe(model) -> str:
-    """e.g. "tutorial 784-10-10, init tutorial, float32"."""
+    """e.g. "tutorial 784-10-10, init tutorial, float32", or "cnn 1x28x28-c8-c16-128-10, init torch, float32"."""
     a = model.architecture()
-    text = f"{a['model']} {'-'.join(map(str, a['sizes']))}, init {a['init']}, {a['dtype']}"
+    sizes = a["sizes"] if "sizes" in a else ["1x28x28", *(f"c{c}" for c in a["channels"]), *a["hidden"], a["n_out"]]
+    text = f"{a['model']} {'-'.join(map(str, sizes))}, init {a['init']}, {a['dtype']}"
     if model.inputs != PIXELS:
         text += f", inputs (p/255 − {model.inputs[0]:.4f})/{model.inputs[1]:.4f}"
     return text

@@ -22,7 +22,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")   # training.OPTIMIZERS, SCHEDULES and NOR
 SCHEDULES = ("none", "step", "cosine")  # the help stays fast)
 NORMALIZATIONS = ("none", "standard")
 
-HELP = "train the tutorial's network (or an MLP) on MNIST and report its train and test accuracy"
+HELP = "train the tutorial's network (or an MLP or a CNN) on MNIST and report its train and test accuracy"
 DESCRIPTION = """\
 Train a network on MNIST (pixels/255 as in the tutorial, or standardised) and print its train and test (or
 validation) accuracy and the wall time. Progress (step, loss, train accuracy, elapsed time) goes to stderr:
@@ -35,6 +35,7 @@ examples:
   tinygrad-edu train --backprop manual --dtype float64          # the hand-derived backprop, same weights
   tinygrad-edu train --model mlp                                # 784-256-10, Adam + cosine, 15 epochs: ~98%
   tinygrad-edu train --model mlp --validation 10000 --dropout 0.2   # try a setting on held-out training images
+  tinygrad-edu train --model cnn                                # LeNet-style, see docs/conv.md
 """
 
 # Per-model defaults. Options whose argparse default is None take their model's value from this table, so a
@@ -45,8 +46,11 @@ MODEL_DEFAULTS = {
                  "optimizer": "sgd", "schedule": "none", "normalize": "none"},
     "mlp": {"hidden": (256,), "init": "torch", "lr": 1e-3, "batch_size": 128, "epochs": 15,
             "optimizer": "adam", "schedule": "cosine", "normalize": "standard"},
+    # the recipe chosen on validation images by the rule in docs/conv.md
+    "cnn": {"channels": (8, 16), "hidden": (128,), "init": "torch", "lr": 2e-3, "batch_size": 128, "epochs": 4,
+            "optimizer": "adam", "schedule": "cosine", "normalize": "standard"},
 }
-PER_MODEL = ("hidden", "init", "lr", "batch_size", "optimizer", "schedule", "normalize")
+PER_MODEL = ("channels", "hidden", "init", "lr", "batch_size", "optimizer", "schedule", "normalize")
 DATASETS = ("mnist", "fashion-mnist")
 FULL_BATCH = "full"
 
@@ -103,10 +107,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", choices=list(MODEL_DEFAULTS), default="tutorial",
                        help="tutorial: 784-H-10 in the tutorial's column layout, plain gradient descent; mlp: "
                             "784-H-...-10 nn.Linear layers with ReLU, one row per image, an optimizer and an lr "
-                            "schedule; each model has its own defaults (default: tutorial)")
+                            "schedule; cnn: LeNet-style, two 5×5 convolutions (C1, C2 channels) with ReLU and 2×2 "
+                            "max-pooling, then Linear layers H,...,10, trained as mlp; each model has its own "
+                            "defaults (default: tutorial)")
     model.add_argument("--hidden", type=_widths, metavar="W[,W...]",
-                       help="hidden widths, a comma list such as 256,128 "
+                       help="hidden widths, a comma list such as 256,128 (for cnn: its Linear layers' after the "
+                            "convolutions) "
                             + _defaults("hidden", lambda h: ",".join(map(str, h))))
+    model.add_argument("--channels", type=_widths, metavar="C1,C2",
+                       help="the cnn's two convolutions' widths (output channels) (cnn model only) "
+                            + _defaults("channels", lambda c: ",".join(map(str, c))))
     model.add_argument("--init", choices=INITS,
                        help="tutorial: U[-0.5, 0.5) (rand - 0.5); he: N(0, 2/fan_in), b = 0; xavier: "
                             "U(±√(6/(fan_in+fan_out))), b = 0; torch: U(±1/√fan_in) for W and b "
@@ -175,7 +185,7 @@ def resolve(args):
     from tinygrad_edu.training import TrainConfig
 
     defaults = MODEL_DEFAULTS[args.model]
-    pick = {key: defaults[key] if getattr(args, key) is None else getattr(args, key) for key in PER_MODEL}
+    pick = {key: defaults.get(key) if getattr(args, key) is None else getattr(args, key) for key in PER_MODEL}
     if pick["batch_size"] == FULL_BATCH:
         pick["batch_size"] = None
     if args.iterations is None and args.epochs is None:
@@ -221,8 +231,9 @@ def run(args) -> int:
                      f"({time.perf_counter() - start:.1f} s)")
     length = (f"{config.iterations} iterations" if config.iterations is not None else f"{config.epochs} epochs")
     inputs = "" if config.normalize == "none" else ", standardised inputs"
-    progress.message(f"training {config.model} (hidden {','.join(map(str, config.hidden))}, init {config.init}, "
-                     f"{config.dtype}{inputs}) by {config.backprop}: {_update_rule(config)}, "
+    channels = "" if config.channels is None else f"channels {','.join(map(str, config.channels))}, "
+    progress.message(f"training {config.model} ({channels}hidden {','.join(map(str, config.hidden))}, "
+                     f"init {config.init}, {config.dtype}{inputs}) by {config.backprop}: {_update_rule(config)}, "
                      f"{_batches(config.batch_size)}, {length}, seed {config.seed}")
     try:
         result = training.train(config, data, progress)

@@ -28,9 +28,10 @@ import numpy as np
 from tinygrad_edu import checkpoint, init
 from tinygrad_edu.autograd import ShapeError
 from tinygrad_edu.nn import functional
-from tinygrad_edu.tensor import Tensor, _rng
+from tinygrad_edu.tensor import Tensor, _pair, _rng
 
-__all__ = ["Dropout", "Flatten", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh",
+__all__ = ["AvgPool2d", "Conv2d", "Dropout", "Flatten", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU",
+           "Sequential", "Sigmoid", "Tanh",
            "checkpoint_arrays", "from_checkpoint", "functional", "load", "load_optimizer_state", "save"]
 
 
@@ -280,6 +281,70 @@ class Flatten(Module):
         return {"start_dim": self.start_dim, "end_dim": self.end_dim}
 
 
+class Conv2d(Module):
+    """out = bias + Σ_c input[:, c] ⋆ weight[:, c] on N×C×H×W images (F.conv2d), as torch.nn.Conv2d.
+
+    weight is out_channels×in_channels×kh×kw, bias out_channels; kernel_size, stride and padding are an int or an
+    (h, w) pair, kept as pairs. init as Linear's, with fan_in = in_channels·kh·kw (tinygrad_edu.init.conv2d):
+    "torch" (default) is PyTorch's kaiming-uniform with a = √5, W and b ~ U(±1/√fan_in).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True, *,
+                 dtype=None, init: str = "torch", seed=None):
+        self.in_channels, self.out_channels, self.init = in_channels, out_channels, init
+        self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size, 1)
+        self.stride = _pair("Conv2d", "stride", stride, 1)
+        self.padding = _pair("Conv2d", "padding", padding, 0)
+        W, b = _init_conv2d(init, in_channels, out_channels, self.kernel_size, _rng(seed),
+                            np.dtype(dtype or np.float32))
+        self.weight = Parameter(W)
+        self.bias = Parameter(b) if bias else None
+
+    def forward(self, x):
+        if np.ndim(x) != 4 or np.shape(x)[1] != self.in_channels:
+            raise ShapeError(f"Conv2d(in_channels={self.in_channels}): the input must be N×{self.in_channels}×H×W, "
+                             f"got shape {np.shape(x)}")
+        return functional.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, bias={self.bias is not None}")
+
+    def _config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding),
+                "bias": self.bias is not None, "dtype": str(self.weight.dtype), "init": self.init}
+
+
+def _init_conv2d(name, in_channels, out_channels, kernel_size, rng, dtype):
+    if name not in init.INITS:
+        raise ValueError(f"Conv2d: unknown init {name!r}; choose one of {', '.join(init.INITS)}")
+    return init.conv2d(name, in_channels, out_channels, kernel_size, rng, dtype)
+
+
+class MaxPool2d(Module):
+    """The maximum of each kernel_size window, stride apart (default: kernel_size), as torch.nn.MaxPool2d."""
+
+    def __init__(self, kernel_size, stride=None):
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+
+    def forward(self, x):
+        return functional.max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+    def _config(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride}
+
+
+class AvgPool2d(MaxPool2d):
+    """The mean of each kernel_size window, stride apart (default: kernel_size), as torch.nn.AvgPool2d."""
+
+    def forward(self, x):
+        return functional.avg_pool2d(x, self.kernel_size, self.stride)
+
+
 class Sequential(Module):
     """Applies its modules in order; they are named "0", "1", ... as in PyTorch (so `0.weight`)."""
 
@@ -347,15 +412,20 @@ class Sequential(Module):
         for i, spec in enumerate(layers):
             if not isinstance(spec, dict) or spec.get("type") not in _LAYERS:
                 raise ValueError(f"layer {i} is not a known layer's spec: {spec!r}")
-            if spec["type"] != "Linear":
+            kind = spec["type"]
+            if kind not in ("Linear", "Conv2d"):
                 continue
-            n_in, n_out = spec.get("in_features"), spec.get("out_features")
+            n_in, n_out = (spec.get(k) for k in (("in_features", "out_features") if kind == "Linear"
+                                                   else ("in_channels", "out_channels")))
+            kernel = () if kind == "Linear" else spec.get("kernel_size")
             bias, dtype = spec.get("bias", True), spec.get("dtype", "float32")
             if not all(type(n) is int and n >= 1 for n in (n_in, n_out)) or type(bias) is not bool \
-                    or dtype not in ("float32", "float64"):
-                raise ValueError(f"layer {i}: Linear needs in_features and out_features ≥ 1, bias true or false "
-                                 f"and dtype float32 or float64, got {spec!r}")
-            shapes[f"{i}.weight"] = ((n_out, n_in), dtype)
+                    or dtype not in ("float32", "float64") or not (
+                    kind == "Linear" or (isinstance(kernel, list) and len(kernel) == 2
+                                         and all(type(k) is int and k >= 1 for k in kernel))):
+                raise ValueError(f"layer {i}: {kind} needs its sizes ≥ 1 (and a kernel_size pair for Conv2d), bias "
+                                 f"true or false and dtype float32 or float64, got {spec!r}")
+            shapes[f"{i}.weight"] = ((n_out, n_in, *kernel), dtype)
             if bias:
                 shapes[f"{i}.bias"] = ((n_out,), dtype)
         count = sum(math.prod(shape) for shape, _ in shapes.values())
@@ -365,7 +435,7 @@ class Sequential(Module):
         return shapes
 
 
-_LAYERS = {c.__name__: c for c in (Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten)}
+_LAYERS = {c.__name__: c for c in (Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten, Conv2d, MaxPool2d, AvgPool2d)}
 
 # --- saving and loading ---------------------------------------------------------------------------------------
 #
@@ -375,7 +445,8 @@ _LAYERS = {c.__name__: c for c in (Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten
 # scheduler's state.
 
 # model name in the architecture -> "module:class" with from_architecture(arch)
-MODELS = {"sequential": "tinygrad_edu.nn:Sequential", "mlp": "tinygrad_edu.mlp:MLP"}
+MODELS = {"sequential": "tinygrad_edu.nn:Sequential", "mlp": "tinygrad_edu.mlp:MLP",
+          "cnn": "tinygrad_edu.cnn:CNN"}
 _META = checkpoint.OPTIM_PREFIX + "meta"
 
 

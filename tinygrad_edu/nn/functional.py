@@ -96,3 +96,38 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
                          "must have the same shape")
     sq = (input - target) ** 2
     return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
+
+
+# --- convolution and pooling (N×C×H×W) -----------------------------------------------------------------------
+
+
+def conv2d(input, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
+    """out[n, o] = bias[o] + Σ_c input[n, c] ⋆ weight[o, c], as torch.nn.functional.conv2d (⋆ is a correlation).
+
+    input N×C×H×W, weight out×C×kh×kw, bias out; stride and padding (zeros on both sides) are an int or an
+    (h, w) pair. out is N×out×Ho×Wo with Ho = (H + 2·padding − kh)//stride + 1. The op (ops.Conv2d) computes it
+    as one matrix product of the im2col patches with the weight; its docs derive the backward.
+    """
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    out = input.conv2d(weight, stride=stride, padding=padding)
+    if bias is None:
+        return out
+    if tuple(bias.shape) != out.shape[1:2]:
+        raise ShapeError(f"conv2d: bias {tuple(bias.shape)} must hold one value per output channel of weight "
+                         f"{tuple(weight.shape)}, i.e. shape ({out.shape[1]},)")
+    return out + bias.reshape(1, -1, 1, 1)
+
+
+def max_pool2d(input, kernel_size, stride=None) -> Tensor:
+    """The maximum of each kernel_size window, stride apart (default: kernel_size), as torch's max_pool2d.
+
+    Rows and columns past the last whole window are dropped. Where a window's maximum is tied, the gradient is
+    shared equally among the tied elements, as Tensor.max does (PyTorch gives it all to the first one).
+    """
+    return (input if isinstance(input, Tensor) else Tensor(input)).max_pool2d(kernel_size, stride)
+
+
+def avg_pool2d(input, kernel_size, stride=None) -> Tensor:
+    """The mean of each kernel_size window, stride apart (default: kernel_size), as torch's avg_pool2d
+    (without its padding)."""
+    return (input if isinstance(input, Tensor) else Tensor(input)).avg_pool2d(kernel_size, stride)

@@ -223,11 +223,16 @@ def load_metrics(path) -> dict:
 
 def first_layer_weights(arrays: dict[str, np.ndarray]) -> tuple[str, np.ndarray]:
     """(name, array) of the weights whose rows are images: the tutorial's W1, else the first 2-D array whose
-    rows are square images (e.g. an MLP's `layers.0.weight`, out×784)."""
+    rows are square images (e.g. an MLP's `layers.0.weight`, out×784), or a first convolution's kernels on one
+    input channel (a CNN's `features.0.weight`, out×1×k×k, as out rows of k·k pixels)."""
     if "W1" in arrays:
         return "W1", arrays["W1"]
     for name, a in arrays.items():
-        if a.ndim == 2 and not name.startswith("optim/") and math.isqrt(a.shape[1]) ** 2 == a.shape[1] > 1:
+        if name.startswith("optim/"):
+            continue
+        if a.ndim == 4 and a.shape[1] == 1 and a.shape[2] == a.shape[3] > 1:
+            return name, a.reshape(len(a), -1)
+        if a.ndim == 2 and math.isqrt(a.shape[1]) ** 2 == a.shape[1] > 1:
             return name, a
     raise ValueError(f"no first-layer weights with image-shaped rows among {', '.join(arrays) or 'no arrays'}")
 

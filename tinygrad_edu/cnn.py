@@ -1,0 +1,89 @@
+"""The convolutional network after the MLP: LeNet-style nn.Conv2d, ReLU and nn.MaxPool2d layers, then Linear layers.
+
+`train --model cnn` trains it (training.CNNNet, with the MLP's optimizers and schedules); the layers and their
+backward rules are documented in docs/conv.md.
+"""
+from __future__ import annotations
+
+import math
+
+from tinygrad_edu import checkpoint, nn
+from tinygrad_edu.tensor import Tensor, _rng
+
+
+class CNN(nn.Module):
+    """conv k×k (c₁) → ReLU → max-pool 2 → conv k×k (c₂) → ReLU → max-pool 2 → Linear layers with ReLU → 10.
+
+    On 1×28×28 images with k = 5 (no padding): 28 → 24 → 12 → 8 → 4, so the first Linear takes c₂·4·4 inputs.
+    CNN((8, 16), (128,)) has parameters features.0.weight (8×1×5×5), features.0.bias, features.3.weight
+    (16×8×5×5), features.3.bias, classifier.0.weight (128×256), ..., classifier.2.bias, as the same model in
+    PyTorch. forward takes N×1×28×28 images, or N×784 rows (viewed as images).
+    """
+
+    image = (1, 28, 28)
+
+    def __init__(self, channels=(8, 16), hidden=(128,), n_out: int = 10, *, kernel_size: int = 5,
+                 init: str = "torch", dtype=None, seed=None):
+        channels, hidden = [int(c) for c in channels], [int(h) for h in hidden]
+        if len(channels) != 2 or min(channels + hidden + [n_out]) < 1:
+            raise ValueError(f"CNN: channels must be two widths ≥ 1 and hidden widths ≥ 1, got channels {channels}, "
+                             f"hidden {hidden}")
+        side = self.image[1]
+        for _ in channels:
+            side = (side - kernel_size + 1) // 2
+        if side < 1:
+            raise ValueError(f"CNN: a {kernel_size}×{kernel_size} kernel leaves nothing of a {self.image[1]}-pixel "
+                             "side after two convolutions and poolings")
+        rng = _rng(seed)
+        self.channels, self.hidden, self.n_out, self.kernel_size, self.init = channels, hidden, n_out, kernel_size, init
+        c1, c2 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(self.image[0], c1, kernel_size, dtype=dtype, init=init, seed=rng), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, kernel_size, dtype=dtype, init=init, seed=rng), nn.ReLU(), nn.MaxPool2d(2))
+        sizes = [c2 * side * side, *hidden, n_out]
+        layers = []
+        for n_in, n_next in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(n_in, n_next, dtype=dtype, init=init, seed=rng), nn.ReLU()]
+        self.classifier = nn.Sequential(*layers[:-1])
+
+    def forward(self, x):
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        features = self.features(x.reshape(-1, *self.image) if x.ndim == 2 else x)
+        return self.classifier(features.reshape(features.shape[0], -1))
+
+    def architecture(self) -> dict:
+        return {"model": "cnn", "channels": self.channels, "hidden": self.hidden, "n_out": self.n_out,
+                "kernel_size": self.kernel_size, "init": self.init, "dtype": str(self.features[0].weight.dtype)}
+
+    @classmethod
+    def parameter_shapes(cls, arch: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        """name -> (shape, dtype) of the parameters from_architecture(arch) would make, computed without
+        allocating them (nn.Sequential.parameter_shapes of the two parts); ValueError for sizes that are not valid."""
+        (c1, c2), hidden, n_out, k = arch["channels"], arch["hidden"], arch.get("n_out", 10), arch.get("kernel_size", 5)
+        if not all(type(n) is int and n >= 1 for n in (c1, c2, *hidden, n_out, k)):
+            raise ValueError(f"channels, hidden, n_out and kernel_size must be integers ≥ 1, got {arch!r}")
+        side = cls.image[1]
+        for _ in (c1, c2):
+            side = (side - k + 1) // 2
+        if side < 1:
+            raise ValueError(f"a {k}×{k} kernel leaves nothing of a {cls.image[1]}-pixel side")
+        conv = {"type": "Conv2d", "kernel_size": [k, k], "dtype": arch["dtype"]}
+        features = [{**conv, "in_channels": cls.image[0], "out_channels": c1}, {"type": "ReLU"}, {"type": "MaxPool2d"},
+                    {**conv, "in_channels": c1, "out_channels": c2}]
+        sizes = [c2 * side * side, *hidden, n_out]
+        classifier = []
+        for n_in, n_next in zip(sizes[:-1], sizes[1:]):
+            classifier += [{"type": "Linear", "in_features": n_in, "out_features": n_next, "dtype": arch["dtype"]},
+                           {"type": "ReLU"}]
+        shapes = {f"features.{name}": v for name, v in
+                  nn.Sequential.parameter_shapes({"layers": features}).items()}
+        shapes.update({f"classifier.{name}": v for name, v in
+                       nn.Sequential.parameter_shapes({"layers": classifier[:-1]}).items()})
+        if sum(math.prod(shape) for shape, _ in shapes.values()) > checkpoint.MAX_PARAMETERS:
+            raise ValueError(f"its layers hold more parameters than the limit of {checkpoint.MAX_PARAMETERS}")
+        return shapes
+
+    @classmethod
+    def from_architecture(cls, arch: dict) -> CNN:
+        return cls(arch["channels"], arch["hidden"], arch.get("n_out", 10), kernel_size=arch.get("kernel_size", 5),
+                   init=arch.get("init", "torch"), dtype=arch["dtype"])
