@@ -109,6 +109,30 @@ def test_cnn_saves_and_loads_with_nn_load(tmp_path):
     assert loaded.architecture() == model.architecture()
 
 
+@pytest.mark.parametrize("channels, hidden, dtype", [((8, 16), (128,), "float32"), ((3, 5), (7, 9), "float64")])
+def test_cnn_parameter_shapes_are_the_shapes_the_model_has(channels, hidden, dtype):
+    model = CNN(channels, hidden, dtype=dtype, seed=0)
+    assert CNN.parameter_shapes(model.architecture()) == {n: (p.shape, str(p.dtype))
+                                                          for n, p in model.named_parameters()}
+    seq = nn.Sequential(nn.Conv2d(2, 3, (3, 2), bias=False, seed=0), nn.ReLU(), nn.Flatten(), nn.Linear(4, 5))
+    assert nn.Sequential.parameter_shapes(seq.architecture()) == {n: (p.shape, str(p.dtype))
+                                                                  for n, p in seq.named_parameters()}
+
+
+def test_a_cnn_file_claiming_a_huge_model_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+    model = CNN((4, 6), (16,), seed=0)
+    path = checkpoint.save(tmp_path / "c.npz", model.state_dict(), {**model.architecture(), "channels": [4, 10**5]})
+    monkeypatch.setattr(CNN, "from_architecture", classmethod(lambda cls, arch: pytest.fail("built")))
+    for load in (nn.load, training.load_model):
+        with pytest.raises(checkpoint.CheckpointError, match=r"c.npz: cannot rebuild the model from its "
+                                                             r"architecture: its layers hold \d+ parameters, more "
+                                                             r"than the limit of 16777216"):
+            load(path)
+    bad = checkpoint.save(tmp_path / "b.npz", model.state_dict(), {**model.architecture(), "channels": [4]})
+    with pytest.raises(checkpoint.CheckpointError, match="b.npz: the cnn's channels must be two widths"):
+        training.load_model(bad)
+
+
 # --- train --model cnn --------------------------------------------------------------------------------------
 
 

@@ -563,7 +563,7 @@ class Tensor:
         out×in×kh×kw; stride and padding (zeros on both sides) are an int or an (h, w) pair."""
         stride, padding = _pair("conv2d", "stride", stride, 1), _pair("conv2d", "padding", padding, 0)
         dtype = _float_dtype(self, weight)
-        return _apply(ops.Conv2d, self, _lift(weight, dtype), dtype=dtype, stride=stride, padding=padding)
+        return _apply(ops.Conv2d, self, _lift(weight, dtype, "conv2d"), dtype=dtype, stride=stride, padding=padding)
 
     def max_pool2d(self, kernel_size, stride=None) -> Tensor:
         """The maximum of each kernel_size window, stride apart (default: kernel_size, windows side by side)."""

@@ -423,8 +423,10 @@ class Sequential(Module):
                     or dtype not in ("float32", "float64") or not (
                     kind == "Linear" or (isinstance(kernel, list) and len(kernel) == 2
                                          and all(type(k) is int and k >= 1 for k in kernel))):
-                raise ValueError(f"layer {i}: {kind} needs its sizes ≥ 1 (and a kernel_size pair for Conv2d), bias "
-                                 f"true or false and dtype float32 or float64, got {spec!r}")
+                sizes = "in_features and out_features ≥ 1" if kind == "Linear" else \
+                    "in_channels and out_channels ≥ 1, a kernel_size pair"
+                raise ValueError(f"layer {i}: {kind} needs {sizes}, bias true or false and dtype float32 or "
+                                 f"float64, got {spec!r}")
             shapes[f"{i}.weight"] = ((n_out, n_in, *kernel), dtype)
             if bias:
                 shapes[f"{i}.bias"] = ((n_out,), dtype)
