@@ -2,8 +2,13 @@
 
 Also the measure used to compare them, the batch they are computed on (real MNIST or synthetic digits), and
 the tutorial's code as it was published, to show how far each published bug is from the true gradient.
+`compare(images, labels)` gives the whole report: printed as the command prints it, shown as HTML tables
+in a notebook.
 """
 from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,6 +24,9 @@ QUANTITIES = {
     "dW1": ("(1/m)·dZ1·Xᵀ", "W1.grad"),
     "db1": ("(1/m)·Σ dZ1  (per unit)", "b1.grad"),
 }
+
+# The largest normwise relative error that counts as agreement, by dtype.
+TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
 
 # The published code took m from the whole of Kaggle's train.csv, then trained on what the dev split left.
 M_PUBLISHED, M_TRAINED_PUBLISHED = 42_000, 41_000
@@ -128,3 +136,114 @@ def published_rows(X, Y, X_no9, Y_no9, seed=0):
     rows.append(("dZ2", "one_hot sized Y.max() + 1, batch without a 9", dZ2,
                  A2 - manual.one_hot(Y_no9, 10, A2.dtype)))
     return rows
+
+
+# --- the report ------------------------------------------------------------------------------------------
+
+
+class Row(NamedTuple):
+    """One quantity, by hand and by autograd."""
+    quantity: str
+    formula: str        # the tutorial's formula (manual.py)
+    autograd: str       # the autograd value it equals (tutorial.py)
+    shape: tuple
+    max_abs: float      # max|hand − autograd|
+    rel_error: float    # normwise_relative_error(hand, autograd)
+
+
+class PublishedRow(NamedTuple):
+    """One bug of the published code: how far its value is from the true gradient, or the error it raises."""
+    quantity: str
+    code: str
+    shape: tuple | None
+    max_abs: float | None
+    rel_error: float | None
+    error: Exception | None
+
+
+@dataclasses.dataclass(repr=False)
+class Comparison:
+    """The result of compare(): the rows, and the published code's rows when asked for. str() is the text the
+    `compare` command prints; in a notebook it shows as HTML tables."""
+    rows: list[Row]
+    tolerance: float
+    dtype: str
+    columns: int
+    source: str
+    seed: int
+    note: str | None = None
+    published: list[PublishedRow] | None = None
+    published_columns: int = 0
+
+    @property
+    def failed(self) -> list[str]:
+        """The quantities above the tolerance (NaN counts as above)."""
+        return [r.quantity for r in self.rows if not r.rel_error <= self.tolerance]
+
+    def report(self):
+        """The comparison as a viz Report: paragraphs and tables."""
+        from tinygrad_edu.viz.display import Report, Table, sci
+
+        tol = self.tolerance
+        title = (f"The tutorial's gradients by hand and by autograd: {self.dtype}, {self.columns} columns of the "
+                 f"{self.source}, seed {self.seed}")
+        table = Table(["quantity", "hand formula (manual.py)", "autograd (tutorial.py)", "shape",
+                       "max|hand − autograd|", "normwise rel. error", "check"],
+                      [[r.quantity, r.formula, r.autograd, r.shape, sci(r.max_abs), sci(r.rel_error),
+                        "ok" if r.rel_error <= tol else "FAIL"] for r in self.rows])
+        failed = self.failed
+        verdict = (f"FAIL: {', '.join(failed)} above {tol:g}: the hand derivation and autograd disagree." if failed
+                   else f"All {len(self.rows)} rows within {tol:g}: the hand derivation and autograd agree.")
+        blocks = [title if self.note is None else f"{self.note}\n{title}", table,
+                  f"normwise rel. error = max|hand − autograd| / max|autograd|\n{verdict}"]
+        if self.published is not None:
+            rows, raised = [], []
+            for r in self.published:
+                if r.error is not None:
+                    rows.append([r.quantity, r.code, "-", "-", f"{type(r.error).__name__}, below"])
+                    raised.append(f"{r.quantity}, {r.code} ({self.published_columns} columns), raises:\n"
+                                  f"    {type(r.error).__name__}: {str(r.error).strip()}")
+                else:
+                    rows.append([r.quantity, r.code, r.shape, sci(r.max_abs), sci(r.rel_error)])
+            blocks += ["The tutorial's code as published, against the true gradient (reported, not failures):",
+                       (Table(["quantity", "published code", "shape", "max|published − true|",
+                               "normwise rel. error"], rows), *raised),
+                       f"Comparing with autograd is the instrument that catches such bugs: every published row "
+                       f"is far above {tol:g}."]
+        return Report(blocks)
+
+    def __str__(self) -> str:
+        return str(self.report())
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()
+
+
+def compare(images, labels, batch_size: int = 1000, seed=0, dtype="float64", as_published: bool = False,
+            source: str = "MNIST training set", note: str | None = None) -> Comparison:
+    """The tutorial's gradients by hand and by autograd on a batch of batch_size images drawn by seed (from
+    the same init_params(seed)), one Row per quantity; with as_published, the published code's rows too
+    (on that batch, and for one_hot on a batch without a 9). The tolerance is TOLERANCE[dtype].
+    """
+    dtype = np.dtype(dtype).name
+    if dtype not in TOLERANCE:
+        raise ValueError(f"compare: dtype must be one of {', '.join(TOLERANCE)}, got {dtype}")
+    X, Y = draw_batch(images, labels, batch_size, seed, dtype)
+    hand, auto = hand_and_autograd(X, Y, seed)
+    rows = []
+    for name, (formula, autograd_name) in QUANTITIES.items():
+        a, b = getattr(hand, name), getattr(auto, name)
+        rows.append(Row(name, formula, autograd_name, a.shape, float(np.max(np.abs(a - b))),
+                        normwise_relative_error(a, b)))
+    result = Comparison(rows, TOLERANCE[dtype], dtype, X.shape[1], source, seed, note)
+    if as_published:
+        X_no9, Y_no9 = draw_batch(images, labels, batch_size, seed, dtype, without=9)
+        result.published_columns = X_no9.shape[1]
+        result.published = [
+            PublishedRow(name, code, None, None, None, value) if isinstance(value, Exception) else
+            PublishedRow(name, code, np.shape(value), float(np.max(np.abs(value - true))),
+                         normwise_relative_error(value, true), None)
+            for name, code, value, true in published_rows(X, Y, X_no9, Y_no9, seed)]
+    return result

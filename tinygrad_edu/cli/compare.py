@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tinygrad_edu.cli.common import format_table, non_negative_int, positive_int, sci
+from tinygrad_edu.cli.common import non_negative_int, positive_int
 
 HELP = "compare the tutorial's hand-derived gradients with autograd's on a batch of MNIST"
 DESCRIPTION = """\
@@ -20,7 +20,7 @@ summed over the whole layer, m from the whole data set, one_hot sized by Y.max()
 not failures.
 """
 
-TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
+DTYPES = ("float32", "float64")   # comparison.TOLERANCE's keys (not imported here: the help stays fast)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,15 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="columns (images) in the batch: the tutorial's m (default 1000)")
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of init_params and of the batch (default 0)")
-    parser.add_argument("--dtype", choices=sorted(TOLERANCE), default="float64",
+    parser.add_argument("--dtype", choices=DTYPES, default="float64",
                         help="precision of both computations (default float64)")
     parser.add_argument("--as-published", action="store_true",
                         help="add rows for the tutorial's code as published, and how far each is from the truth")
 
 
 def run(args) -> int:
-    import numpy as np
-
     from tinygrad_edu import comparison as cmp
     from tinygrad_edu.datasets import DatasetError
 
@@ -49,49 +47,6 @@ def run(args) -> int:
         print(f"compare: --batch-size {args.batch_size} is more than the {len(labels)} images of the {source}",
               file=sys.stderr)
         return 2
-    if note:
-        print(note)
-    X, Y = cmp.draw_batch(images, labels, args.batch_size, args.seed, args.dtype)
-    tol = TOLERANCE[args.dtype]
-
-    hand, auto = cmp.hand_and_autograd(X, Y, args.seed)
-    rows, failed = [], []
-    for name, (formula, autograd_name) in cmp.QUANTITIES.items():
-        a, b = getattr(hand, name), getattr(auto, name)
-        err = cmp.normwise_relative_error(a, b)
-        if not err <= tol:   # NaN fails too
-            failed.append(name)
-        rows.append([name, formula, autograd_name, str(a.shape), sci(np.max(np.abs(a - b))), sci(err),
-                     "ok" if err <= tol else "FAIL"])
-    print(f"The tutorial's gradients by hand and by autograd: {args.dtype}, {X.shape[1]} columns of the {source}, "
-          f"seed {args.seed}")
-    print()
-    print(format_table(["quantity", "hand formula (manual.py)", "autograd (tutorial.py)", "shape",
-                        "max|hand − autograd|", "normwise rel. error", "check"], rows))
-    print()
-    print("normwise rel. error = max|hand − autograd| / max|autograd|")
-    print(f"FAIL: {', '.join(failed)} above {tol:g}: the hand derivation and autograd disagree." if failed
-          else f"All {len(rows)} rows within {tol:g}: the hand derivation and autograd agree.")
-
-    if args.as_published:
-        X_no9, Y_no9 = cmp.draw_batch(images, labels, args.batch_size, args.seed, args.dtype, without=9)
-        pub_rows, raised = [], []
-        for name, code, value, true in cmp.published_rows(X, Y, X_no9, Y_no9, args.seed):
-            if isinstance(value, Exception):
-                pub_rows.append([name, code, "-", "-", f"{type(value).__name__}, below"])
-                raised.append(f"{name}, {code} ({X_no9.shape[1]} columns), raises:\n"
-                              f"    {type(value).__name__}: {str(value).strip()}")
-            else:
-                pub_rows.append([name, code, str(np.shape(value)), sci(np.max(np.abs(value - true))),
-                                 sci(cmp.normwise_relative_error(value, true))])
-        print()
-        print("The tutorial's code as published, against the true gradient (reported, not failures):")
-        print()
-        print(format_table(["quantity", "published code", "shape", "max|published − true|",
-                            "normwise rel. error"], pub_rows))
-        for line in raised:
-            print(line)
-        print()
-        print(f"Comparing with autograd is the instrument that catches such bugs: every published row is far "
-              f"above {tol:g}.")
-    return 1 if failed else 0
+    report = cmp.compare(images, labels, args.batch_size, args.seed, args.dtype, args.as_published, source, note)
+    print(report)
+    return 1 if report.failed else 0

@@ -2,14 +2,16 @@
 
 Everything here sits above the core and only reads it. Graphviz and matplotlib are optional: `render` needs
 Graphviz's `dot`, the plot functions need matplotlib (`pip install "tinygrad_edu[plot]"`), each imported only
-when used.
+when used. In Jupyter, `graph(loss)` shows the graph inline (as text without Graphviz), a trace shows its
+lines as a table, and each plot function given no path returns its matplotlib Figure, shown inline.
 
     from tinygrad_edu import viz
-    viz.print_graph(loss); viz.to_dot(loss); viz.render(loss, "graph.svg")
+    viz.print_graph(loss); viz.to_dot(loss); viz.render(loss, "graph.svg"); viz.graph(loss)
     with viz.trace():
         loss.backward()
     viz.plot_run("runs/metrics.json", out_dir="runs/plots")
 """
+from tinygrad_edu.viz.display import Graph, Report, Table, graph
 from tinygrad_edu.viz.graph import format_graph, graph_nodes, node_labels, print_graph, render, to_dot
 from tinygrad_edu.viz.plots import (
     confusion_matrix,
@@ -23,6 +25,6 @@ from tinygrad_edu.viz.plots import (
 )
 from tinygrad_edu.viz.trace import Gradient, trace
 
-__all__ = ["Gradient", "confusion_matrix", "format_graph", "graph_nodes", "load_metrics", "node_labels",
-           "plot_confusion", "plot_curves", "plot_misclassified", "plot_run", "plot_weights", "predict",
-           "print_graph", "render", "to_dot", "trace"]
+__all__ = ["Gradient", "Graph", "Report", "Table", "confusion_matrix", "format_graph", "graph", "graph_nodes",
+           "load_metrics", "node_labels", "plot_confusion", "plot_curves", "plot_misclassified", "plot_run",
+           "plot_weights", "predict", "print_graph", "render", "to_dot", "trace"]

@@ -3,7 +3,8 @@
 matplotlib is imported inside the functions that draw, so `import tinygrad_edu.viz` works without it; drawing
 without it raises ModuleNotFoundError saying `pip install "tinygrad_edu[plot]"`. Figures are made with
 matplotlib's object API (Figure, no pyplot), so no backend or global state of the caller is touched.
-Every picture has a fixed size in pixels (its FIGSIZE × DPI), written whole or not at all.
+Every picture has a fixed size in pixels (its FIGSIZE × DPI), written whole or not at all. Given no path, a
+plot function returns the Figure instead of writing it: a notebook shows it inline (`%matplotlib inline`).
 """
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def _figure(size):
     return Figure(figsize=size, dpi=DPI)
 
 
-def _save(fig, path) -> Path:
+def _save(fig, path):
+    """Writes fig as a PNG to path and returns the path; with path None, returns the Figure itself."""
+    if path is None:
+        return fig
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return write_atomic(path, buf.getvalue())
@@ -62,8 +66,8 @@ def image_side(n_pixels: int) -> int:
 # --- curves -------------------------------------------------------------------------------------------------
 
 
-def plot_curves(history: list[dict], path, *, test_accuracy: float | None = None,
-                validation_accuracy: float | None = None, title: str | None = None) -> Path:
+def plot_curves(history: list[dict], path=None, *, test_accuracy: float | None = None,
+                validation_accuracy: float | None = None, title: str | None = None):
     """Loss (left) and train/test (or validation) accuracy (right) against the step, from a metrics.json history.
 
     history: a list of {"step", "loss", "train_accuracy"?, "test_accuracy"? or "validation_accuracy"?};
@@ -105,7 +109,7 @@ def plot_curves(history: list[dict], path, *, test_accuracy: float | None = None
 # --- weights ------------------------------------------------------------------------------------------------
 
 
-def plot_weights(W, path, *, name: str = "W1", max_units: int = 50) -> Path:
+def plot_weights(W, path=None, *, name: str = "W1", max_units: int = 50):
     """W's rows as square images (W1 is hidden×784: row j holds unit j's weight on each pixel), red + / blue −.
 
     Each image has its own symmetric colour scale, so a unit's pattern shows whatever its size. At most
@@ -144,7 +148,7 @@ def _labels_and_predictions(labels, predictions) -> tuple[np.ndarray, np.ndarray
     return labels, predictions
 
 
-def plot_misclassified(images, labels, predictions, path, *, max_count: int = 24, ncols: int = 8) -> Path:
+def plot_misclassified(images, labels, predictions, path=None, *, max_count: int = 24, ncols: int = 8):
     """A grid of the first max_count images whose prediction is wrong, each titled `true 3 · pred 5`.
 
     images: N×28×28 or N×784 (uint8 pixels or floats); labels, predictions: N integer classes.
@@ -183,7 +187,7 @@ def confusion_matrix(labels, predictions, num_classes: int = 10) -> np.ndarray:
     return counts
 
 
-def plot_confusion(labels, predictions, path, *, num_classes: int = 10) -> Path:
+def plot_confusion(labels, predictions, path=None, *, num_classes: int = 10):
     """The confusion matrix: rows true class, columns predicted, each cell's count written in it.
 
     Colour is the fraction of the row (so the mistakes of a rare class show as well as a common one's).

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinygrad_edu import autograd
+from tinygrad_edu.viz.display import Table
 from tinygrad_edu.viz.graph import graph_nodes, node_labels
 
 HEADER = (
@@ -65,6 +66,7 @@ class trace(contextlib.ContextDecorator):
     The rules are the ops' own (`Function.rules`), filled in with the graph's labels: a tensor's name, else
     its op and number (matmul#3). When the loss tensor has a name, it is the L of ∂L/∂. Every backward() run
     inside the block is traced, printed to `file` (default stdout) and collected in `.gradients` (Gradient's).
+    Shown in a notebook (`with viz.trace() as tr: ...`, then `tr`), the collected lines are an HTML table.
     """
 
     def __init__(self, file=None):
@@ -85,6 +87,14 @@ class trace(contextlib.ContextDecorator):
         self._remove()
         self._nodes, self._labels, self._visited = [], {}, set()
         return False
+
+    def table(self) -> Table:
+        """The collected gradients, one row each: the rule, its op, the gradient's shape and norm."""
+        return Table(["node", "rule", "op", "shape", "norm"],
+                     [[g.node, g.rule, g.op, g.shape, f"{g.norm:.4g}"] for g in self.gradients])
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
 
     def _print(self, text: str) -> None:
         print(text, file=sys.stdout if self.file is None else self.file)

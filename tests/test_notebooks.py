@@ -1,0 +1,160 @@
+"""The notebooks: committed without outputs, and each runs top to bottom in a fresh kernel within its time limit."""
+import io
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+from realdata import needs_mnist
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NAMES = ["01_from_scratch_to_autograd.ipynb", "01_from_scratch_to_autograd.vi.ipynb", "02_your_own_model.ipynb",
+         "03_write_an_op.ipynb"]
+# NOTE: a guard against a hung kernel, not a speed test: each notebook takes under two minutes on an idle 2-core
+# machine, and the limit leaves room for a loaded one. The limit is for the whole notebook (kernel start included).
+LIMIT = float(os.environ.get("TINYGRAD_EDU_NOTEBOOK_LIMIT", "1200"))
+
+
+def read(name) -> dict:
+    return json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
+
+
+def code_cells(nb: dict) -> list[str]:
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+# --- as committed ---------------------------------------------------------------------------------------------
+
+
+def test_the_four_notebooks_are_there_and_no_others():
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_without_outputs_or_execution_counts(name):
+    for i, cell in enumerate(read(name)["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{name}: code cell {i} has outputs; clear them before committing"
+            assert cell["execution_count"] is None, f"{name}: code cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_first_code_cell_says_how_to_install_in_colab_or_kaggle_commented(name):
+    first = code_cells(read(name))[0].splitlines()
+    assert all(line.startswith("#") for line in first if line.strip()), "the install cell must run as a no-op"
+    assert any("%pip install" in line and "tinygrad_edu" in line for line in first)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_valid_nbformat_and_the_data_loaded_without_a_path(name):
+    nbformat = pytest.importorskip("nbformat")
+    nbformat.validate(nbformat.read(NOTEBOOKS / name, as_version=4))
+    source = "\n".join(code_cells(read(name)))
+    assert "TINYGRAD_EDU_DATA" not in source and "/work/" not in source
+    if "load_mnist(" in source:
+        assert re.findall(r"load_mnist\((.*?)\)", source) == [""] * source.count("load_mnist(")
+
+
+def test_the_vietnamese_notebook_runs_the_same_code_as_the_english_one():
+    """Only the printed words may differ: the same cells in the same order, the same calls."""
+    en, vi = (read(n) for n in NAMES[:2])
+    assert [c["cell_type"] for c in en["cells"]] == [c["cell_type"] for c in vi["cells"]]
+    def calls(cells):
+        return [re.sub(r'f?"[^"]*"', '""', c) for c in cells[1:]]   # the install cell's comments are translated
+    assert calls(code_cells(en)) == calls(code_cells(vi))
+
+
+@pytest.mark.parametrize("name", ["02_your_own_model.ipynb", "03_write_an_op.ipynb"])
+def test_the_pytorch_cell_says_so_and_moves_on_without_torch(name, monkeypatch):
+    (cell,) = [c for c in code_cells(read(name)) if "import torch" in c]
+    monkeypatch.setitem(sys.modules, "torch", None)   # `import torch` now raises ModuleNotFoundError
+    out = io.StringIO()
+    with redirect_stdout(out):
+        exec(compile(cell, name, "exec"), {})
+    assert "PyTorch is not installed (pip install torch)" in out.getvalue()
+
+
+# --- run ------------------------------------------------------------------------------------------------------
+
+
+def execute(name) -> dict:
+    """The notebook run top to bottom in a fresh kernel, in its own folder as Jupyter runs it, with outputs."""
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    deadline = time.monotonic() + LIMIT
+    client = nbclient.NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}},
+                                     timeout_func=lambda cell: max(1, int(deadline - time.monotonic())))
+    client.execute()   # a failing cell raises CellExecutionError, naming the cell and the error
+    return nb
+
+
+def stdout_of(nb) -> str:
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                   if o.output_type == "stream" and o.name == "stdout")
+
+
+def outputs_with(nb, mime: str) -> list[str]:
+    return [o["data"][mime] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if o.output_type in ("display_data", "execute_result") and mime in o.get("data", {})]
+
+
+def check_graph_output(nb, loss_label: str) -> None:
+    """The graph cell shows a picture when Graphviz's `dot` is on PATH, the text tree otherwise."""
+    trees = [t for t in outputs_with(nb, "text/plain") if t.startswith(f"{loss_label} = ")]
+    assert len(trees) == 1
+    svgs = outputs_with(nb, "image/svg+xml")
+    if shutil.which("dot"):
+        assert len(svgs) == 1 and "<svg" in svgs[0]
+    else:
+        assert svgs == [] and "Graphviz" in trees[0]
+
+
+@needs_mnist
+@pytest.mark.parametrize("name, words", [
+    ("01_from_scratch_to_autograd.ipynb", (r"^test accuracy +0\.8542$", r"^every one of the 6 rows ≤ 1e-10: True ")),
+    ("01_from_scratch_to_autograd.vi.ipynb", (r"^độ chính xác .*\(test accuracy\) +0\.8542$",
+                                              r"^cả 6 dòng đều ≤ 1e-10: True ")),
+])
+def test_notebook_01_trains_to_the_readme_figure_and_every_comparison_row_agrees(name, words):
+    nb = execute(name)
+    out = stdout_of(nb)
+    for pattern in words:
+        assert re.search(pattern, out, re.M), pattern
+    assert "∂L/∂Z1 += ∂L/∂A1 ⊙ [Z1 > 0]" in out                       # the trace, in the graph's names
+    html = "".join(outputs_with(nb, "text/html"))
+    assert html.count("<table>") == 3                                 # the comparison (2 tables) and the trace
+    assert html.count(">ok</td>") == 6 and "ValueError" in html
+    assert len(outputs_with(nb, "image/png")) == 5                    # the digits and the four viz plots
+    check_graph_output(nb, "L")
+
+
+@needs_mnist
+def test_notebook_02_trains_the_mlp_to_98_percent_and_ports_it_to_pytorch():
+    nb = execute("02_your_own_model.ipynb")
+    out = stdout_of(nb)
+    accuracy = float(re.search(r"^test accuracy  (\d\.\d{4})$", out, re.M).group(1))
+    assert accuracy >= 0.98
+    assert len(outputs_with(nb, "image/png")) == 3
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError:
+        assert "PyTorch is not installed" in out
+    else:   # the same weights in PyTorch: the same logits to float32 round-off (a near tie may flip one image)
+        port = re.search(r"max \|difference of the logits\| = (\S+) \(float32\), test accuracy (\d\.\d{4})$", out, re.M)
+        assert float(port.group(1)) < 1e-3 and abs(float(port.group(2)) - accuracy) <= 2e-4
+
+
+def test_notebook_03_defines_an_op_that_passes_gradcheck_hypothesis_and_shows_its_rule_in_the_trace():
+    nb = execute("03_write_an_op.ipynb")
+    out = stdout_of(nb)
+    assert "softsign(x) = [-0.75       -0.5         0.          0.33333334  0.75      ]" in out
+    assert "GradcheckError: gradcheck: input 0 (x)" in out            # the backward without the square is caught
+    assert re.search(r"^\d+ examples, .*: every property held$", out, re.M)
+    assert "∂L/∂x += ∂L/∂y / (1 + |x|)²" in out and "[softsign]" in out
+    check_graph_output(nb, "L")
