@@ -10,7 +10,6 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
-from realdata import needs_mnist
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = ["01_from_scratch_to_autograd.ipynb", "01_from_scratch_to_autograd.vi.ipynb", "02_your_own_model.ipynb",
@@ -115,7 +114,6 @@ def check_graph_output(nb, loss_label: str) -> None:
         assert svgs == [] and "Graphviz" in trees[0]
 
 
-@needs_mnist
 @pytest.mark.parametrize("name, words", [
     ("01_from_scratch_to_autograd.ipynb", (r"^test accuracy +0\.8542$", r"^every one of the 6 rows ≤ 1e-10: True ")),
     ("01_from_scratch_to_autograd.vi.ipynb", (r"^độ chính xác .*\(test accuracy\) +0\.8542$",
@@ -134,7 +132,6 @@ def test_notebook_01_trains_to_the_readme_figure_and_every_comparison_row_agrees
     check_graph_output(nb, "L")
 
 
-@needs_mnist
 def test_notebook_02_trains_the_mlp_to_98_percent_and_ports_it_to_pytorch():
     nb = execute("02_your_own_model.ipynb")
     out = stdout_of(nb)
