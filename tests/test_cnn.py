@@ -119,6 +119,18 @@ def test_cnn_parameter_shapes_are_the_shapes_the_model_has(channels, hidden, dty
                                                                   for n, p in seq.named_parameters()}
 
 
+def test_conv_layers_in_files_are_seeded_and_checked(tmp_path):
+    arch = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)).architecture()
+    first, again = (nn.Sequential.from_architecture(arch, seed=0) for _ in range(2))
+    np.testing.assert_array_equal(first[0].weight.data, again[0].weight.data)
+    huge = {**arch, "layers": [{**arch["layers"][0], "padding": [100000, 100000]}]}
+    with pytest.raises(checkpoint.CheckpointError, match="layer 0: Conv2d's padding must be a pair of integers "
+                                                         "from 0 to the kernel_size − 1"):
+        nn.load(checkpoint.save(tmp_path / "p.npz", first.state_dict(), huge))
+    with pytest.raises(ValueError, match="MaxPool2d: kernel_size must be an integer ≥ 1 or a pair of them, got 'x'"):
+        nn.MaxPool2d("x")
+
+
 def test_a_cnn_file_claiming_a_huge_model_is_refused_before_anything_is_built(tmp_path, monkeypatch):
     model = CNN((4, 6), (16,), seed=0)
     path = checkpoint.save(tmp_path / "c.npz", model.state_dict(), {**model.architecture(), "channels": [4, 10**5]})
@@ -128,6 +140,9 @@ def test_a_cnn_file_claiming_a_huge_model_is_refused_before_anything_is_built(tm
                                                              r"architecture: its layers hold \d+ parameters, more "
                                                              r"than the limit of 16777216"):
             load(path)
+    three = checkpoint.save(tmp_path / "n3.npz", model.state_dict(), {**model.architecture(), "n_out": 3})
+    with pytest.raises(checkpoint.CheckpointError, match="n3.npz: the cnn must have 10 outputs"):
+        training.load_model(three)
     bad = checkpoint.save(tmp_path / "b.npz", model.state_dict(), {**model.architecture(), "channels": [4]})
     with pytest.raises(checkpoint.CheckpointError, match="b.npz: the cnn's channels must be two widths"):
         training.load_model(bad)

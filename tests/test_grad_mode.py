@@ -376,3 +376,31 @@ def test_the_mode_calls_match_pytorch_step_by_step():
         return seen
 
     assert scenario(tg) == scenario(torch)
+
+
+def test_backward_hooks_belong_to_the_thread_that_added_them():
+    """A trace (viz.trace is built on add_backward_hook) sees only its own thread's backward passes."""
+    from tinygrad_edu import autograd
+
+    seen, added, other_done = [], threading.Event(), threading.Event()
+
+    def traced():
+        remove = autograd.add_backward_hook(lambda t, fn, *rest: seen.append(fn.name))
+        added.set()
+        other_done.wait(5)
+        x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+        (x * 3.0).sum().backward()
+        remove()
+
+    def other():
+        added.wait(5)
+        y = Tensor(np.array([1.0]), requires_grad=True)
+        (y.exp() + 1.0).log().sum().backward()
+        other_done.set()
+
+    threads = [threading.Thread(target=traced), threading.Thread(target=other)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(10)
+    assert seen == ["sum", "mul"]

@@ -335,8 +335,13 @@ def test_read_idx_allocates_no_more_than_the_header_claims(tmp_path_factory, cod
 
 def test_train_refuses_a_model_too_big_for_a_weights_file_before_it_starts():
     from tinygrad_edu.training import ConfigError, TrainConfig
-    with pytest.raises(ConfigError, match="hidden 4096,4096 makes 20037642 parameters, more than the 16777216 a "
-                                          "weights file can hold"):
+    with pytest.raises(ConfigError, match="--model mlp --hidden 4096,4096 makes 20037642 parameters, more than the "
+                                          "16777216 a weights file can hold"):
         TrainConfig(model="mlp", hidden=(4096, 4096), iterations=None, epochs=1, optimizer="adam")
     fits = TrainConfig(model="mlp", hidden=(2048, 2048), iterations=None, epochs=1, optimizer="adam")
     assert fits.hidden == (2048, 2048)
+    # the cnn's count is its own: 8·26 + 70000·201 for the kernels, then 1120000 features into 16 units
+    with pytest.raises(ConfigError, match="--model cnn --channels 8,70000 --hidden 16 makes 31990394 parameters"):
+        TrainConfig(model="cnn", channels=(8, 70000), hidden=(16,), iterations=None, epochs=1)
+    wide = TrainConfig(model="cnn", hidden=(30000,), iterations=None, epochs=1)   # 256·30000 + …: fits
+    assert wide.hidden == (30000,)

@@ -263,19 +263,27 @@ def reduce_to(grad: np.ndarray, t) -> np.ndarray:
 
 # --- the backward walk -----------------------------------------------------------------------------------
 
-# Callables hook(tensor, fn, grad_out, raw_grads, parent_grads), called once per node during backward.
-_backward_hooks: list[Callable] = []
+class _Hooks(threading.local):
+    """Callables hook(tensor, fn, grad_out, raw_grads, parent_grads), called once per node during backward.
+    One list per thread, as grad mode: a trace opened in one thread never sees another thread's backward."""
+
+    def __init__(self):
+        self.hooks: list[Callable] = []
+
+
+_backward_hooks = _Hooks()
 
 
 def add_backward_hook(hook: Callable) -> Callable[[], None]:
-    """Calls hook(node, fn, ∂L/∂node, raw_grads, parent_grads) for each node backward visits, in order.
+    """Calls hook(node, fn, ∂L/∂node, raw_grads, parent_grads) for each node this thread's backward visits, in order.
 
     raw_grads are what fn.backward returned (in the output's broadcast shape), parent_grads the same reduced
     to each parent's shape and dtype (None where a parent needs no gradient). viz.trace is built on this.
     Returns a function that removes the hook.
     """
-    _backward_hooks.append(hook)
-    return lambda: _backward_hooks.remove(hook)
+    hooks = _backward_hooks.hooks
+    hooks.append(hook)
+    return lambda: hooks.remove(hook)
 
 
 def topological_order(root) -> list:
@@ -335,7 +343,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         _accumulate(root, grad)
         return
 
-    grads = {id(root): grad}
+    grads, hooks = {id(root): grad}, tuple(_backward_hooks.hooks)
     for t in topological_order(root):
         g = grads.pop(id(t))
         if t._retains_grad:
@@ -352,7 +360,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         raw_grads = fn.backward(g)
         parent_grads = [reduce_to(pg, p) if need and pg is not None else None
                         for p, pg, need in zip(fn.parents, raw_grads, fn.needs_grad)]
-        for hook in _backward_hooks:
+        for hook in hooks:
             hook(t, fn, g, raw_grads, parent_grads)
         for p, pg in zip(fn.parents, parent_grads):
             if pg is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from tinygrad_edu import checkpoint, nn
 from tinygrad_edu.tensor import Tensor, _rng
 
@@ -28,23 +30,32 @@ class CNN(nn.Module):
         if len(channels) != 2 or min(channels + hidden + [n_out]) < 1:
             raise ValueError(f"CNN: channels must be two widths ≥ 1 and hidden widths ≥ 1, got channels {channels}, "
                              f"hidden {hidden}")
-        side = self.image[1]
-        for _ in channels:
-            side = (side - kernel_size + 1) // 2
-        if side < 1:
-            raise ValueError(f"CNN: a {kernel_size}×{kernel_size} kernel leaves nothing of a {self.image[1]}-pixel "
-                             "side after two convolutions and poolings")
-        rng = _rng(seed)
         self.channels, self.hidden, self.n_out, self.kernel_size, self.init = channels, hidden, n_out, kernel_size, init
-        c1, c2 = channels
-        self.features = nn.Sequential(
-            nn.Conv2d(self.image[0], c1, kernel_size, dtype=dtype, init=init, seed=rng), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, kernel_size, dtype=dtype, init=init, seed=rng), nn.ReLU(), nn.MaxPool2d(2))
-        sizes = [c2 * side * side, *hidden, n_out]
-        layers = []
+        features, classifier = self._layers(channels, hidden, n_out, kernel_size, init,
+                                            str(np.dtype(dtype or np.float32)))
+        rng = _rng(seed)
+        self.features = nn.Sequential.from_architecture(features, seed=rng)
+        self.classifier = nn.Sequential.from_architecture(classifier, seed=rng)
+
+    @classmethod
+    def _layers(cls, channels, hidden, n_out, k, init, dtype) -> tuple[dict, dict]:
+        """The Sequential architectures of the two parts: conv, ReLU, pool twice; then Linear layers with ReLU
+        between them. ValueError when the kernel leaves nothing of the image."""
+        side = cls.image[1]
+        for _ in channels:
+            side = (side - k + 1) // 2
+        if side < 1:
+            raise ValueError(f"CNN: a {k}×{k} kernel leaves nothing of a {cls.image[1]}-pixel side after two "
+                             "convolutions and poolings")
+        (c1, c2), features = channels, []
+        for n_in, n_next in ((cls.image[0], c1), (c1, c2)):
+            features += [{"type": "Conv2d", "in_channels": n_in, "out_channels": n_next, "kernel_size": [k, k],
+                          "dtype": dtype, "init": init}, {"type": "ReLU"}, {"type": "MaxPool2d", "kernel_size": 2}]
+        sizes, classifier = [c2 * side * side, *hidden, n_out], []
         for n_in, n_next in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(n_in, n_next, dtype=dtype, init=init, seed=rng), nn.ReLU()]
-        self.classifier = nn.Sequential(*layers[:-1])
+            classifier += [{"type": "Linear", "in_features": n_in, "out_features": n_next, "dtype": dtype,
+                            "init": init}, {"type": "ReLU"}]
+        return {"model": "sequential", "layers": features}, {"model": "sequential", "layers": classifier[:-1]}
 
     def forward(self, x):
         x = x if isinstance(x, Tensor) else Tensor(x)
@@ -62,25 +73,11 @@ class CNN(nn.Module):
         (c1, c2), hidden, n_out, k = arch["channels"], arch["hidden"], arch.get("n_out", 10), arch.get("kernel_size", 5)
         if not all(type(n) is int and n >= 1 for n in (c1, c2, *hidden, n_out, k)):
             raise ValueError(f"channels, hidden, n_out and kernel_size must be integers ≥ 1, got {arch!r}")
-        side = cls.image[1]
-        for _ in (c1, c2):
-            side = (side - k + 1) // 2
-        if side < 1:
-            raise ValueError(f"a {k}×{k} kernel leaves nothing of a {cls.image[1]}-pixel side")
-        conv = {"type": "Conv2d", "kernel_size": [k, k], "dtype": arch["dtype"]}
-        features = [{**conv, "in_channels": cls.image[0], "out_channels": c1}, {"type": "ReLU"}, {"type": "MaxPool2d"},
-                    {**conv, "in_channels": c1, "out_channels": c2}]
-        sizes = [c2 * side * side, *hidden, n_out]
-        classifier = []
-        for n_in, n_next in zip(sizes[:-1], sizes[1:]):
-            classifier += [{"type": "Linear", "in_features": n_in, "out_features": n_next, "dtype": arch["dtype"]},
-                           {"type": "ReLU"}]
-        shapes = {f"features.{name}": v for name, v in
-                  nn.Sequential.parameter_shapes({"layers": features}).items()}
-        shapes.update({f"classifier.{name}": v for name, v in
-                       nn.Sequential.parameter_shapes({"layers": classifier[:-1]}).items()})
-        if sum(math.prod(shape) for shape, _ in shapes.values()) > checkpoint.MAX_PARAMETERS:
-            raise ValueError(f"its layers hold more parameters than the limit of {checkpoint.MAX_PARAMETERS}")
+        parts = cls._layers((c1, c2), hidden, n_out, k, None, arch["dtype"])
+        shapes = {f"{part}.{name}": v for part, layers in zip(("features", "classifier"), parts)
+                  for name, v in nn.Sequential.parameter_shapes(layers).items()}
+        if (count := sum(math.prod(shape) for shape, _ in shapes.values())) > checkpoint.MAX_PARAMETERS:
+            raise ValueError(f"its layers hold {count} parameters, more than the limit of {checkpoint.MAX_PARAMETERS}")
         return shapes
 
     @classmethod

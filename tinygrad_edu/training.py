@@ -114,11 +114,12 @@ class TrainConfig:
         if self.channels is not None and (len(self.channels) != 2 or any(
                 isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels)):
             raise ConfigError(f"channels must be two widths ≥ 1 (the two convolutions'), got {self.channels!r}")
-        sizes = (784, *self.hidden, 10)
-        if (count := sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))) > checkpoint.MAX_PARAMETERS:
-            raise ConfigError(f"hidden {','.join(map(str, self.hidden))} makes {count} parameters, more than "
-                              f"the {checkpoint.MAX_PARAMETERS} a weights file can hold")
         MODELS[self.model].check(self)
+        if (count := MODELS[self.model].parameter_count(self)) > checkpoint.MAX_PARAMETERS:
+            widths = "".join(f" --{k} {','.join(map(str, getattr(self, k)))}" for k in ("channels", "hidden")
+                             if getattr(self, k) is not None)
+            raise ConfigError(f"--model {self.model}{widths} makes {count} parameters, more than the "
+                              f"{checkpoint.MAX_PARAMETERS} a weights file can hold")
 
     def as_dict(self) -> dict:
         """The configuration as a JSON-able dict (hidden and channels as lists)."""
@@ -172,6 +173,11 @@ def cross_entropy(Z, Y, axis: int = 0) -> float:
     return Tensor(Z).softmax_cross_entropy(Y, axis=axis).item()
 
 
+def linear_parameters(sizes) -> int:
+    """The weights and biases of Linear layers between consecutive sizes: Σ (n_in + 1)·n_out."""
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 class TutorialNet:
     """The tutorial's 784-H-10 network: W1 (H×784), b1 (H×1), W2 (10×H), b2 (10×1), one column per image.
 
@@ -190,6 +196,10 @@ class TutorialNet:
         self.params = tutorial.Params(*(Tensor(a, requires_grad=True, name=n)
                                         for a, n in zip((W1, b1, W2, b2), tutorial.Params._fields)))
         self.init, self.backprop, self.lr, self.inputs = init, backprop, lr, inputs
+
+    @staticmethod
+    def parameter_count(config: TrainConfig) -> int:
+        return linear_parameters((784, *config.hidden, 10))
 
     @staticmethod
     def check(config: TrainConfig) -> None:
@@ -313,6 +323,10 @@ class MLPNet:
         return min(10000, eval_chunk(max(self.module.sizes)))
 
     @classmethod
+    def parameter_count(cls, config: TrainConfig) -> int:
+        return linear_parameters((cls.n_in, *config.hidden, cls.n_out))
+
+    @classmethod
     def check(cls, config: TrainConfig) -> None:
         if config.backprop != "autograd":
             raise ConfigError(f"--backprop {config.backprop} needs --model tutorial: the hand-derived backprop is "
@@ -415,6 +429,13 @@ class CNNNet(MLPNet):
         return 256   # NOTE: their im2col matrices, 256 × 24·24 × 25 numbers for the first conv, grow with the chunk
 
     @classmethod
+    def parameter_count(cls, config: TrainConfig) -> int:
+        """The convolutions' kernels and biases, then the Linear layers from the flattened c₂×4×4 features."""
+        (c1, c2), k = config.channels or cls.channels, 5
+        side = ((28 - k + 1) // 2 - k + 1) // 2
+        return c1 * (k * k + 1) + c2 * (c1 * k * k + 1) + linear_parameters((c2 * side * side, *config.hidden, 10))
+
+    @classmethod
     def check(cls, config: TrainConfig) -> None:
         super().check(config)
         if config.dropout:
@@ -436,6 +457,9 @@ class CNNNet(MLPNet):
                                              f"widths, the file says {channels!r} and {hidden!r}")
         if dtype not in ("float32", "float64"):
             raise checkpoint.CheckpointError(f"{path}: dtype must be float32 or float64, the file says {dtype!r}")
+        if architecture.get("n_out", cls.n_out) != cls.n_out:
+            raise checkpoint.CheckpointError(f"{path}: the cnn must have {cls.n_out} outputs (MNIST's digits), the "
+                                             f"file says n_out {architecture.get('n_out')!r}")
         return nn.expected_parameters(path, architecture)
 
 

@@ -29,7 +29,7 @@ def start(folder, lang: str = "en") -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise WorkbookError(f"{folder} is a file, not a folder")
-    present = [f for f in FILES if (folder / f).exists()]
+    present = [f for f in FILES if os.path.lexists(folder / f)]   # NOTE: a link, even broken, is the user's
     if present:
         raise WorkbookError(f"{folder} already holds a workbook ({', '.join(present)}); your work there is kept. "
                             "Start a new one in another folder")

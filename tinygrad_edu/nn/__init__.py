@@ -327,6 +327,8 @@ class MaxPool2d(Module):
 
     def __init__(self, kernel_size, stride=None):
         self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        for name in ("kernel_size", "stride"):   # NOTE: checked here, so a file's bad spec fails as it loads
+            _pair(type(self).__name__, name, getattr(self, name), 1)
 
     def forward(self, x):
         return functional.max_pool2d(x, self.kernel_size, self.stride)
@@ -397,7 +399,7 @@ class Sequential(Module):
             kind = spec.pop("type")
             if kind not in _LAYERS:
                 raise ValueError(f"unknown layer type {kind!r}; known: {', '.join(_LAYERS)}")
-            modules.append(_LAYERS[kind](**spec, **({"seed": rng} if kind in ("Linear", "Dropout") else {})))
+            modules.append(_LAYERS[kind](**spec, **({"seed": rng} if kind in ("Linear", "Conv2d", "Dropout") else {})))
         return cls(*modules)
 
     @classmethod
@@ -427,6 +429,12 @@ class Sequential(Module):
                     "in_channels and out_channels ≥ 1, a kernel_size pair"
                 raise ValueError(f"layer {i}: {kind} needs {sizes}, bias true or false and dtype float32 or "
                                  f"float64, got {spec!r}")
+            if kind == "Conv2d":   # NOTE: padding beyond kernel − 1 adds only outputs that see no pixel at all
+                padding = spec.get("padding", [0, 0])
+                if not (isinstance(padding, list) and len(padding) == 2 and all(
+                        type(p) is int and 0 <= p < k for p, k in zip(padding, kernel))):
+                    raise ValueError(f"layer {i}: Conv2d's padding must be a pair of integers from 0 to the "
+                                     f"kernel_size − 1, got {spec!r}")
             shapes[f"{i}.weight"] = ((n_out, n_in, *kernel), dtype)
             if bias:
                 shapes[f"{i}.bias"] = ((n_out,), dtype)
