@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import operator
 import threading
 from collections.abc import Callable
 
@@ -156,7 +155,7 @@ class Function:
     (`reduce_to`).
     """
 
-    __slots__ = ("parents", "needs_grad", "saved", "released", "attrs", "counters", "versions")
+    __slots__ = ("parents", "needs_grad", "saved", "released", "attrs", "versions")
     name = "function"
     rules: tuple[str, ...] = ()
 
@@ -166,8 +165,8 @@ class Function:
         self.saved: tuple = ()          # arrays backward needs; dropped after backward unless retain_graph
         self.released = False
         self.attrs: dict = {}           # the op's settings (axis, exponent, ...) for viewing
-        self.counters: tuple = ()       # the version counters of the inputs and the output (if anything is
-        self.versions: tuple = ()       # saved), and their versions when saved: backward compares them
+        self.versions: list | tuple = ()  # (version counter, its version when saved) of the inputs and the
+                                          # output, if anything is saved: backward compares them
 
     def save(self, *arrays) -> None:
         self.saved = arrays
@@ -175,8 +174,11 @@ class Function:
     def note_versions(self, out) -> None:
         """Remembers the versions of the inputs and the output as the op saves its arrays, so that backward can
         refuse to use saved values that were changed in place since (`stale_saved`)."""
-        self.counters = (*map(_counter_of, self.parents), out._counter)
-        self.versions = tuple(map(_version_in, self.counters))
+        versions = []
+        for t in (*self.parents, out):   # NOTE: a plain loop: map() and comprehensions cost more per op here
+            counter = t._counter
+            versions.append((counter, counter[0]))
+        self.versions = versions
 
     def stale_saved(self, out) -> RuntimeError | None:
         """PyTorch's error if a tensor whose memory this op saved was changed in place since, else None.
@@ -186,7 +188,7 @@ class Function:
         that the op did not save (e.g. either input of an add) harms nothing."""
         saved = {id(memory_owner(a)) for a in _flat_arrays(self.saved)}
         roles = [f"input {i}" for i in range(len(self.parents))] + ["output"]
-        for t, role, c, then in zip((*self.parents, out), roles, self.counters, self.versions):
+        for t, role, (c, then) in zip((*self.parents, out), roles, self.versions):
             if c[0] != then and id(memory_owner(t.data)) in saved:
                 shape = "×".join(map(str, t.data.shape)) or "0-d"
                 label = f"{t.data.dtype} {shape} tensor" + (f" {t.name!r}" if t.name else "")
@@ -216,10 +218,6 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
-
-
-_counter_of = operator.attrgetter("_counter")   # a tensor's [version] list
-_version_in = operator.itemgetter(0)            # the version in such a list
 
 
 def memory_owner(a: np.ndarray):
@@ -353,10 +351,12 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             raise RuntimeError(f"backward: the graph through {fn.name} was already used by an earlier backward "
                                "and its saved arrays were released; call backward(retain_graph=True) the first "
                                "time to go back through it twice")
-        if fn.counters and tuple(map(_version_in, fn.counters)) != fn.versions:
-            stale = fn.stale_saved(t)
-            if stale is not None:
-                raise stale
+        for counter, then in fn.versions:   # NOTE: inline, as it runs for every node: cheap while nothing moved
+            if counter[0] != then:
+                stale = fn.stale_saved(t)
+                if stale is not None:
+                    raise stale
+                break
         raw_grads = fn.backward(g)
         parent_grads = [reduce_to(pg, p) if need and pg is not None else None
                         for p, pg, need in zip(fn.parents, raw_grads, fn.needs_grad)]
@@ -372,5 +372,5 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             else:
                 grads[id(p)] = pg
         if not retain_graph:
-            fn.saved, fn.released, fn.counters, fn.versions = (), True, (), ()
+            fn.saved, fn.released, fn.versions = (), True, ()
 

@@ -464,15 +464,17 @@ class LogSoftmax(Function):
         return (g - np.exp(out) * np.sum(g, axis=self.attrs["axis"], keepdims=True),)
 
 
-def check_labels(labels, n_classes: int, op: str, where: str = "") -> None:
+def check_labels(labels, n_classes: int, op: str, logits_axis: tuple | None = None) -> None:
     """The one check of integer class labels (every loss and one_hot): integers in 0..n_classes − 1. The error
-    names the first bad value and its position: a −1 must not silently pick the last class, as numpy would."""
+    names the first bad value and its position: a −1 must not silently pick the last class, as numpy would.
+    logits_axis: (axis, logits shape) where n_classes comes from, named in the error."""
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{op}: class labels must be integers, got dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         pos = tuple(int(k) for k in np.argwhere((labels < 0) | (labels >= n_classes))[0])
         at = f" at position {pos[0] if len(pos) == 1 else pos}" if pos else ""
+        where = f" (the size of axis {logits_axis[0]} of logits {logits_axis[1]})" if logits_axis else ""
         raise ShapeError(f"{op}: labels must lie in 0..{n_classes - 1}{where}; got {labels[pos]}{at}")
 
 
@@ -492,7 +494,7 @@ def check_target(z, target, axis: int, op: str = "softmax_cross_entropy") -> Non
             hint = f"; axis={fits[0]} would fit" if fits else ""
             raise ShapeError(f"{op}: logits {z.shape} with classes on axis {axis} need integer labels of shape "
                              f"{labels_shape}, got {target.shape}{hint}")
-        check_labels(target, n_classes, op, f" (the size of axis {axis} of logits {z.shape})")
+        check_labels(target, n_classes, op, (axis, z.shape))   # NOTE: the message is formatted only on failure
         return
     if target.dtype.kind != "f":
         raise TypeError(f"{op}: targets must be integer class labels or floating-point probabilities, "

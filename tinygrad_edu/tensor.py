@@ -132,10 +132,12 @@ def result_dtype(*operands) -> np.dtype:
 
 def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
     """Runs fn_cls's forward on the parents' arrays (cast to dtype) and records it if any parent needs grad."""
-    arrays = [p.data if dtype is None or p.data.dtype == dtype else _cast(p.data, dtype, fn_cls.name)
-              for p in parents]
-    needs_grad = tuple([p._requires_grad for p in parents])
-    record = autograd._grad_mode.enabled and True in needs_grad
+    arrays, needs_grad = [], []
+    for p in parents:   # NOTE: one plain loop: two comprehensions cost more than the bookkeeping of an op
+        arrays.append(p.data if dtype is None or p.data.dtype == dtype else _cast(p.data, dtype, fn_cls.name))
+        needs_grad.append(p._requires_grad)
+    needs_grad = tuple(needs_grad)
+    record = True in needs_grad and autograd._grad_mode.enabled
     fn = fn_cls(parents, needs_grad) if record else fn_cls((), ())
     try:
         out = fn.forward(*arrays, **kwargs)
