@@ -50,19 +50,8 @@ def linear(init: str, in_features: int, out_features: int, rng: np.random.Genera
 
     bias_shape defaults to (out_features,) as in PyTorch; the tutorial's column layout passes (out_features, 1).
     """
-    shape = (out_features, in_features)
     bias_shape = (out_features,) if bias_shape is None else tuple(bias_shape)
-    if init == "tutorial":
-        W = tutorial_uniform(shape, rng, dtype)
-        return W, tutorial_uniform(bias_shape, rng, dtype)
-    if init == "he":
-        return he_normal(shape, in_features, rng, dtype), np.zeros(bias_shape, dtype)
-    if init == "xavier":
-        return xavier_uniform(shape, in_features, out_features, rng, dtype), np.zeros(bias_shape, dtype)
-    if init == "torch":
-        W = torch_linear_uniform(shape, in_features, rng, dtype)
-        return W, torch_linear_uniform(bias_shape, in_features, rng, dtype)
-    raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    return _layer(init, (out_features, in_features), bias_shape, in_features, out_features, rng, dtype)
 
 
 def conv2d(init: str, in_channels: int, out_channels: int, kernel_size: tuple[int, int], rng: np.random.Generator,
@@ -74,8 +63,12 @@ def conv2d(init: str, in_channels: int, out_channels: int, kernel_size: tuple[in
     which is U(±1/√fan_in), the same rule as nn.Linear's, for the bias too.
     """
     k = kernel_size[0] * kernel_size[1]
-    shape, bias_shape = (out_channels, in_channels, *kernel_size), (out_channels,)
-    fan_in, fan_out = in_channels * k, out_channels * k
+    return _layer(init, (out_channels, in_channels, *kernel_size), (out_channels,), in_channels * k,
+                  out_channels * k, rng, dtype)
+
+
+def _layer(init: str, shape, bias_shape, fan_in: int, fan_out: int, rng: np.random.Generator, dtype):
+    """(weight, bias) by the named init from the layer's fans, the weight drawn first (Linear's and Conv2d's)."""
     if init == "tutorial":
         W = tutorial_uniform(shape, rng, dtype)
         return W, tutorial_uniform(bias_shape, rng, dtype)
