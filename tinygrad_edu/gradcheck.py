@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tinygrad_edu.autograd import enable_grad
+from tinygrad_edu.autograd import enable_grad, no_grad
 from tinygrad_edu.tensor import Tensor
 
 
@@ -34,7 +34,8 @@ def compare_gradients(f: Callable[..., Tensor], inputs: Sequence[Tensor], eps: f
         if loss.requires_grad:
             loss.backward()
 
-    def scalar(*args) -> float:
+    @no_grad()
+    def scalar(*args) -> float:   # NOTE: the perturbed forwards are only evaluated, so they record no graph
         return float(np.sum(f(*args).data * w))
 
     results = []
