@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -101,19 +102,30 @@ class OpSpec:
     build: Callable
     domain: str = "real numbers"
 
+    def example(self, c) -> Example:
+        """One drawn example. build returns (f, inputs) or (f, inputs, twin), twin(torch, *tensors) being the same
+        computation in PyTorch's API (the differential tests run it when torch is installed)."""
+        return Example(*self.build(c))
+
+
+class Example(NamedTuple):
+    f: Callable
+    inputs: list
+    twin: Callable | None = None
+
 
 def _binary(op):
-    return lambda c: (op, list(_pair(c)))
+    return lambda c: (op, list(_pair(c)), lambda torch, x, y: op(x, y))
 
 
 def _div(c):
     a, b = _pair(c)
-    return (lambda x, y: x / y), [a, away_from_zero(c, np.shape(b), gap=0.5)]
+    return (lambda x, y: x / y), [a, away_from_zero(c, np.shape(b), gap=0.5)], (lambda torch, x, y: x / y)
 
 
 def _pow(c):
     p = c.sample([2, 3, 0.5, -1.5, 1.7])
-    return (lambda x: x ** p), [positive(c, shape(c))]
+    return (lambda x: x ** p), [positive(c, shape(c))], (lambda torch, x: x ** p)
 
 
 def _matmul(c):
@@ -121,32 +133,47 @@ def _matmul(c):
     a_shape, b_shape = c.sample([((n, k), (k, p)), ((batch, n, k), (k, p)), ((batch, n, k), (batch, k, p)),
                                  ((n, k), (batch, k, p)), ((k,), (k, p)), ((n, k), (k,)), ((k,), (k,)),
                                  ((k,), (batch, k, p))])
-    return (lambda x, y: x @ y), [real(c, a_shape), real(c, b_shape)]
+    return (lambda x, y: x @ y), [real(c, a_shape), real(c, b_shape)], (lambda torch, x, y: x @ y)
 
 
 def _unary(method, elements=real):
-    return lambda c: ((lambda x: getattr(x, method)()), [elements(c, shape(c))])
+    return lambda c: ((lambda x: getattr(x, method)()), [elements(c, shape(c))], lambda torch, x: getattr(x, method)())
 
 
 def _reduce(method, elements=real):
     def build(c):
         x = elements(c, shape(c))
         ax, keepdims = axis(c, x.ndim), bool(c.integers(0, 1))
-        return (lambda t: getattr(t, method)(axis=ax, keepdims=keepdims)), [x]
+        return (lambda t: getattr(t, method)(axis=ax, keepdims=keepdims)), [x], _torch_reduce(method, ax, keepdims)
     return build
+
+
+def _torch_reduce(method, ax, keepdims):
+    def twin(torch, t):
+        if ax is None or ax == ():
+            out = getattr(t, method)() if ax is None else t.clone()   # an empty axis tuple reduces nothing
+            return out.reshape((1,) * t.ndim) if keepdims and ax is None else out
+        dims = ax if isinstance(ax, tuple) else (ax,)
+        if method == "max":
+            return t.amax(dim=dims, keepdim=keepdims)
+        return getattr(t, method)(dim=dims, keepdim=keepdims)
+    return twin
 
 
 def _reshape(c):
     x = real(c, shape(c))
     new = c.sample([(-1,), (x.size, 1), (1, x.size), tuple(reversed(x.shape))])
-    return (lambda t: t.reshape(new)), [x]
+    return (lambda t: t.reshape(new)), [x], (lambda torch, t: t.reshape(new))
 
 
 def _transpose(c):
     x = real(c, shape(c, min_dims=1))
     keys = c.floats((x.ndim,), 0, 1)
     axes = tuple(int(i) for i in np.argsort(keys, kind="stable"))
-    return c.sample([(lambda t: t.transpose(axes)), (lambda t: t.T)]), [x]
+    if c.sample(["axes", "T"]) == "T":
+        axes = tuple(reversed(range(x.ndim)))
+        return (lambda t: t.T), [x], (lambda torch, t: t.permute(axes))
+    return (lambda t: t.transpose(axes)), [x], (lambda torch, t: t.permute(axes))
 
 
 def _getitem(c):
@@ -157,14 +184,15 @@ def _getitem(c):
     else:
         start, stop = c.integers(0, n - 1), c.integers(0, n)
         index = (slice(start, max(stop, start + 1), c.integers(1, 2)),) + (Ellipsis,)
-    return (lambda t: t[index]), [x]
+    return (lambda t: t[index]), [x], (lambda torch, t: t[torch.as_tensor(index) if isinstance(index, np.ndarray)
+                                                   else index])
 
 
 def _softmax(method):
     def build(c):
         x = real(c, shape(c, min_dims=1), bound=3.0)
         ax = c.integers(-x.ndim, x.ndim - 1)
-        return (lambda t: getattr(t, method)(axis=ax)), [x]
+        return (lambda t: getattr(t, method)(axis=ax)), [x], (lambda torch, t: getattr(t, method)(dim=ax))
     return build
 
 
@@ -179,7 +207,12 @@ def _softmax_cross_entropy(c):
     else:                  # probability rows along the class axis
         w = positive(c, z.shape)
         target = w / w.sum(axis=ax, keepdims=True)
-    return (lambda t: t.softmax_cross_entropy(target, axis=ax)), [z]
+    def twin(torch, t):   # torch takes the class axis second: move it there
+        moved = t.movedim(ax, 1) if t.ndim > 1 else t
+        tgt = torch.as_tensor(target)
+        return torch.nn.functional.cross_entropy(moved, tgt if tgt.dtype == torch.int64 else
+                                                 (tgt.movedim(ax, 1) if t.ndim > 1 else tgt))
+    return (lambda t: t.softmax_cross_entropy(target, axis=ax)), [z], twin
 
 
 def _image(c, kh: int, kw: int, pad=(0, 0), elements=real):
@@ -202,7 +235,8 @@ def _conv2d(c):
     stride, padding = _int_or_pair(c, 1, 2), _int_or_pair(c, 0, 1)
     x = _image(c, kh, kw, _pair_of(padding))
     w = real(c, (c.integers(1, 3), x.shape[1], kh, kw))
-    return (lambda t, k: t.conv2d(k, stride=stride, padding=padding)), [x, w]
+    return (lambda t, k: t.conv2d(k, stride=stride, padding=padding)), [x, w], (
+        lambda torch, t, k: torch.nn.functional.conv2d(t, k, stride=stride, padding=padding))
 
 
 def _pool2d(method, elements):
@@ -210,7 +244,8 @@ def _pool2d(method, elements):
         kernel = _int_or_pair(c, 1, 3)
         stride = c.sample([None, 1, 2, 3, (1, 2)])
         x = _image(c, *_pair_of(kernel), elements=elements)
-        return (lambda t: getattr(t, method)(kernel, stride)), [x]
+        return (lambda t: getattr(t, method)(kernel, stride)), [x], (
+            lambda torch, t: getattr(torch.nn.functional, method)(t, kernel, stride))
     return build
 
 
