@@ -254,11 +254,11 @@ def test_errors_name_the_op_and_shapes(make, message):
         make()
 
 
-def test_pow_takes_scalar_exponents_only():
-    with pytest.raises(TypeError, match="pow: the exponent must be a Python or numpy scalar, got Tensor"):
-        Tensor([2.0]) ** Tensor([2.0])
-    with pytest.raises(TypeError, match="a Tensor exponent is not supported"):
-        2 ** Tensor([2.0])
+def test_pow_takes_numbers_tensors_and_arrays_as_exponents():
+    assert (Tensor([2.0]) ** Tensor([3.0])).tolist() == [8.0]
+    assert (2 ** Tensor([3.0])).tolist() == [8.0] and (Tensor([2.0]) ** np.array([0.5])).dtype == np.float64
+    with pytest.raises(TypeError, match="pow: the exponent must be a number, a Tensor or an array, got str"):
+        Tensor([2.0]) ** "2"
 
 
 # --- attributes, repr, factories -----------------------------------------------------------------------------

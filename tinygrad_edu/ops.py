@@ -14,6 +14,7 @@ shape, so no op deals with broadcasting itself. The tutorial's formulas live her
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 
@@ -182,6 +183,172 @@ class Sigmoid(Function):
     def backward(self, g):
         (out,) = self.saved
         return (g * out * (1 - out),)
+
+
+# --- elementwise, beyond the tutorial's ------------------------------------------------------------------
+#
+# The primitives below are the ones that cannot be composed exactly from others; the rest (abs, sqrt, clip,
+# minimum, sign, the activations and losses but softplus and BCE) are compositions in tensor.py and
+# nn/functional.py, with no backward of their own. docs/ops.md lists which is which, and why.
+
+
+class Where(Function):
+    name = "where"
+
+    def forward(self, a, b, *, condition):
+        try:
+            np.broadcast_shapes(condition.shape, a.shape, b.shape)
+        except ValueError:
+            raise ShapeError(f"where: condition {condition.shape}, input {a.shape} and other {b.shape} cannot be "
+                             "broadcast together") from None
+        self.attrs["condition"] = condition
+        return np.where(condition, a, b)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} where condition, 0 elsewhere",
+             "∂L/∂{b} += ∂L/∂{out} where not condition, 0 elsewhere")
+
+    def backward(self, g):
+        # NOTE: np.where, not g ⊙ condition: an inf in g must not become inf·0 = nan in the branch not taken
+        cond, zero = self.attrs["condition"], g.dtype.type(0)
+        return (np.where(cond, g, zero) if self.needs_grad[0] else None,
+                np.where(cond, zero, g) if self.needs_grad[1] else None)
+
+
+class Maximum(Function):
+    name = "maximum"
+
+    def forward(self, a, b):
+        self.save(a, b)
+        return np.maximum(a, b)
+
+    # NOTE: a tie splits the gradient in half between the two, as PyTorch's maximum does.
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ ([{a} > {b}] + ½[{a} = {b}])",
+             "∂L/∂{b} += ∂L/∂{out} ⊙ ([{b} > {a}] + ½[{a} = {b}])")
+
+    def backward(self, g):
+        a, b = self.saved
+        half_tie = (a == b) * g.dtype.type(0.5)
+        return (g * ((a > b) + half_tie) if self.needs_grad[0] else None,
+                g * ((b > a) + half_tie) if self.needs_grad[1] else None)
+
+
+class PowTensor(Function):
+    """a ** b with a tensor exponent b (Pow has a constant one)."""
+
+    name = "pow"
+
+    def forward(self, a, b):
+        if a.dtype.kind in "biu" and b.dtype.kind in "biu" and b.size and b.min() < 0:
+            raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype} tensor ** "
+                               f"{b.dtype} tensor holding {b.min()}); make the base floating point first")
+        out = np.power(a, b)
+        self.save(a, b, out)
+        return out
+
+    # NOTE: PyTorch's conventions where the formulas give 0·∞: ∂/∂a is 0 where b = 0, ∂/∂b is 0 where a = 0 ≤ b.
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ {b}·{a}^({b}−1)", "∂L/∂{b} += ∂L/∂{out} ⊙ {a}^{b}·log {a}")
+
+    def backward(self, g):
+        a, b, out = self.saved
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_grad[0]:
+                ga = np.where(b == 0, 0, g * (b * a ** (b - 1))).astype(g.dtype, copy=False)
+            if self.needs_grad[1]:
+                gb = np.where((a == 0) & (b >= 0), 0, g * (out * np.log(a))).astype(g.dtype, copy=False)
+        return ga, gb
+
+
+class Sin(Function):
+    name = "sin"
+
+    def forward(self, a):
+        self.save(a)
+        return np.sin(a)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ cos({a})",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (g * np.cos(a),)
+
+
+class Cos(Function):
+    name = "cos"
+
+    def forward(self, a):
+        self.save(a)
+        return np.cos(a)
+
+    rules = ("∂L/∂{a} += −∂L/∂{out} ⊙ sin({a})",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (-g * np.sin(a),)
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)   # NOTE: numpy has no erf; math.erf is the C library's, to ~1 ulp
+
+
+class Erf(Function):
+    name = "erf"
+
+    def forward(self, a):
+        self.save(a)
+        return np.asarray(_erf(a), dtype=a.dtype)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ (2/√π)·exp(−{a}²)",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (g * (2 / math.sqrt(math.pi)) * np.exp(-a * a),)
+
+
+class Softplus(Function):
+    """log(1 + exp(β·a))/β, and a itself where β·a > threshold (PyTorch's convention, there exact to rounding)."""
+
+    name = "softplus"
+
+    def forward(self, a, *, beta=1.0, threshold=20.0):
+        self.attrs.update(beta=beta, threshold=threshold)
+        z = a * beta
+        self.save(z)
+        # NOTE: logaddexp(0, z) = max(z, 0) + log1p(exp(−|z|)): no overflow for large z, full precision for very
+        # negative z, where log(1 + exp(z)) would round 1 + exp(z) to 1 and give 0
+        return np.where(z > threshold, a, np.logaddexp(0, z) / beta).astype(a.dtype, copy=False)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ σ(β·{a}), and ∂L/∂{out} where β·{a} > threshold",)
+
+    def backward(self, g):
+        (z,) = self.saved
+        sigma = 0.5 * (1 + np.tanh(0.5 * z))   # as Sigmoid: no overflow
+        return (np.where(z > self.attrs["threshold"], g, g * sigma),)
+
+
+_BCE_EPS = float(np.float32(1e-12))   # NOTE: PyTorch's 1e-12, which it stores in float32
+
+
+class BinaryCrossEntropy(Function):
+    """−(y·log x + (1 − y)·log(1 − x)) elementwise, x probabilities, each log clamped at −100 as in PyTorch."""
+
+    name = "binary_cross_entropy"
+
+    def forward(self, x, y):
+        with np.errstate(divide="ignore"):
+            log_x, log_1mx = np.maximum(np.log(x), -100), np.maximum(np.log1p(-x), -100)
+        self.save(x, y, log_x, log_1mx)
+        return -(y * log_x + (1 - y) * log_1mx)
+
+    # NOTE: PyTorch's gradient: the exact one, (x − y)/(x(1 − x)), with the denominator kept ≥ 10⁻¹², so that it
+    # stays finite at x = 0 and x = 1 (where the clamped forward is flat)
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ ({a} − {b}) / max({a}(1 − {a}), 10⁻¹²)",
+             "∂L/∂{b} += ∂L/∂{out} ⊙ (log(1 − {a}) − log {a}), each log clamped at −100")
+
+    def backward(self, g):
+        x, y, log_x, log_1mx = self.saved
+        gx = g * (x - y) / np.maximum(x * (1 - x), _BCE_EPS) if self.needs_grad[0] else None
+        gy = g * (log_1mx - log_x) if self.needs_grad[1] else None
+        return gx, gy
 
 
 # --- matrix product ------------------------------------------------------------------------------------

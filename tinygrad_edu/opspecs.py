@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tinygrad_edu import ops
+from tinygrad_edu import ops, tensor
 
 
 class NumpyChooser:
@@ -249,6 +249,116 @@ def _pool2d(method, elements):
     return build
 
 
+# --- elementwise beyond the tutorial's, activations and the losses built on them -----------------------------
+
+
+def _functional(name: str):
+    """nn.functional's `name`, looked up when an example runs (the registry sits below the nn layer)."""
+    from tinygrad_edu.nn import functional
+    return getattr(functional, name)
+
+
+def _bounds(c, s, lo: float, hi: float):
+    """Values at least 0.1 clear of lo and hi (lo + 1 ≤ hi, either may be an array broadcasting to s): below
+    lo, between the two, or above hi, each element drawn into one of the three."""
+    region = np.floor(c.floats(s, 0, 2.999))
+    gap, t = c.floats(s, 0.1, 1.0), c.floats(s, 0.1, 0.9)
+    return np.where(region == 0, lo - gap, np.where(region == 1, lo + (hi - lo) * t, hi + gap))
+
+
+def _clip(c):
+    x_shape = shape(c)
+    method, form = c.sample(["clip", "clamp"]), c.sample(["both", "min", "max", "tensors"])
+    if form == "tensors":   # bound tensors that broadcast to x's shape: they get gradients too
+        lo = c.floats(broadcast_partner(c, x_shape), -1.5, -0.5)
+        hi = c.floats(broadcast_partner(c, x_shape), 0.5, 1.5)
+        return (lambda t, low, high: getattr(t, method)(low, high)), [_bounds(c, x_shape, lo, hi), lo, hi], (
+            lambda torch, t, low, high: t.clamp(low, high))
+    lo, hi = float(c.floats((), -1.5, -0.5)), float(c.floats((), 0.5, 1.5))
+    low, high = (lo if form != "max" else None), (hi if form != "min" else None)
+    return (lambda t: getattr(t, method)(min=low, max=high)), [_bounds(c, x_shape, lo, hi)], (
+        lambda torch, t: t.clamp(min=low, max=high))
+
+
+def _odd_and_even(c, s, odd: bool):
+    """Values 2k + u (k in −1..1, u in [0, 0.8]), plus 1 if odd: an odd one and an even one are ≥ 0.2 apart."""
+    return 2 * np.floor(c.floats(s, -1, 1.999)) + c.floats(s, 0, 0.8) + odd
+
+
+def _max_or_min(name):
+    def build(c):
+        a_shape = shape(c)
+        b_shape = broadcast_partner(c, a_shape)
+        if c.integers(0, 1):
+            a_shape, b_shape = b_shape, a_shape
+        odd = bool(c.integers(0, 1))
+        x, y = _odd_and_even(c, a_shape, odd), _odd_and_even(c, b_shape, not odd)   # no ties
+        f = getattr(tensor, name) if c.integers(0, 1) else (lambda t, u: getattr(t, name)(u))
+        return f, [x, y], lambda torch, t, u: getattr(torch, name)(t, u)
+    return build
+
+
+def _where(c):
+    s = shape(c)
+    shapes = [s, broadcast_partner(c, s), broadcast_partner(c, s)]
+    first = c.integers(0, 2)   # which of the three has the full shape
+    shapes[0], shapes[first] = shapes[first], shapes[0]
+    cond = c.floats(shapes[0], -1, 1) > 0
+    x, y = real(c, shapes[1]), real(c, shapes[2])
+    f = (lambda t, u: tensor.where(cond, t, u)) if c.integers(0, 1) else (lambda t, u: t.where(cond, u))
+    return f, [x, y], lambda torch, t, u: torch.where(torch.as_tensor(cond), t, u)
+
+
+def _pow_tensor(c):
+    a_shape = shape(c)
+    b_shape = broadcast_partner(c, a_shape)
+    if c.integers(0, 1):
+        a_shape, b_shape = b_shape, a_shape
+    f = (lambda t, u: t ** u) if c.integers(0, 1) else (lambda t, u: t.pow(u))
+    return f, [positive(c, a_shape), real(c, b_shape)], lambda torch, t, u: t ** u
+
+
+def _activation(name, elements=real, **choices):
+    """F.name(x, **kwargs), each keyword drawn from its options; the twin is torch's function of the same name."""
+    torch_name = {"log_sigmoid": "logsigmoid"}.get(name, name)
+
+    def build(c):
+        kwargs = {k: c.sample(options) for k, options in choices.items()}
+        return (lambda t: _functional(name)(t, **kwargs)), [elements(c, shape(c))], (
+            lambda torch, t: getattr(torch.nn.functional, torch_name)(t, **kwargs))
+    return build
+
+
+def _softplus(c):
+    beta, threshold = c.sample([1.0, 2.0, 0.5]), c.sample([20.0, 1.0])
+    s = shape(c)
+    # NOTE: with threshold 1 the switch to x is inside the drawn range: β·x stays ≥ 0.1 clear of it
+    x = real(c, s, 3.0) if threshold == 20.0 else (threshold + away_from_zero(c, s)) / beta
+    return (lambda t: _functional("softplus")(t, beta, threshold)), [x], (
+        lambda torch, t: torch.nn.functional.softplus(t, beta, threshold))
+
+
+def _loss(name, second, **choices):
+    """F.name(input, target, reduction=..., **kwargs); `second(c, x)` draws the target from the input x."""
+    def build(c):
+        x = real(c, shape(c))
+        kwargs = {"reduction": c.sample(["mean", "sum", "none"])} | {k: c.sample(o) for k, o in choices.items()}
+        return (lambda t, u: _functional(name)(t, u, **kwargs)), [x, second(c, x)], (
+            lambda torch, t, u: getattr(torch.nn.functional, name)(t, u, **kwargs))
+    return build
+
+
+def _binary_cross_entropy(c):
+    s = shape(c)
+    reduction = c.sample(["mean", "sum", "none"])
+    weight = None if c.integers(0, 1) else positive(c, broadcast_partner(c, s)).astype(np.float32)
+    def twin(torch, t, u):
+        w = None if weight is None else torch.as_tensor(weight, dtype=t.dtype)
+        return torch.nn.functional.binary_cross_entropy(t, u, weight=w, reduction=reduction)
+    return (lambda t, u: _functional("binary_cross_entropy")(t, u, weight=weight, reduction=reduction)), [
+        c.floats(s, 0.05, 0.95), c.floats(s, 0, 1)], twin
+
+
 REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("add", (ops.Add,), _binary(lambda x, y: x + y), "broadcasting pairs"),
     OpSpec("sub", (ops.Sub,), _binary(lambda x, y: x - y), "broadcasting pairs"),
@@ -262,6 +372,29 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("log", (ops.Log,), _unary("log", positive), "x in [0.2, 3]"),
     OpSpec("tanh", (ops.Tanh,), _unary("tanh")),
     OpSpec("sigmoid", (ops.Sigmoid,), _unary("sigmoid")),
+    OpSpec("abs", (), _unary("abs", away_from_zero), "|x| ≥ 0.1, clear of the kink"),
+    OpSpec("sqrt", (), _unary("sqrt", positive), "x in [0.2, 3]"),
+    OpSpec("sin", (ops.Sin,), _unary("sin")),
+    OpSpec("cos", (ops.Cos,), _unary("cos")),
+    OpSpec("erf", (ops.Erf,), _unary("erf")),
+    OpSpec("clip", (), _clip, "x ≥ 0.1 clear of each bound; bounds numbers, None or broadcasting tensors"),
+    OpSpec("maximum", (ops.Maximum,), _max_or_min("maximum"), "broadcasting pairs ≥ 0.2 apart (no ties)"),
+    OpSpec("minimum", (), _max_or_min("minimum"), "broadcasting pairs ≥ 0.2 apart (no ties)"),
+    OpSpec("where", (ops.Where,), _where, "a bool condition and two tensors, the three broadcasting"),
+    OpSpec("pow_tensor", (ops.PowTensor,), _pow_tensor, "broadcasting pairs: base in [0.2, 3], exponent in [−2, 2]"),
+    OpSpec("leaky_relu", (), _activation("leaky_relu", away_from_zero, negative_slope=[0.01, 0.2, 1.5]),
+           "|x| ≥ 0.1, clear of the kink"),
+    OpSpec("elu", (), _activation("elu", away_from_zero, alpha=[1.0, 0.5, 2.0]), "|x| ≥ 0.1, clear of the kink"),
+    OpSpec("gelu", (ops.Erf,), _activation("gelu", approximate=["none", "tanh"]), "exact (erf) and tanh forms"),
+    OpSpec("silu", (), _activation("silu")),
+    OpSpec("softplus", (ops.Softplus,), _softplus, "β in {1, 2, 0.5}, threshold 20 or 1 (β·x ≥ 0.1 clear of it)"),
+    OpSpec("log_sigmoid", (), _activation("log_sigmoid", lambda c, s: real(c, s, 5.0)), "x in [−5, 5]"),
+    OpSpec("l1_loss", (), _loss("l1_loss", lambda c, x: x + away_from_zero(c, x.shape)),
+           "input and target ≥ 0.1 apart (clear of the kink); each reduction"),
+    OpSpec("huber_loss", (), _loss("huber_loss", lambda c, x: real(c, x.shape), delta=[1.0, 0.5, 2.0]),
+           "any input and target; delta in {1, 0.5, 2}; each reduction"),
+    OpSpec("binary_cross_entropy", (ops.BinaryCrossEntropy,), _binary_cross_entropy,
+           "x in [0.05, 0.95], target in [0, 1], with or without a weight; each reduction"),
     OpSpec("sum", (ops.Sum,), _reduce("sum"), "axis None, int or tuple; keepdims"),
     OpSpec("mean", (ops.Mean,), _reduce("mean"), "axis None, int or tuple; keepdims"),
     OpSpec("max", (ops.Max,), _reduce("max", distinct), "distinct values (no ties); axis; keepdims"),

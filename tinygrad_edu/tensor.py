@@ -213,6 +213,46 @@ def _compare(symbol: str, ufunc, a, b) -> Tensor:
         raise ShapeError(f"{symbol}: shapes {a.shape} and {np.shape(_raw(b))} cannot be broadcast together") from None
 
 
+# --- elementwise functions of two or three tensors (torch.where, torch.maximum, torch.minimum) ---------------
+
+
+def where(condition, input, other) -> Tensor:
+    """input where condition is True, other elsewhere, broadcasting the three (torch.where); input and other
+    may be tensors, arrays or numbers. condition is a bool tensor or array: it is not differentiated."""
+    cond = np.array(_raw(condition), copy=True)   # NOTE: a copy: the backward must see today's condition
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: the condition must be a bool tensor or array, got dtype {cond.dtype}")
+    dtype = result_dtype(input, other)
+    return _apply(ops.Where, _lift(input, dtype, "where"), _lift(other, dtype, "where"), dtype=dtype, condition=cond)
+
+
+def _broadcast_pair(op: str, input, other) -> tuple[Tensor, Tensor, np.dtype]:
+    """Both operands as Tensors of the op's dtype, checked to broadcast together."""
+    dtype = result_dtype(input, other)
+    a, b = _lift(input, dtype, op), _lift(other, dtype, op)
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+    return a, b, dtype
+
+
+def maximum(input, other) -> Tensor:
+    """The larger of input and other, elementwise with broadcasting (torch.maximum); a tie splits the gradient
+    in half between them, as in PyTorch."""
+    a, b, dtype = _broadcast_pair("maximum", input, other)
+    return _apply(ops.Maximum, a, b, dtype=dtype)
+
+
+def minimum(input, other) -> Tensor:
+    """The smaller of input and other, elementwise (torch.minimum), composed as −maximum(−input, −other): exact,
+    and a tie splits the gradient in half, as in PyTorch."""
+    a, b, dtype = _broadcast_pair("minimum", input, other)
+    if dtype.kind != "f":   # NOTE: no gradient to route, and −x would wrap around for unsigned or the least int
+        return Tensor._wrap(np.minimum(a.data, b.data), False)
+    return -_apply(ops.Maximum, -a, -b, dtype=dtype)
+
+
 # --- the Tensor ---------------------------------------------------------------------------------------------
 
 
@@ -460,14 +500,19 @@ class Tensor:
         return self
 
     def __pow__(self, exponent):
+        if isinstance(exponent, (Tensor, np.ndarray)):   # a tensor exponent: differentiable in it too
+            return _binary(ops.PowTensor, self, exponent)
         if isinstance(exponent, np.generic) and exponent.ndim == 0:
             exponent = exponent.item()   # NOTE: a numpy float64 exponent must not upcast float32 data
         if not isinstance(exponent, numbers.Real):
-            raise TypeError(f"pow: the exponent must be a Python or numpy scalar, got {type(exponent).__name__}")
+            raise TypeError(f"pow: the exponent must be a number, a Tensor or an array, got {type(exponent).__name__}")
         return _apply(ops.Pow, self, dtype=result_dtype(self, exponent), exponent=exponent)
 
     def __rpow__(self, base):
-        raise TypeError("pow: a Tensor exponent is not supported; write exp(t * log(base)) instead")
+        """base ** tensor, e.g. 2 ** t: the tensor is the exponent."""
+        if not (_is_scalar(base) or isinstance(base, np.ndarray)):
+            return NotImplemented
+        return _binary(ops.PowTensor, base, self)
 
     # --- comparisons: bool tensors, outside the graph ---
 
@@ -511,6 +556,66 @@ class Tensor:
 
     def sigmoid(self) -> Tensor:
         return _apply(ops.Sigmoid, self, dtype=_float_dtype(self))
+
+    def abs(self) -> Tensor:
+        """|x|, composed as x ⊙ sign(x) with sign(x) a constant: its gradient is sign(x), 0 at x = 0 (PyTorch's)."""
+        return self * self.sign()
+
+    def sqrt(self) -> Tensor:
+        """√x, composed as x ** 0.5 (numpy computes that power with sqrt itself); ∂/∂x = 1/(2√x), ∞ at 0."""
+        return self ** 0.5   # NOTE: an integer tensor gives float32, as the exponent 0.5 is a float
+
+    def sin(self) -> Tensor:
+        return _apply(ops.Sin, self, dtype=_float_dtype(self))
+
+    def cos(self) -> Tensor:
+        return _apply(ops.Cos, self, dtype=_float_dtype(self))
+
+    def erf(self) -> Tensor:
+        """The error function (2/√π)∫₀ˣ exp(−t²) dt, elementwise (gelu's exact form is built on it)."""
+        return _apply(ops.Erf, self, dtype=_float_dtype(self))
+
+    def sign(self) -> Tensor:
+        """−1, 0 or 1 by the sign of each element (nan stays nan): a constant outside the graph, so it never
+        requires grad. (PyTorch records it, with gradient 0; here the 0 is simply never computed.)"""
+        return Tensor._wrap(np.sign(self.data), False)
+
+    def clip(self, min=None, max=None) -> Tensor:
+        """Each element kept within [min, max] (either may be None; scalars or tensors), as torch.clip.
+
+        Composed of two wheres: x < min → min, then > max → max. So the gradient reaches x wherever
+        min ≤ x ≤ max, bounds included (PyTorch's convention), and a tensor bound where it is taken; with
+        min > max every element is max, as in PyTorch.
+        """
+        return self._clip(min, max, "clip")
+
+    def clamp(self, min=None, max=None) -> Tensor:
+        """The same as clip (PyTorch has both names)."""
+        return self._clip(min, max, "clamp")
+
+    def _clip(self, low, high, op: str) -> Tensor:
+        if low is None and high is None:
+            raise ValueError(f"{op}: at least one of min and max must not be None")
+        out = self
+        if low is not None:
+            out = where(_compare(op, np.less, out, low), low, out)
+        if high is not None:
+            out = where(_compare(op, np.greater, out, high), high, out)
+        return out
+
+    def maximum(self, other) -> Tensor:
+        return maximum(self, other)
+
+    def minimum(self, other) -> Tensor:
+        return minimum(self, other)
+
+    def where(self, condition, other) -> Tensor:
+        """self where condition holds, other elsewhere: torch's x.where(condition, y) = where(condition, x, y)."""
+        return where(condition, self, other)
+
+    def pow(self, exponent) -> Tensor:
+        """self ** exponent: a Python number (Pow) or a tensor exponent (PowTensor, differentiable in both)."""
+        return self ** exponent
 
     # --- reductions (numpy's axis: int, tuple or None; keepdims) ---
 

@@ -30,8 +30,8 @@ from tinygrad_edu.autograd import ShapeError
 from tinygrad_edu.nn import functional
 from tinygrad_edu.tensor import Tensor, _pair, _rng
 
-__all__ = ["AvgPool2d", "Conv2d", "Dropout", "Flatten", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU",
-           "Sequential", "Sigmoid", "Tanh",
+__all__ = ["AvgPool2d", "Conv2d", "Dropout", "ELU", "Flatten", "GELU", "LeakyReLU", "Linear", "LogSigmoid",
+           "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "Softplus", "Tanh",
            "checkpoint_arrays", "from_checkpoint", "functional", "load", "load_optimizer_state", "save"]
 
 
@@ -246,6 +246,96 @@ class Sigmoid(Module):
         return functional.sigmoid(x)
 
 
+def _number(layer: str, name: str, value, positive: bool = False) -> float:
+    """A constructor's real-number argument as a float; ValueError naming the layer otherwise (so a file's bad
+    spec fails as it loads)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or (
+            value != value or (positive and not value > 0)):   # NOTE: value != value is nan
+        raise ValueError(f"{layer}: {name} must be a {'positive ' if positive else ''}number, got {value!r}")
+    return float(value)
+
+
+class LeakyReLU(Module):
+    """x for x > 0, negative_slope·x elsewhere (F.leaky_relu)."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        self.negative_slope = _number("LeakyReLU", "negative_slope", negative_slope)
+
+    def forward(self, x):
+        return functional.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+    def _config(self) -> dict:
+        return {"negative_slope": self.negative_slope}
+
+
+class ELU(Module):
+    """x for x > 0, α(eˣ − 1) elsewhere (F.elu)."""
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = _number("ELU", "alpha", alpha)
+
+    def forward(self, x):
+        return functional.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+    def _config(self) -> dict:
+        return {"alpha": self.alpha}
+
+
+class GELU(Module):
+    """x·Φ(x), exact (erf) by default or approximate="tanh" (F.gelu)."""
+
+    def __init__(self, approximate: str = "none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return functional.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+    def _config(self) -> dict:
+        return {"approximate": self.approximate}
+
+
+class SiLU(Module):
+    """x·σ(x) (F.silu)."""
+
+    def forward(self, x):
+        return functional.silu(x)
+
+
+class Softplus(Module):
+    """log(1 + exp(β·x))/β, and x where β·x > threshold (F.softplus)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        self.beta = _number("Softplus", "beta", beta, positive=True)
+        self.threshold = _number("Softplus", "threshold", threshold)
+
+    def forward(self, x):
+        return functional.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+    def _config(self) -> dict:
+        return {"beta": self.beta, "threshold": self.threshold}
+
+
+class LogSigmoid(Module):
+    """log σ(x), stable for any x (F.log_sigmoid)."""
+
+    def forward(self, x):
+        return functional.log_sigmoid(x)
+
+
 class Dropout(Module):
     """Inverted dropout while training (zero with probability p, scale the rest by 1/(1 − p)); identity in eval."""
 
@@ -445,7 +535,8 @@ class Sequential(Module):
         return shapes
 
 
-_LAYERS = {c.__name__: c for c in (Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten, Conv2d, MaxPool2d, AvgPool2d)}
+_LAYERS = {c.__name__: c for c in (Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten, Conv2d, MaxPool2d, AvgPool2d,
+                                   LeakyReLU, ELU, GELU, SiLU, Softplus, LogSigmoid)}
 
 # --- saving and loading ---------------------------------------------------------------------------------------
 #

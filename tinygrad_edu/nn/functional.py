@@ -1,11 +1,13 @@
 """Stateless layers and losses on Tensors (`import tinygrad_edu.nn.functional as F`), as torch.nn.functional."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tinygrad_edu import ops
 from tinygrad_edu.autograd import ShapeError
-from tinygrad_edu.tensor import Tensor, _rng, as_array
+from tinygrad_edu.tensor import Tensor, _apply, _binary, _float_dtype, _rng, as_array, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -33,6 +35,118 @@ def tanh(input: Tensor) -> Tensor:
 def sigmoid(input: Tensor) -> Tensor:
     """σ(x) = 1/(1 + e^−x), elementwise."""
     return input.sigmoid()
+
+
+# --- more activations (composed of Tensor ops, but softplus: ops.Softplus) -----------------------------------
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, negative_slope·x elsewhere; composed with where, so the slope at 0 is negative_slope, as in
+    PyTorch."""
+    return where(input > 0, input, input * negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, α(eˣ − 1) elsewhere; the gradient at 0 is α, as in PyTorch.
+
+    exp only sees min(x, 0): in the branch not taken a large x would make exp(x) = ∞, whose gradient times
+    the 0 that where sends it would be nan. (PyTorch uses expm1, so for tiny |x| its value agrees with this
+    eˣ − 1 to α·2⁻⁵³ absolutely, not relatively.)
+    """
+    positive = input > 0
+    return where(positive, input, alpha * (where(positive, 0.0, input).exp() - 1))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x·Φ(x), Φ the standard normal's distribution function: exactly ½x(1 + erf(x/√2)) by default (through
+    Tensor.erf, the C library's erf), or with approximate="tanh" ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as
+    torch.nn.functional.gelu."""
+    if approximate == "none":
+        return 0.5 * input * (1 + (input * (1 / math.sqrt(2))).erf())
+    if approximate == "tanh":
+        return 0.5 * input * (1 + (_SQRT_2_OVER_PI * (input + 0.044715 * input ** 3)).tanh())
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(input: Tensor) -> Tensor:
+    """x·σ(x) (also called swish)."""
+    return input * input.sigmoid()
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(β·x))/β, a smooth relu whose derivative is σ(β·x); x itself where β·x > threshold (PyTorch's
+    convention). A primitive (ops.Softplus): it needs log1p for its precision, which the Tensor ops lack."""
+    if not beta > 0:   # NOTE: torch accepts β ≤ 0 but divides by it; here it is refused
+        raise ValueError(f"softplus: beta must be positive, got {beta}")
+    return _apply(ops.Softplus, input, dtype=_float_dtype(input), beta=beta, threshold=threshold)
+
+
+def log_sigmoid(input: Tensor) -> Tensor:
+    """log σ(x) = −softplus(−x), finite for any x (no threshold: −log(1 + e⁻ˣ) to full precision)."""
+    return -softplus(-input, threshold=math.inf)
+
+
+# --- losses composed of the ops above ------------------------------------------------------------------------
+
+
+def _reduce_loss(loss: Tensor, reduction: str) -> Tensor:
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def _same_shape(fn: str, input: Tensor, target) -> None:
+    shape = tuple(np.shape(getattr(target, "data", target)))
+    if shape != input.shape:
+        raise ShapeError(f"{fn}: input {input.shape} and target {shape} must have the same shape")
+
+
+def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """|input − target|, averaged ("mean"), summed or elementwise ("none"); the gradient at a zero difference
+    is 0, as abs's (PyTorch's too). Same shapes required, as mse_loss."""
+    _check_reduction(reduction, "l1_loss")
+    _same_shape("l1_loss", input, target)
+    return _reduce_loss((input - target).abs(), reduction)
+
+
+def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """½d² where |d| < delta, delta·(|d| − ½delta) elsewhere, d = input − target (torch's huber_loss); its
+    gradient, d clipped to [−delta, delta], is continuous, so the switch between the two needs no convention."""
+    _check_reduction(reduction, "huber_loss")
+    _same_shape("huber_loss", input, target)
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = input - target
+    size = d.abs()
+    return _reduce_loss(where(size < delta, 0.5 * d * d, delta * (size - 0.5 * delta)), reduction)
+
+
+def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
+    """−w·(y·log x + (1 − y)·log(1 − x)) for probabilities x = input in [0, 1] and targets y, each log clamped at
+    −100 as in PyTorch (so x = 0 or 1 give a finite loss); weight w broadcasts to the input's shape.
+
+    A primitive (ops.BinaryCrossEntropy), for PyTorch's gradient (x − y)/max(x(1 − x), 10⁻¹²), finite at 0 and 1
+    where the composed logs would give ∞·0. For logits, binary_cross_entropy_with_logits is the stable one.
+    """
+    _check_reduction(reduction, "binary_cross_entropy")
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    _same_shape("binary_cross_entropy", input, target)
+    x = input.data
+    if x.size and not ((x >= 0) & (x <= 1)).all():
+        bad = x[~((x >= 0) & (x <= 1))][0]
+        raise ValueError(f"binary_cross_entropy: the input {input.shape} must hold probabilities in [0, 1], got "
+                         f"{bad}; for logits use binary_cross_entropy_with_logits")
+    loss = _binary(ops.BinaryCrossEntropy, input, target, _float_dtype(input, target))
+    if weight is not None:
+        try:
+            if np.broadcast_shapes(np.shape(getattr(weight, "data", weight)), input.shape) != input.shape:
+                raise ValueError
+        except ValueError:
+            raise ShapeError(f"binary_cross_entropy: weight {np.shape(getattr(weight, 'data', weight))} must "
+                             f"broadcast to the input's shape {input.shape}") from None
+        loss = loss * weight
+    return _reduce_loss(loss, reduction)
 
 
 def softmax(input: Tensor, dim: int = -1) -> Tensor:
