@@ -107,7 +107,8 @@ class Pow(Function):
         p = self.attrs["exponent"]
         if p == 0:   # NOTE: a⁰ = 1 is flat; p·a^(p−1) would be 0·∞ = nan at a = 0
             return (np.zeros_like(g),)
-        return (g * (p * a ** (p - 1)),)
+        with np.errstate(divide="ignore"):   # the slope of √a at 0 is ∞, as in PyTorch: no warning
+            return (g * (p * a ** (p - 1)),)
 
 
 class ReLU(Function):
@@ -241,7 +242,8 @@ class PowTensor(Function):
         if a.dtype.kind in "biu" and b.dtype.kind in "biu" and b.size and b.min() < 0:
             raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype} tensor ** "
                                f"{b.dtype} tensor holding {b.min()}); make the base floating point first")
-        out = np.power(a, b)
+        with np.errstate(divide="ignore"):   # 0 ** −1 is ∞, as in PyTorch
+            out = np.power(a, b)
         self.save(a, b, out)
         return out
 
@@ -321,7 +323,10 @@ class Softplus(Function):
 
     def backward(self, g):
         (z,) = self.saved
-        sigma = 0.5 * (1 + np.tanh(0.5 * z))   # as Sigmoid: no overflow
+        # NOTE: σ(z) from e = exp(−|z|), which cannot overflow: 1/(1 + e) for z ≥ 0, e/(1 + e) below, where it
+        # keeps its relative precision (σ(−50) = 1.9e-22, where 1 − σ(50) would be 0)
+        e = np.exp(-np.abs(z))
+        sigma = np.where(z >= 0, 1, e) / (1 + e)
         return (np.where(z > self.attrs["threshold"], g, g * sigma),)
 
 
