@@ -242,7 +242,7 @@ class PowTensor(Function):
         if a.dtype.kind in "biu" and b.dtype.kind in "biu" and b.size and b.min() < 0:
             raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype} tensor ** "
                                f"{b.dtype} tensor holding {b.min()}); make the base floating point first")
-        with np.errstate(divide="ignore"):   # 0 ** −1 is ∞, as in PyTorch
+        with np.errstate(divide="ignore", invalid="ignore"):   # 0 ** −1 = ∞ and (−2) ** 0.5 = nan, as in PyTorch
             out = np.power(a, b)
         self.save(a, b, out)
         return out
@@ -319,7 +319,7 @@ class Softplus(Function):
         # negative z, where log(1 + exp(z)) would round 1 + exp(z) to 1 and give 0
         return np.where(z > threshold, a, np.logaddexp(0, z) / beta).astype(a.dtype, copy=False)
 
-    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ σ(β·{a}), and ∂L/∂{out} where β·{a} > threshold",)
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ σ({beta}·{a}), and ∂L/∂{out} where {beta}·{a} > {threshold}",)
 
     def backward(self, g):
         (z,) = self.saved
