@@ -149,6 +149,8 @@ def test_sign_is_a_constant_that_does_not_require_grad():
     np.testing.assert_array_equal(s.data, [-1, 0, 1, np.nan])
     ints = Tensor(np.array([-5, 0, 7]))
     assert ints.sign().dtype == np.int64 and ints.sign().tolist() == torch.sign(torch.tensor([-5, 0, 7])).tolist()
+    assert type(Tensor(-3.0).sign().data) is np.ndarray and Tensor(-3.0).sign().item() == -1   # 0-d stays an array
+    assert type(minimum(Tensor(3), 2).data) is np.ndarray
     (x[:3] * x[:3].sign()).sum().backward()   # sign enters as a constant: d(x·sign x)/dx = sign x
     assert x.grad.tolist()[:3] == [-1, 0, 1]
 

@@ -249,7 +249,7 @@ def minimum(input, other) -> Tensor:
     and a tie splits the gradient in half, as in PyTorch."""
     a, b, dtype = _broadcast_pair("minimum", input, other)
     if dtype.kind != "f":   # NOTE: no gradient to route, and −x would wrap around for unsigned or the least int
-        return Tensor._wrap(np.minimum(a.data, b.data), False)
+        return Tensor._wrap(np.asarray(np.minimum(a.data, b.data)), False)
     return -_apply(ops.Maximum, -a, -b, dtype=dtype)
 
 
@@ -578,7 +578,7 @@ class Tensor:
     def sign(self) -> Tensor:
         """−1, 0 or 1 by the sign of each element (nan stays nan): a constant outside the graph, so it never
         requires grad. (PyTorch records it, with gradient 0; here the 0 is simply never computed.)"""
-        return Tensor._wrap(np.sign(self.data), False)
+        return Tensor._wrap(np.asarray(np.sign(self.data)), False)   # NOTE: numpy gives 0-d results as scalars
 
     def clip(self, min=None, max=None) -> Tensor:
         """Each element kept within [min, max] (either may be None; scalars or tensors), as torch.clip.

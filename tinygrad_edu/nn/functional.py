@@ -89,7 +89,7 @@ def log_sigmoid(input: Tensor) -> Tensor:
     return -softplus(-input, threshold=math.inf)
 
 
-# --- losses composed of the ops above ------------------------------------------------------------------------
+# --- losses on the ops above (binary_cross_entropy: ops.BinaryCrossEntropy) ---------------------------------
 
 
 def _reduce_loss(loss: Tensor, reduction: str) -> Tensor:
