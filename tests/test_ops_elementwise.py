@@ -335,3 +335,24 @@ def test_top_level_functions_are_exported():
     assert {"where", "maximum", "minimum"} <= set(tinygrad_edu.__all__)
     assert tinygrad_edu.where is where and Tensor([1.0, 5.0]).maximum(Tensor([2.0, 3.0])).tolist() == [2.0, 5.0]
     assert Tensor([1.0, 5.0]).minimum(3.0).tolist() == [1.0, 3.0]
+
+
+def test_a_model_with_the_new_activations_ports_to_pytorch():
+    """Same state_dict names (the activations hold none), same outputs and gradients once loaded into torch."""
+    acts = [("LeakyReLU", (0.2,)), ("ELU", (0.5,)), ("GELU", ()), ("SiLU", ()), ("Softplus", (2.0, 3.0)),
+            ("LogSigmoid", ())]
+    ours = nn.Sequential(nn.Linear(3, 5, dtype=np.float64, seed=0),
+                         *(getattr(nn, name)(*args) for name, args in acts), nn.Linear(5, 2, dtype=np.float64, seed=1))
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 5), *(getattr(torch.nn, name)(*args) for name, args in acts),
+                                 torch.nn.Linear(5, 2)).double()
+    state = ours.state_dict()
+    assert list(state) == list(theirs.state_dict())
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
+    x = np.linspace(-2, 2, 12).reshape(4, 3)
+    out, t_out = ours(Tensor(x)), theirs(torch.tensor(x))
+    np.testing.assert_allclose(out.data, t_out.detach().numpy(), rtol=1e-13)
+    out.sum().backward()
+    t_out.sum().backward()
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad, dict(theirs.named_parameters())[name].grad.numpy(), rtol=1e-12,
+                                   atol=1e-15, err_msg=name)
