@@ -174,8 +174,10 @@ class Sigmoid(Function):
     name = "sigmoid"
 
     def forward(self, a):
-        # NOTE: written through tanh, σ(x) = (1 + tanh(x/2))/2, which never overflows for large |x|.
-        out = 0.5 * (1 + np.tanh(0.5 * a))
+        # NOTE: σ(x) = 1/(1 + e^−x) for x ≥ 0 and e^x/(1 + e^x) below: e^−|x| never overflows, and the far
+        # negative tail keeps its relative precision (no 1 − 1 cancellation)
+        e = np.exp(-np.abs(a))
+        out = np.where(a >= 0, 1, e) / (1 + e)
         self.save(out)
         return out
 
