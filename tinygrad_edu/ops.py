@@ -438,7 +438,7 @@ class Prod(Function):
         return np.prod(a, axis=axes, keepdims=keepdims)
 
     # NOTE: not g·out/a, which is 0/0 where a = 0: the product of the others is computed directly.
-    rules = ("∂L/∂{a}ᵢ += ∂L/∂{out} · Π_{j≠i} {a}ⱼ (the product of the others along the axes)",)
+    rules = ("∂L/∂{a}ᵢ += ∂L/∂{out} · Π_{j≠i} {a}ⱼ (over the reduced axes)",)
 
     def backward(self, g):
         (a,) = self.saved
@@ -447,7 +447,8 @@ class Prod(Function):
         kept = tuple(ax for ax in range(a.ndim) if ax not in axes)
         order = kept + axes   # the reduced axes last, flattened into one
         moved = a.transpose(order)
-        others = _others_product(moved.reshape(moved.shape[:len(kept)] + (-1,))).reshape(moved.shape)
+        n = int(np.prod([a.shape[ax] for ax in axes]))
+        others = _others_product(moved.reshape(moved.shape[:len(kept)] + (n,))).reshape(moved.shape)
         others = others.transpose(np.argsort(order))
         return (_expand(g, axes, at["keepdims"]) * others,)
 
@@ -466,7 +467,7 @@ class Cumsum(Function):
         self.attrs.update(axis=axis, ax=ax)
         return np.cumsum(a, axis=ax)
 
-    rules = ("∂L/∂{a}ᵢ += Σ_{j≥i} ∂L/∂{out}ⱼ (a cumulative sum from the end)",)
+    rules = ("∂L/∂{a}ᵢ += Σ_{j≥i} ∂L/∂{out}ⱼ (along the axis)",)
 
     def backward(self, g):
         ax = self.attrs["ax"]
@@ -495,7 +496,7 @@ class Cat(Function):
     def rules(self):
         """One rule per input, however many were joined ({a} and {b} name the first two in a trace)."""
         names = ["{a}", "{b}"] + [f"(input {k})" for k in range(2, len(self.parents))]
-        return tuple(f"∂L/∂{x} += ∂L/∂{{out}}[the slice where {x} sits along dim {{axis}}]" for x in names)
+        return tuple(f"∂L/∂{x} += ∂L/∂{{out}}[{x}'s slice along dim {{axis}}]" for x in names)
 
     def backward(self, g):
         return tuple(np.split(g, self.attrs["ends"], axis=self.attrs["ax"]))

@@ -567,8 +567,9 @@ class Tensor:
         """log Σ exp(x) over the axes (required, as PyTorch's dim), computed as m + log Σ exp(x − m) with m the
         maximum, a constant (any m gives the same value), so exp cannot overflow. The gradient is softmax(x)."""
         axes = ops._axes(axis, self.shape, "logsumexp")
-        m = np.max(self.data, axis=axes, keepdims=True, initial=-np.inf)
-        m = np.where(np.isfinite(m), m, 0).astype(_float_dtype(self))   # NOTE: all −inf (or an inf): shift by 0
+        dtype = _float_dtype(self)
+        m = np.max(self.data.astype(dtype, copy=False), axis=axes, keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(m), m, dtype.type(0))   # NOTE: all −inf (or an inf): shift by 0 instead
         with np.errstate(divide="ignore"):   # log 0 = −inf where every value is −inf, as PyTorch
             return (self - m).exp().sum(axis=axes, keepdims=keepdims).log() + (m if keepdims else np.squeeze(m, axes))
 
