@@ -137,6 +137,19 @@ def test_var_and_std_follow_torch_corrections(correction):
                   lambda a: a.std(dim=(0, 1), correction=correction, keepdim=True), x)
 
 
+def test_std_of_equal_values_has_a_nan_gradient_where_torch_has_0():
+    # the documented difference (docs/ops.md): std is var ** 0.5, and √'s slope at 0 is infinite
+    t = Tensor(np.array([2.0, 2.0]), requires_grad=True)
+    s = t.std()
+    assert s.item() == 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s.backward()
+    assert np.isnan(t.grad).all()
+    tt = torch.tensor([2.0, 2.0], requires_grad=True)
+    tt.std().backward()
+    assert tt.grad.tolist() == [0.0, 0.0]
+
+
 def test_var_with_no_degrees_of_freedom_gives_torchs_nan_and_inf_with_a_warning():
     cases = [(np.array([3.0]), 1), (np.array([1.0, 2.0]), 2), (np.array([1.0, 2.0]), 3), (np.array([5.0, 5.0]), 2)]
     for x, correction in cases:
