@@ -210,6 +210,8 @@ def test_cat_and_stack_errors_name_the_op_and_the_shapes():
         cat([Tensor(np.ones((2, 3)))], dim=2)
     with pytest.raises(ShapeError, match=r"cat: shapes \[\(\), \(\)\]: a 0-d tensor cannot be concatenated"):
         cat([Tensor(1.0), Tensor(2.0)])
+    with pytest.raises(TypeError, match=r"cat: dim must be one int, got \(0, 1\)"):
+        cat([Tensor(np.ones((2, 3)))], dim=(0, 1))
     with pytest.raises(ValueError, match="cat: expects a non-empty list of tensors"):
         cat([])
     with pytest.raises(ShapeError, match=r"stack: expects tensors of one shape, got shapes \[\(2,\), \(3,\)\]"):

@@ -480,6 +480,8 @@ class Cat(Function):
     name = "cat"
 
     def forward(self, *arrays, axis=0):
+        if not _is_int(axis):
+            raise TypeError(f"cat: dim must be one int, got {axis!r}")
         shapes = [a.shape for a in arrays]
         if any(a.ndim == 0 for a in arrays):
             raise ShapeError(f"cat: shapes {shapes}: a 0-d tensor cannot be concatenated (unsqueeze it, or use stack)")

@@ -755,6 +755,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
 def gather(input: Tensor, dim: int, index) -> Tensor:
     """out[i][j][k] = input[index[i][j][k]][j][k] for dim 0 (and so on), as torch.gather. Composed from getitem:
     index along dim, and each other axis's own positions, so ∂L/∂input adds ∂L/∂out at the gathered places."""
+    input = input if isinstance(input, Tensor) else Tensor(input)
     idx = np.asarray(_raw(index))
     if input.ndim == 0 and idx.ndim == 0:   # NOTE: a 0-d input is a 1-element axis 0 (or −1), as in PyTorch
         ops._axes(dim, (1,), "gather")
