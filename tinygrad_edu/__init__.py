@@ -1,11 +1,25 @@
 """tinygrad_edu: a small autograd framework on numpy, grown from the 'neural network from scratch' tutorial."""
 from tinygrad_edu.autograd import ShapeError, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_edu.gradcheck import GradcheckError, gradcheck
-from tinygrad_edu.tensor import Tensor, maximum, minimum, ones, randn, result_dtype, uniform, where, zeros
+from tinygrad_edu.tensor import (
+    Tensor,
+    cat,
+    gather,
+    maximum,
+    minimum,
+    ones,
+    randn,
+    result_dtype,
+    stack,
+    uniform,
+    where,
+    zeros,
+)
 
 __version__ = "0.1.0"
-__all__ = ["GradcheckError", "ShapeError", "Tensor", "enable_grad", "gradcheck", "is_grad_enabled", "maximum",
-           "minimum", "no_grad", "ones", "randn", "result_dtype", "set_grad_enabled", "uniform", "where", "zeros"]
+__all__ = ["GradcheckError", "ShapeError", "Tensor", "cat", "enable_grad", "gather", "gradcheck", "is_grad_enabled",
+           "maximum", "minimum", "no_grad", "ones", "randn", "result_dtype", "set_grad_enabled", "stack", "uniform",
+           "where", "zeros"]
 
 
 def __getattr__(name):

@@ -467,13 +467,14 @@ class Mean(Function):
 
 class Max(Function):
     name = "max"
+    extremum = staticmethod(np.max)   # Min below is this op with np.min
 
     def forward(self, a, *, axis=None, keepdims=False):
-        axes = _axes(axis, a.shape, "max")
+        axes = _axes(axis, a.shape, self.name)
         if a.size == 0:
-            raise ShapeError(f"max: tensor of shape {a.shape} is empty")
+            raise ShapeError(f"{self.name}: tensor of shape {a.shape} is empty")
         self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape)
-        out = np.max(a, axis=axes, keepdims=True)
+        out = self.extremum(a, axis=axes, keepdims=True)
         self.save(a, out)
         return out if keepdims else np.squeeze(out, axes)
 
@@ -580,6 +581,101 @@ class GetItem(Function):
         else:                    # grad[first] is a view of grad, so add.at writes into it
             np.add.at(grad[at["first"]], at["then"], g)
         return (grad,)
+
+
+class Min(Max):
+    """min is max with the comparison turned round: the same forward and backward, with np.min."""
+
+    name = "min"
+    extremum = staticmethod(np.min)
+
+    # NOTE: as max: ties share the gradient equally (PyTorch's amin and min() do; its min(dim) picks one index).
+    rules = ("∂L/∂{a} += ∂L/∂{out} at the minimum, 0 elsewhere",)
+
+
+def _others_product(b):
+    """Π_{j≠i} b_j along the last axis, for every i, without dividing (exact where some b_j = 0):
+    the product of the elements before i (an exclusive cumulative product) times that of the elements after i."""
+    before, after = np.ones_like(b), np.ones_like(b)
+    before[..., 1:] = np.cumprod(b[..., :-1], axis=-1)
+    after[..., :-1] = np.cumprod(b[..., :0:-1], axis=-1)[..., ::-1]
+    return before * after
+
+
+class Prod(Function):
+    name = "prod"
+
+    def forward(self, a, *, axis=None, keepdims=False):
+        axes = _axes(axis, a.shape, "prod")
+        self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape)
+        self.save(a)
+        return np.prod(a, axis=axes, keepdims=keepdims)
+
+    # NOTE: not g·out/a, which is 0/0 where a = 0: the product of the others is computed directly.
+    rules = ("∂L/∂{a}ᵢ += ∂L/∂{out} · Π_{j≠i} {a}ⱼ (over the reduced axes)",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        at = self.attrs
+        axes = at["axes"]
+        kept = tuple(ax for ax in range(a.ndim) if ax not in axes)
+        order = kept + axes   # the reduced axes last, flattened into one
+        moved = a.transpose(order)
+        n = int(np.prod([a.shape[ax] for ax in axes]))
+        others = _others_product(moved.reshape(moved.shape[:len(kept)] + (n,))).reshape(moved.shape)
+        others = others.transpose(np.argsort(order))
+        return (_expand(g, axes, at["keepdims"]) * others,)
+
+
+class Cumsum(Function):
+    name = "cumsum"
+
+    def forward(self, a, *, axis):
+        if not _is_int(axis):
+            raise TypeError(f"cumsum: axis must be one int (the axis to sum along), got {axis!r}")
+        if a.ndim == 0:   # NOTE: as PyTorch, a 0-d tensor is its own cumulative sum (axis 0 or −1)
+            _axes(axis, (1,), "cumsum")
+            self.attrs.update(axis=axis, ax=None)
+            return a.copy()
+        (ax,) = _axes(int(axis), a.shape, "cumsum")
+        self.attrs.update(axis=axis, ax=ax)
+        return np.cumsum(a, axis=ax)
+
+    rules = ("∂L/∂{a}ᵢ += Σ_{j≥i} ∂L/∂{out}ⱼ (along the axis)",)
+
+    def backward(self, g):
+        ax = self.attrs["ax"]
+        if ax is None:
+            return (g,)
+        return (np.flip(np.cumsum(np.flip(g, ax), axis=ax), ax),)
+
+
+class Cat(Function):
+    name = "cat"
+
+    def forward(self, *arrays, axis=0):
+        if not _is_int(axis):
+            raise TypeError(f"cat: dim must be one int, got {axis!r}")
+        shapes = [a.shape for a in arrays]
+        if any(a.ndim == 0 for a in arrays):
+            raise ShapeError(f"cat: shapes {shapes}: a 0-d tensor cannot be concatenated (unsqueeze it, or use stack)")
+        ndim = arrays[0].ndim
+        (ax,) = _axes(axis, arrays[0].shape, "cat")
+        for k, a in enumerate(arrays):
+            if a.ndim != ndim or a.shape[:ax] + a.shape[ax + 1:] != arrays[0].shape[:ax] + arrays[0].shape[ax + 1:]:
+                raise ShapeError(f"cat: shapes {shapes} must match except along dim {axis}, but tensor {k} "
+                                 f"{a.shape} differs from tensor 0 {arrays[0].shape}")
+        self.attrs.update(axis=axis, ax=ax, ends=np.cumsum([a.shape[ax] for a in arrays])[:-1])
+        return np.concatenate(arrays, axis=ax)
+
+    @property
+    def rules(self):
+        """One rule per input, however many were joined ({a} and {b} name the first two in a trace)."""
+        names = ["{a}", "{b}"] + [f"(input {k})" for k in range(2, len(self.parents))]
+        return tuple(f"∂L/∂{x} += ∂L/∂{{out}}[{x}'s slice along dim {{axis}}]" for x in names)
+
+    def backward(self, g):
+        return tuple(np.split(g, self.attrs["ends"], axis=self.attrs["ax"]))
 
 
 # --- softmax and the loss ------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from typing import NamedTuple
 import numpy as np
 
 from tinygrad_edu import ops, tensor
+from tinygrad_edu.nn import functional as F
+from tinygrad_edu.tensor import cat, stack
 
 
 class NumpyChooser:
@@ -154,8 +156,8 @@ def _torch_reduce(method, ax, keepdims):
             out = getattr(t, method)() if ax is None else t.clone()   # an empty axis tuple reduces nothing
             return out.reshape((1,) * t.ndim) if keepdims and ax is None else out
         dims = ax if isinstance(ax, tuple) else (ax,)
-        if method == "max":
-            return t.amax(dim=dims, keepdim=keepdims)
+        if method in ("max", "min"):   # NOTE: amax/amin split ties evenly, as ours; max(dim)/min(dim) pick one
+            return getattr(t, "a" + method)(dim=dims, keepdim=keepdims)
         return getattr(t, method)(dim=dims, keepdim=keepdims)
     return twin
 
@@ -186,6 +188,140 @@ def _getitem(c):
         index = (slice(start, max(stop, start + 1), c.integers(1, 2)),) + (Ellipsis,)
     return (lambda t: t[index]), [x], (lambda torch, t: t[torch.as_tensor(index) if isinstance(index, np.ndarray)
                                                    else index])
+
+
+def _reduced(c, min_dims: int = 1):
+    """(shape, axis) with at least 2 elements per reduction: the first reduced axis gets size 2–4."""
+    s = list(shape(c, min_dims=min_dims))
+    ax = axis(c, len(s))
+    if ax == ():
+        ax = None
+    axes = range(len(s)) if ax is None else [ax] if isinstance(ax, int) else ax
+    s[min(axes) % len(s)] = c.integers(2, 4)
+    return tuple(s), ax
+
+
+def _dims(ax, ndim: int):
+    """Our axis argument as PyTorch's dim: a tuple of every axis for None."""
+    return tuple(range(ndim)) if ax is None else ax
+
+
+def _var(method):
+    def build(c):
+        s, ax = _reduced(c)
+        x = distinct(c, s)   # NOTE: not all equal, so std stays clear of √0's infinite slope
+        n = x.size if ax is None else int(np.prod([s[a] for a in ((ax,) if isinstance(ax, int) else ax)]))
+        corr, keepdims = c.integers(0, min(2, n - 1)), bool(c.integers(0, 1))
+        return (lambda t: getattr(t, method)(ax, correction=corr, keepdims=keepdims)), [x], (
+            lambda torch, t: getattr(torch, method)(t, dim=_dims(ax, t.ndim), correction=corr, keepdim=keepdims))
+    return build
+
+
+def _logsumexp(c):
+    s, ax = _reduced(c)
+    x, keepdims = real(c, s, bound=3.0), bool(c.integers(0, 1))
+    ax = _dims(ax, len(s))   # NOTE: axis is required, as PyTorch's dim
+    return (lambda t: t.logsumexp(ax, keepdims=keepdims)), [x], (
+        lambda torch, t: torch.logsumexp(t, dim=ax, keepdim=keepdims))
+
+
+def _prod(c):
+    s = shape(c)
+    x = away_from_zero(c, s, gap=0.5) * 0.75   # NOTE: |x| in [0.375, 1.5]: products of up to 64 stay moderate
+    x = np.where(c.floats(s, 0, 1) < 0.15, 0.0, x)   # and some exact zeros: prod is linear in each element
+    ax = c.integers(-len(s), len(s) - 1) if s and c.integers(0, 1) else None   # PyTorch's prod takes one dim
+    keepdims = bool(c.integers(0, 1)) and ax is not None
+    return (lambda t: t.prod(axis=ax, keepdims=keepdims)), [x], (
+        lambda torch, t: t.prod() if ax is None else t.prod(dim=ax, keepdim=keepdims))
+
+
+def _cumsum(c):
+    x = real(c, shape(c))
+    ax = c.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1)
+    return (lambda t: t.cumsum(ax)), [x], (lambda torch, t: t.cumsum(ax))
+
+
+def _cat(c):
+    s = shape(c, min_dims=1)
+    ax = c.integers(-len(s), len(s) - 1)
+    parts = []
+    for _ in range(c.integers(1, 3)):
+        part = list(s)
+        part[ax] = c.integers(1, 3)
+        parts.append(real(c, tuple(part)))
+    return (lambda *ts: cat(ts, dim=ax)), parts, (lambda torch, *ts: torch.cat(ts, dim=ax))
+
+
+def _stack(c):
+    s = shape(c)
+    ax = c.integers(-len(s) - 1, len(s))
+    parts = [real(c, s) for _ in range(c.integers(1, 3))]
+    return (lambda *ts: stack(ts, dim=ax)), parts, (lambda torch, *ts: torch.stack(ts, dim=ax))
+
+
+def _pad(c):
+    x = real(c, shape(c, min_dims=1))
+    pad = []
+    for k in range(c.integers(1, x.ndim)):
+        n = x.shape[-1 - k]   # a crop of −1 only where the axis keeps an element
+        pad += [c.integers(-1 if n > 2 else 0, 2), c.integers(-1 if n > 1 else 0, 2)]
+    value = c.sample([None, 0.5, -2.0])
+    return (lambda t: F.pad(t, pad, value=value)), [x], (
+        lambda torch, t: torch.nn.functional.pad(t, pad, value=0.0 if value is None else value))
+
+
+def _flatten(c):
+    x = real(c, shape(c))
+    nd = max(x.ndim, 1)
+    start = c.integers(-nd, nd - 1)
+    end = c.integers(start % nd, nd - 1) - (nd if c.integers(0, 1) else 0)
+    return (lambda t: t.flatten(start, end)), [x], (lambda torch, t: t.flatten(start, end))
+
+
+def _squeeze(c):
+    x = real(c, tuple(c.sample([1, n]) for n in shape(c, max_dims=4)))
+    dim = axis(c, x.ndim)
+    return (lambda t: t.squeeze(dim)), [x], (lambda torch, t: t.squeeze() if dim is None else t.squeeze(dim))
+
+
+def _unsqueeze(c):
+    x = real(c, shape(c))
+    dim = c.integers(-x.ndim - 1, x.ndim)
+    return (lambda t: t.unsqueeze(dim)), [x], (lambda torch, t: t.unsqueeze(dim))
+
+
+def _expand(c):
+    x = real(c, tuple(c.sample([1, n]) for n in shape(c)))
+    sizes = tuple(c.integers(1, 3) for _ in range(c.integers(0, 2)))   # new axes in front
+    sizes += tuple(c.sample([-1, n, c.integers(1, 3)]) if n == 1 else c.sample([-1, n]) for n in x.shape)
+    return (lambda t: t.expand(*sizes)), [x], (lambda torch, t: t.expand(sizes))
+
+
+def _flip(c):
+    x = real(c, shape(c, min_dims=1))
+    dims = tuple(ax - x.ndim if c.integers(0, 1) else ax for ax in range(x.ndim) if c.integers(0, 1))
+    return (lambda t: t.flip(dims)), [x], (lambda torch, t: t.flip(dims))
+
+
+def _repeat(c):
+    x = real(c, shape(c))
+    sizes = tuple(c.integers(1, 3) for _ in range(x.ndim + c.integers(0, 1)))
+    return (lambda t: t.repeat(*sizes)), [x], (lambda torch, t: t.repeat(sizes))
+
+
+def _gather(c):
+    x = real(c, shape(c, min_dims=1))
+    dim = c.integers(-x.ndim, x.ndim - 1)
+    s = tuple(c.integers(1, 4) if k == dim % x.ndim else c.integers(1, n) for k, n in enumerate(x.shape))
+    index = np.array([c.integers(0, x.shape[dim] - 1) for _ in range(int(np.prod(s)))], dtype=np.int64).reshape(s)
+    return (lambda t: t.gather(dim, index)), [x], (lambda torch, t: t.gather(dim, torch.as_tensor(index)))
+
+
+def _masked_fill(c):
+    x = real(c, shape(c))
+    mask = c.floats(broadcast_partner(c, x.shape), 0, 1) < 0.5
+    value = c.sample([0.0, -1.5, 3.0])
+    return (lambda t: t.masked_fill(mask, value)), [x], (lambda torch, t: t.masked_fill(torch.as_tensor(mask), value))
 
 
 def _softmax(method):
@@ -401,6 +537,23 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("reshape", (ops.Reshape,), _reshape),
     OpSpec("transpose", (ops.Transpose,), _transpose, "any permutation, and .T"),
     OpSpec("getitem", (ops.GetItem,), _getitem, "slices, and integer arrays with repeated indices"),
+    OpSpec("min", (ops.Min,), _reduce("min", distinct), "distinct values (no ties); axis; keepdims"),
+    OpSpec("var", (), _var("var"), "≥ 2 elements per reduction, correction 0 to min(2, n − 1); axis; keepdims"),
+    OpSpec("std", (), _var("std"), "distinct values, ≥ 2 per reduction (std > 0), correction 0 to min(2, n − 1)"),
+    OpSpec("logsumexp", (), _logsumexp, "axis an int or a tuple (required); keepdims"),
+    OpSpec("prod", (ops.Prod,), _prod, "|x| in [0.375, 1.5] and some exact zeros; axis None or an int; keepdims"),
+    OpSpec("cumsum", (ops.Cumsum,), _cumsum, "any axis, 0-d included"),
+    OpSpec("cat", (ops.Cat,), _cat, "1–3 tensors of sizes 1–3 along any dim"),
+    OpSpec("stack", (), _stack, "1–3 tensors of one shape, any new dim"),
+    OpSpec("pad", (), _pad, "1 to ndim (left, right) pairs in −1..2 (a crop leaves ≥ 1 element); value"),
+    OpSpec("flatten", (), _flatten, "start_dim ≤ end_dim, negatives included"),
+    OpSpec("squeeze", (), _squeeze, "size-1 axes mixed in; dim None, an int or a tuple"),
+    OpSpec("unsqueeze", (), _unsqueeze, "any dim in −ndim−1..ndim"),
+    OpSpec("expand", (), _expand, "size-1 axes grown, −1 kept, new axes in front"),
+    OpSpec("flip", (), _flip, "any set of dims, negatives included"),
+    OpSpec("repeat", (), _repeat, "counts 1–3, maybe one axis more"),
+    OpSpec("gather", (), _gather, "index of the input's axes, ≤ its sizes off dim, values in range, repeats"),
+    OpSpec("masked_fill", (), _masked_fill, "bool masks that broadcast to the input; value"),
     OpSpec("softmax", (ops.Softmax,), _softmax("softmax"), "any axis"),
     OpSpec("log_softmax", (ops.LogSoftmax,), _softmax("log_softmax"), "any axis"),
     OpSpec("softmax_cross_entropy", (ops.SoftmaxCrossEntropy,), _softmax_cross_entropy,

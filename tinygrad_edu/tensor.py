@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -540,6 +541,12 @@ class Tensor:
             raise ShapeError(f"argmax: axis {axis} is out of range for shape {self.data.shape}")
         return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)), False)
 
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the smallest value (not differentiable); the first one where values tie, as PyTorch."""
+        if axis is not None and not -self.data.ndim <= axis < self.data.ndim:
+            raise ShapeError(f"argmin: axis {axis} is out of range for shape {self.data.shape}")
+        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)), False)
+
     # --- elementwise functions ---
 
     def relu(self) -> Tensor:
@@ -628,6 +635,49 @@ class Tensor:
     def max(self, axis=None, keepdims: bool = False) -> Tensor:
         return _apply(ops.Max, self, axis=axis, keepdims=keepdims)
 
+    def min(self, axis=None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.Min, self, axis=axis, keepdims=keepdims)
+
+    def prod(self, axis=None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.Prod, self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis: int) -> Tensor:
+        """Running sums along one axis (PyTorch's `dim`, required as there)."""
+        return _apply(ops.Cumsum, self, axis=axis)
+
+    def var(self, axis=None, *, correction=1, keepdims: bool = False) -> Tensor:
+        """Σ(x − mean)² / (n − correction) over the axes, n their number of elements: correction=1 (the default,
+        as torch.var) is the unbiased sample variance, 0 the population's. Composed from mean, sub, mul, sum.
+
+        With n − correction ≤ 0 the result is inf (or nan where the squares sum to 0), with a warning, as PyTorch.
+        """
+        axes = ops._axes(axis, self.shape, "var")
+        n = int(np.prod([self.shape[ax] for ax in axes]))
+        dof = max(0, n - correction)
+        d = self - self.mean(axis=axis, keepdims=True)
+        squares = (d * d).sum(axis=axis, keepdims=keepdims)
+        if dof > 0:
+            return squares / dof
+        warnings.warn(f"var: {n} element(s) per reduction of shape {self.shape} with correction={correction} "
+                      "leave no degrees of freedom (n − correction ≤ 0): the result is inf or nan",
+                      RuntimeWarning, stacklevel=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return squares / 0
+
+    def std(self, axis=None, *, correction=1, keepdims: bool = False) -> Tensor:
+        """√var (same arguments as var); composed as var ** 0.5."""
+        return self.var(axis, correction=correction, keepdims=keepdims) ** 0.5
+
+    def logsumexp(self, axis, keepdims: bool = False) -> Tensor:
+        """log Σ exp(x) over the axes (required, as PyTorch's dim), computed as m + log Σ exp(x − m) with m the
+        maximum, a constant (any m gives the same value), so exp cannot overflow. The gradient is softmax(x)."""
+        axes = ops._axes(axis, self.shape, "logsumexp")
+        dtype = _float_dtype(self)
+        m = np.max(self.data.astype(dtype, copy=False), axis=axes, keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(m), m, dtype.type(0))   # NOTE: all −inf (or an inf): shift by 0 instead
+        with np.errstate(divide="ignore"):   # log 0 = −inf where every value is −inf, as PyTorch
+            return (self - m).exp().sum(axis=axes, keepdims=keepdims).log() + (m if keepdims else np.squeeze(m, axes))
+
     # --- shape ---
 
     def reshape(self, *shape) -> Tensor:
@@ -643,6 +693,96 @@ class Tensor:
     def __getitem__(self, index) -> Tensor:
         index = tuple(_raw(i) for i in index) if isinstance(index, tuple) else _raw(index)
         return _apply(ops.GetItem, self, index=index)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Axes start_dim..end_dim (both included) made into one, as torch.flatten; a reshape."""
+        ndim = max(self.ndim, 1)   # NOTE: a 0-d tensor flattens to 1 element, as in PyTorch
+        for d in (start_dim, end_dim):
+            if not -ndim <= d < ndim:
+                raise ShapeError(f"flatten: dim {d} is out of range for shape {self.shape}")
+        start, end = start_dim % ndim, end_dim % ndim
+        if start > end:
+            raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {self.shape}")
+        s = self.shape or (1,)
+        return self.reshape(*s[:start], int(np.prod(s[start:end + 1])), *s[end + 1:])
+
+    def squeeze(self, dim=None) -> Tensor:
+        """Drops axes of size 1: all of them, or those among dim (an int or a tuple) — an axis of another size
+        named in dim stays, as in PyTorch. A reshape."""
+        dims = ops._axes(dim, self.shape, "squeeze") if self.ndim or dim is None else ops._axes(dim, (1,), "squeeze")
+        return self.reshape(*(n for ax, n in enumerate(self.shape) if not (ax in dims and n == 1)))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """A new axis of size 1 at position dim (−ndim−1 ≤ dim ≤ ndim, as in PyTorch). A reshape."""
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise ShapeError(f"unsqueeze: dim {dim} is out of range for shape {self.shape} (a new axis goes at "
+                             f"{-self.ndim - 1} .. {self.ndim})")
+        d = dim % (self.ndim + 1)
+        return self.reshape(*self.shape[:d], 1, *self.shape[d:])
+
+    def expand(self, *sizes) -> Tensor:
+        """self broadcast to `sizes` (−1 keeps an axis; new axes go in front), as torch's expand. Composed as
+        self + zeros(sizes): broadcasting's gradient (the sum over the stretched axes) is the backward walk's."""
+        sizes = _shape(sizes)
+        lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise ShapeError(f"expand: shape {self.shape} cannot expand to {sizes}, which has fewer axes")
+        target = []
+        for k, n in enumerate(sizes):
+            old = self.shape[k - lead] if k >= lead else None
+            if n == -1 and old is not None:
+                n = old
+            if n < 0 or (old is not None and old not in (1, n)):
+                raise ShapeError(f"expand: shape {self.shape} cannot expand to {sizes}: axis {k} would go from "
+                                 f"{'nothing' if old is None else old} to {n} (only an axis of size 1 can grow, "
+                                 "and new axes, in front, need a size)")
+            target.append(n)
+        return self + np.zeros(target, dtype=self.dtype)
+
+    def flip(self, *dims) -> Tensor:
+        """The order of the elements reversed along each of dims, as torch's flip; a getitem with step −1."""
+        axes = ops._axes(_shape(dims), self.shape, "flip")
+        return self[tuple(slice(None, None, -1) if ax in axes else slice(None) for ax in range(self.ndim))]
+
+    def repeat(self, *sizes) -> Tensor:
+        """self tiled sizes[k] times along axis k (extra sizes add axes in front), as torch's repeat. Composed:
+        each axis n becomes a pair (1, n), expanded to (r, n) and merged into r·n by a reshape."""
+        sizes = _shape(sizes)
+        if len(sizes) < self.ndim or any(r < 0 for r in sizes):
+            raise ShapeError(f"repeat: {sizes} must give a count ≥ 0 for each of the {self.ndim} axes of "
+                             f"{self.shape} (more counts add axes in front)")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        pairs = self.reshape(*(m for n in shape for m in (1, n)))
+        tiled = pairs.expand(*(m for r, n in zip(sizes, shape) for m in (r, n)))
+        return tiled.reshape(*(r * n for r, n in zip(sizes, shape)))
+
+    # --- indexing ---
+
+    def gather(self, dim: int, index) -> Tensor:
+        """out[i][j][k] = self[index[i][j][k]][j][k] for dim 0 (and so on), as torch.gather: index is an integer
+        array of self's number of axes, no larger than self along the other axes. Composed from getitem."""
+        return gather(self, dim, index)
+
+    def masked_fill(self, mask, value) -> Tensor:
+        """self with `value` where the bool mask (broadcast to self's shape) is True, as torch's masked_fill.
+
+        Composed: where(mask, value, self), so ∂L/∂self is ∂L/∂out where the mask is False and 0 where it is True."""
+        m = np.asarray(_raw(mask))
+        if m.dtype != np.bool_:
+            raise TypeError(f"masked_fill: the mask must be bool, got dtype {m.dtype}")
+        try:
+            fits = np.broadcast_shapes(m.shape, self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ShapeError(f"masked_fill: mask {m.shape} does not broadcast to the tensor's shape {self.shape}")
+        if getattr(value, "requires_grad", False):
+            raise TypeError("masked_fill: a value that requires grad is not supported (its gradient would be lost); "
+                            "pass a number")
+        value = _raw(value)
+        if np.ndim(value) != 0:
+            raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {np.shape(value)}")
+        return where(np.broadcast_to(m, self.shape), np.asarray(value, self.dtype), self)
 
     # --- softmax and the loss ---
 
@@ -685,6 +825,61 @@ class Tensor:
         stride = kernel_size if stride is None else _pair(fn_cls.name, "stride", stride, 1)
         dtype = _float_dtype(self) if fn_cls is ops.AvgPool2d else None
         return _apply(fn_cls, self, dtype=dtype, kernel_size=kernel_size, stride=stride)
+
+
+# --- functions of several tensors (top level in tinygrad_edu, as in PyTorch) ------------------------------------
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """The tensors joined along dim, which they may differ in (their other axes must match), as torch.cat."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expects a non-empty list of tensors")
+    dtype = result_dtype(*tensors)
+    return _apply(ops.Cat, *(_lift(t, dtype, "cat") for t in tensors), dtype=dtype, axis=dim)
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Tensors of one shape joined along a new axis at dim, as torch.stack. Composed: unsqueeze, then cat."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expects a non-empty list of tensors")
+    shapes = [t.shape for t in tensors]
+    if any(s != shapes[0] for s in shapes):
+        raise ShapeError(f"stack: expects tensors of one shape, got shapes {shapes}")
+    ndim = len(shapes[0])
+    if not -ndim - 1 <= dim <= ndim:
+        raise ShapeError(f"stack: dim {dim} is out of range for tensors of shape {shapes[0]} (the new axis goes at "
+                         f"{-ndim - 1} .. {ndim})")
+    return cat([t.unsqueeze(dim) for t in tensors], dim=dim)   # NOTE: dim names the new axis in both
+
+
+def gather(input: Tensor, dim: int, index) -> Tensor:
+    """out[i][j][k] = input[index[i][j][k]][j][k] for dim 0 (and so on), as torch.gather. Composed from getitem:
+    index along dim, and each other axis's own positions, so ∂L/∂input adds ∂L/∂out at the gathered places."""
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    idx = np.asarray(_raw(index))
+    if input.ndim == 0 and idx.ndim == 0:   # NOTE: a 0-d input is a 1-element axis 0 (or −1), as in PyTorch
+        ops._axes(dim, (1,), "gather")
+        return gather(input.reshape(1), 0, idx.reshape(1)).reshape(())
+    shape = input.shape
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be integers, got dtype {idx.dtype}")
+    if idx.ndim != input.ndim:
+        raise ShapeError(f"gather: index {idx.shape} must have as many axes as the input {shape}")
+    (ax,) = ops._axes(dim, shape, "gather")
+    if any(k != ax and idx.shape[k] > shape[k] for k in range(idx.ndim)):
+        raise ShapeError(f"gather: index {idx.shape} is larger than the input {shape} along an axis other than "
+                         f"dim {dim}")
+    size = shape[ax]
+    bad = (idx < 0) | (idx >= size)
+    if bad.any():
+        pos = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ShapeError(f"gather: index {idx[pos]} at position {pos} is out of range for dim {dim} of size {size} "
+                         f"(input {shape}, index {idx.shape})")
+    where = list(np.indices(idx.shape, sparse=True))
+    where[ax] = idx
+    return input[tuple(where)]
 
 
 # --- factories ----------------------------------------------------------------------------------------------

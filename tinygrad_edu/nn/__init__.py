@@ -362,10 +362,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
-        shape = x.shape
-        start, end = self.start_dim % len(shape), self.end_dim % len(shape)
-        return x.reshape(*shape[:start], int(np.prod(shape[start:end + 1])), *shape[end + 1:])
+        return (x if isinstance(x, Tensor) else Tensor(x)).flatten(self.start_dim, self.end_dim)
 
     def _config(self) -> dict:
         return {"start_dim": self.start_dim, "end_dim": self.end_dim}

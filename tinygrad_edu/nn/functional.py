@@ -7,7 +7,7 @@ import numpy as np
 
 from tinygrad_edu import ops
 from tinygrad_edu.autograd import ShapeError
-from tinygrad_edu.tensor import Tensor, _apply, _binary, _float_dtype, _rng, as_array, where
+from tinygrad_edu.tensor import Tensor, _apply, _binary, _float_dtype, _rng, as_array, cat, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -245,3 +245,54 @@ def avg_pool2d(input, kernel_size, stride=None) -> Tensor:
     """The mean of each kernel_size window, stride apart (default: kernel_size), as torch's avg_pool2d
     (without its padding)."""
     return (input if isinstance(input, Tensor) else Tensor(input)).avg_pool2d(kernel_size, stride)
+
+
+# --- padding and one-hot -------------------------------------------------------------------------------------
+
+
+def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
+    """input padded with `value` (default 0), as torch.nn.functional.pad in constant mode: pad is
+    (left, right) pairs, the last axis's first, so (1, 2) pads the last axis and (1, 2, 0, 3) the last two.
+    A negative amount crops. Composed: constant blocks joined on by cat (a crop is a getitem), so
+    ∂L/∂input is ∂L/∂out without its padding."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode 'constant' is supported, got {mode!r}")
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2:
+        raise ShapeError(f"pad: the pad {pad} has odd length {len(pad)}; it takes (left, right) pairs, last axis "
+                         f"first (input {input.shape})")
+    if len(pad) // 2 > input.ndim:
+        raise ShapeError(f"pad: the pad {pad} gives {len(pad) // 2} (left, right) pairs for an input of shape "
+                         f"{input.shape}, which has {input.ndim} axes")
+    out = input
+    for k in range(len(pad) // 2):
+        ax, (left, right) = input.ndim - 1 - k, pad[2 * k:2 * k + 2]
+        n = input.shape[ax]
+        start, stop = max(-left, 0), n - max(-right, 0)
+        if start > stop:
+            raise ShapeError(f"pad: the pad {pad} crops axis {ax} of the input {input.shape}, of size {n}, to "
+                             f"{n + left + right}")
+        if start or stop < n:
+            out = out[(slice(None),) * ax + (slice(start, stop),)]
+        size = out.shape
+        blocks = [np.full(size[:ax] + (p,) + size[ax + 1:], 0 if value is None else value, dtype=out.dtype)
+                  for p in (max(left, 0), max(right, 0))]
+        if blocks[0].size or blocks[1].size:
+            out = cat([blocks[0], out, blocks[1]], dim=ax)
+    return out
+
+
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
+    """Integer class labels as one-hot int64 rows, a new last axis of num_classes (−1: the largest label + 1),
+    as torch.nn.functional.one_hot. Not differentiable. Labels are checked as every loss checks them."""
+    labels = as_array(tensor.data if isinstance(tensor, Tensor) else tensor)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: class labels must be integers, got dtype {labels.dtype}")
+    if num_classes == -1:
+        if labels.size == 0:
+            raise ShapeError(f"one_hot: cannot infer the number of classes from empty labels {labels.shape}; "
+                             "pass num_classes")
+        num_classes = max(int(labels.max()) + 1, 0)
+    ops.check_labels(labels, num_classes, "one_hot")
+    return Tensor._wrap((labels[..., None] == np.arange(num_classes)).astype(np.int64), False)
