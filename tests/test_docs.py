@@ -113,3 +113,47 @@ def test_console_sessions(tmp_path):
     assert (tmp_path / "f.txt").read_text() == "hi\n"
     with pytest.raises(ValueError, match="first line must be a `\\$ ` command"):
         parse_session("output first\n$ echo\n")
+
+
+PAGE = '''# A page
+
+<!-- run -->
+```console
+$ echo 0.5 > seed.txt
+```
+
+Measured:
+
+<!-- measurement -->
+```console
+$ cat seed.txt; echo took 12.5 s
+0.25
+took ~3.1 s
+$ echo same
+same
+```
+
+<!-- measurement -->
+```python
+>>> x = 40
+>>> x + 2
+41
+```
+'''
+
+
+def test_record_docs_rewrites_only_the_measurements_outputs(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import record_docs
+
+    page = tmp_path / "page.md"
+    page.write_text(PAGE)
+    assert record_docs.main(["--page", str(page), "--check"]) == 1
+    assert "expected\n0.25\ntook ~3.1 s\ngot\n0.5\ntook 12.5 s" in capsys.readouterr().out
+    assert record_docs.main(["--page", str(page), "--dry-run"]) == 0
+    assert "-0.25\n-took ~3.1 s\n+0.5\n+took ~12.5 s\n" in capsys.readouterr().out
+    assert page.read_text() == PAGE
+    assert record_docs.main(["--page", str(page)]) == 0
+    assert page.read_text() == PAGE.replace("0.25\ntook ~3.1 s", "0.5\ntook ~12.5 s").replace("41\n", "42\n")
+    assert record_docs.main(["--page", str(page), "--check"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["page.md"]     # written atomically, nothing left behind
