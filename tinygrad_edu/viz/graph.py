@@ -1,6 +1,7 @@
 """The graph under a tensor as Graphviz DOT text, a rendered picture, or an indented tree in the terminal."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -46,18 +47,35 @@ def graph_nodes(root: Tensor) -> list[Tensor]:
     return order
 
 
+# What an unnamed op result computes, in the tutorial's notation, when its inputs have names (a, b: the rules'
+# placeholders): W1·X is the Z1 before b1 is added. Deeper results keep their op and number (matmul#3).
+FORMULAS = {"matmul": "{a}·{b}", "add": "{a} + {b}", "sub": "{a} − {b}", "mul": "{a} ⊙ {b}", "div": "{a} / {b}",
+            "neg": "−{a}", "relu": "ReLU({a})", "exp": "exp({a})", "log": "log({a})"}
+
+
+def _is_symbol(name) -> bool:
+    return isinstance(name, str) and re.fullmatch(r"[^\W\d]\w*", name) is not None
+
+
 def node_labels(nodes: list[Tensor]) -> dict[int, str]:
-    """id(tensor) -> its label: its name; else its op and its number in `nodes` (e.g. matmul#3).
+    """id(tensor) -> its label: its name; else, for an op's result, what it computes from named inputs (W1·X,
+    see FORMULAS) or its op and its number in `nodes` (e.g. matmul#3).
 
     An unnamed leaf is `leaf#k` if it requires grad, its value if it is a one-number constant (e.g. 0.5),
-    else `const#k`.
+    else `const#k`. Two results of the same formula are told apart by their numbers.
     """
-    labels = {}
+    labels, used = {}, set()
     for k, t in enumerate(nodes, start=1):
         if t.name:
             labels[id(t)] = str(t.name)
         elif t.grad_fn is not None:
-            labels[id(t)] = f"{t.grad_fn.name}#{k}"
+            formula, parents = FORMULAS.get(t.grad_fn.name), t.grad_fn.parents
+            label = f"{t.grad_fn.name}#{k}"
+            if formula and len(parents) == formula.count("{") and all(_is_symbol(p.name) for p in parents):
+                label = formula.format(**{ph: str(p.name) for ph, p in zip("ab", parents)})
+                label = f"{label}#{k}" if label in used else label
+            labels[id(t)] = label
+            used.add(label)
         elif t.requires_grad:
             labels[id(t)] = f"leaf#{k}"
         elif t.size == 1:
