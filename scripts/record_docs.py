@@ -89,7 +89,7 @@ def record_page(page: Path) -> tuple[str, list[str]]:
             if text[block.source_start:block.source_start + len(block.source)] != block.source:
                 raise SystemExit(f"{page}:{block.line}: an indented block cannot be recorded")
             if block.language == "console":
-                outputs = [(c.offset, c.end, c.want, got) for c, got in run_session(block.source, cwd)]
+                outputs = [(c.offset, c.end, c.want, got) for c, got in run_session(block.source, cwd, timeout=None)]
             elif block.language == "python" and block.source.lstrip().startswith(">>>"):
                 outputs = doctest_outputs(block.source, namespace)
             elif block.language == "python":

@@ -195,15 +195,23 @@ def command_env(cwd: Path) -> dict:
     return env
 
 
-def run_session(source: str, cwd: Path) -> list[tuple[Command, str]]:
+def run_session(source: str, cwd: Path, timeout: float | None = COMMAND_TIMEOUT) -> list[tuple[Command, str]]:
     """Run a console block's commands in order with bash in cwd; each command's output (stdout and stderr).
-    `$?` in a command is the previous command's exit status, as in a terminal."""
+    `$?` in a command is the previous command's exit status, as in a terminal. A command still running after
+    `timeout` seconds is stopped with everything it started, and raises TimeoutError."""
     env, status, results = command_env(cwd), 0, []
     for cmd in parse_session(source):
-        p = subprocess.run(["bash", "-c", f"(exit {status}); {cmd.command}"], cwd=cwd, env=env, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=COMMAND_TIMEOUT)
+        with subprocess.Popen(["bash", "-c", f"(exit {status}); {cmd.command}"], cwd=cwd, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True) as p:
+            try:
+                out, _ = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                p.communicate()
+                raise TimeoutError(f"$ {cmd.command}: still running after {timeout} s (a run block must be quick; "
+                                   "make it a measurement)") from None
         status = p.returncode
-        results.append((cmd, p.stdout))
+        results.append((cmd, out))
     return results
 
 

@@ -111,6 +111,8 @@ def test_console_sessions(tmp_path):
     results = run_session(source, tmp_path)
     assert all(matches(cmd.want, got) for cmd, got in results), results
     assert (tmp_path / "f.txt").read_text() == "hi\n"
+    with pytest.raises(TimeoutError, match="sleep 30: still running after 0.5 s"):
+        run_session("$ sleep 30 & sleep 30\n", tmp_path, timeout=0.5)
     with pytest.raises(ValueError, match="first line must be a `\\$ ` command"):
         parse_session("output first\n$ echo\n")
 
