@@ -411,3 +411,16 @@ def test_dev_extra_includes_plot():
     own = {name for req in extras["dev"] if req.startswith("tinygrad_edu[")
            for name in req[len("tinygrad_edu["):-1].split(",")}
     assert "plot" in own or set(extras["plot"]) <= set(extras["dev"])
+
+
+def test_the_network_picture_shows_the_shapes_of_the_real_forward_pass():
+    m, hidden = 3, 7
+    params = tutorial.init_params(0, hidden=hidden)
+    fwd = tutorial.forward_prop(params, np.zeros((784, m), np.float32), np.arange(m))
+    shapes = {"X": (784, m), "Y": (10, m), **{p.name: p.shape for p in params}, "Z1": fwd.Z1.shape,
+              "A1": fwd.A1.shape, "Z2": fwd.Z2.shape, "A2": fwd.Z2.softmax(axis=0).shape}
+    arrows = viz.network_shapes(784, hidden, 10)
+    assert {a for a, _, _ in arrows} == set(shapes)
+    for a, b, shape in arrows:
+        assert shape.replace("m", str(m)) == "×".join(map(str, shapes[a])), (a, b)
+        assert f'{a} -> {b} [label="{shape}"];' in viz.network_dot(784, hidden, 10)
