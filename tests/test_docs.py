@@ -1,6 +1,7 @@
 """The docs' own checks: every block marked, every relative link resolving, every line link holding what it names,
 and the expected-output markers (`...`, `~number`) and console sessions of tests/doc_blocks.py doing what they say.
 (The pages' run blocks themselves are collected from the .md files by conftest.py.)"""
+import json
 import re
 import sys
 from pathlib import Path
@@ -16,10 +17,14 @@ import code_links  # noqa: E402
 PENDING = {"README.md"}
 
 
+PENDING_CHECKS = ("marks", "code_links", "pictures")   # README's relative links already resolve
+
+
 def _pages(check):
+    pending = [pytest.mark.xfail(strict=True, reason="README.md: fixed at the merge")]
     return [pytest.param(p, id=str(p.relative_to(ROOT)),
-                         marks=[pytest.mark.xfail(strict=True, reason="README.md: marked at the merge")]
-                         if check in ("marks", "code_links") and p.name in PENDING and p.parent == ROOT else [])
+                         marks=pending if check in PENDING_CHECKS and p.relative_to(ROOT).name in PENDING
+                         and p.parent == ROOT else [])
             for p in doc_pages()]
 
 
@@ -159,3 +164,35 @@ def test_record_docs_rewrites_only_the_measurements_outputs(tmp_path, capsys):
     assert page.read_text() == PAGE.replace("0.25\ntook ~3.1 s", "0.5\ntook ~12.5 s").replace("41\n", "42\n")
     assert record_docs.main(["--page", str(page), "--check"]) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["page.md"]     # written atomically, nothing left behind
+
+
+# --- pictures: one script, one recorded run ------------------------------------------------------------------
+
+IMAGES = ROOT / "docs" / "images"
+RUN_PICTURES = ("curves.png", "weights.png", "misclassified.png", "confusion.png")
+
+
+def test_every_picture_is_made_by_the_one_script():
+    run = json.loads((IMAGES / "run.json").read_text(encoding="utf-8"))
+    drawn = {p.name for p in IMAGES.glob("*.png")}     # docs/images/lab: the lab's screenshots, by its browser test
+    assert drawn == set(run["pictures"]), "scripts/make_doc_images.py draws every picture in docs/images"
+
+
+def quoted_run_numbers(page: Path) -> list[tuple[str, str]]:
+    """(what, number) for each `test accuracy 0.9155` / `train accuracy ...` in a section showing the run's
+    pictures (a section: from one heading to the next)."""
+    text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.S | re.M)
+    found = []
+    for section in re.split(r"^#{1,6} .*$", text, flags=re.M):
+        if any(f"images/{name}" in section for name in RUN_PICTURES):
+            found += re.findall(r"(test|train) accuracy (?:of |is |was )?(\d\.\d+)", section)
+    return found
+
+
+@pytest.mark.parametrize("page", _pages("pictures"))
+def test_numbers_beside_the_pictures_are_the_recorded_runs(page):
+    run = json.loads((IMAGES / "run.json").read_text(encoding="utf-8"))
+    for what, number in quoted_run_numbers(page):
+        assert number == f"{run[what + '_accuracy']:.{len(number) - 2}f}", \
+            f"{page.name} says {what} accuracy {number}; the pictures' run (docs/images/run.json) says " \
+            f"{run[what + '_accuracy']}: python scripts/make_doc_images.py redraws both"
