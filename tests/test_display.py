@@ -41,7 +41,7 @@ def test_graph_shows_as_svg_drawn_by_graphviz_with_the_text_tree_beside_it():
     assert set(bundle) == {"image/svg+xml", "text/plain"}
     svg = bundle["image/svg+xml"]
     assert svg.lstrip().startswith("<?xml") and svg.rstrip().endswith("</svg>")
-    for label in ("W1", "b1", "Z1", "A1", "W2", "b2", "Z2", "softmax_cross_entropy axis=0", "matmul#3"):
+    for label in ("W1", "b1", "Z1", "A1", "W2", "b2", "Z2", "softmax_cross_entropy axis=0", "W1·X"):
         assert f">{label}</text>" in svg, label
     assert bundle["text/plain"] == viz.format_graph(loss)
 

@@ -156,8 +156,8 @@ def test_backward_gives_the_tutorials_gradients_and_rules(client):
     assert b["m"] == 1 and np.isclose(b["loss"], -np.log(A2[label, 0]))
     # the ops' own rules, filled in with the graph's names, as the trace prints them
     assert b["rules"]["Z1"] == ReLU.rules[0].format(a="Z1", out="A1")
-    assert b["rules"]["W1"] == MatMul.rules[0].format(a="W1", b="X", out="matmul#3")
-    assert b["rules"]["Z2"] == SoftmaxCrossEntropy.rules[0].format(a="Z2", b=label, out="L")
+    assert b["rules"]["W1"] == MatMul.rules[0].format(a="W1", b="X", out="(W1·X)")
+    assert b["rules"]["Z2"] == SoftmaxCrossEntropy.rules[0].format(a="Z2", b="Y", out="L")
     assert any(line.startswith("∂L/∂b1 += ∂L/∂Z1") for line in b["trace"])
     assert all(np.array_equal(a, w) for a, w in zip(lab.net.arrays, before))   # nothing changed
     assert all(p.grad is None for p in lab.params)

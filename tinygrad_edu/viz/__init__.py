@@ -12,7 +12,16 @@ lines as a table, and each plot function given no path returns its matplotlib Fi
     viz.plot_run("runs/metrics.json", out_dir="runs/plots")
 """
 from tinygrad_edu.viz.display import Graph, Report, Table, graph
-from tinygrad_edu.viz.graph import format_graph, graph_nodes, node_labels, print_graph, render, to_dot
+from tinygrad_edu.viz.graph import (
+    format_graph,
+    graph_nodes,
+    network_dot,
+    network_shapes,
+    node_labels,
+    print_graph,
+    render,
+    to_dot,
+)
 from tinygrad_edu.viz.plots import (
     confusion_matrix,
     load_metrics,
@@ -26,5 +35,6 @@ from tinygrad_edu.viz.plots import (
 from tinygrad_edu.viz.trace import Gradient, trace
 
 __all__ = ["Gradient", "Graph", "Report", "Table", "confusion_matrix", "format_graph", "graph", "graph_nodes",
-           "load_metrics", "node_labels", "plot_confusion", "plot_curves", "plot_misclassified", "plot_run",
+           "load_metrics", "network_dot",
+           "network_shapes", "node_labels", "plot_confusion", "plot_curves", "plot_misclassified", "plot_run",
            "plot_weights", "predict", "print_graph", "render", "to_dot", "trace"]

@@ -1,6 +1,7 @@
 """The graph under a tensor as Graphviz DOT text, a rendered picture, or an indented tree in the terminal."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -46,18 +47,35 @@ def graph_nodes(root: Tensor) -> list[Tensor]:
     return order
 
 
+# What an unnamed op result computes, in the tutorial's notation, when its inputs have names (a, b: the rules'
+# placeholders): W1·X is the Z1 before b1 is added. Deeper results keep their op and number (matmul#3).
+FORMULAS = {"matmul": "{a}·{b}", "add": "{a} + {b}", "sub": "{a} − {b}", "mul": "{a} ⊙ {b}", "div": "{a} / {b}",
+            "neg": "−{a}", "relu": "ReLU({a})", "exp": "exp({a})", "log": "log({a})"}
+
+
+def _is_symbol(name) -> bool:
+    return isinstance(name, str) and re.fullmatch(r"[^\W\d]\w*", name) is not None
+
+
 def node_labels(nodes: list[Tensor]) -> dict[int, str]:
-    """id(tensor) -> its label: its name; else its op and its number in `nodes` (e.g. matmul#3).
+    """id(tensor) -> its label: its name; else, for an op's result, what it computes from named inputs (W1·X,
+    see FORMULAS) or its op and its number in `nodes` (e.g. matmul#3).
 
     An unnamed leaf is `leaf#k` if it requires grad, its value if it is a one-number constant (e.g. 0.5),
-    else `const#k`.
+    else `const#k`. Two results of the same formula are told apart by their numbers.
     """
-    labels = {}
+    labels, used = {}, set()
     for k, t in enumerate(nodes, start=1):
         if t.name:
             labels[id(t)] = str(t.name)
         elif t.grad_fn is not None:
-            labels[id(t)] = f"{t.grad_fn.name}#{k}"
+            formula, parents = FORMULAS.get(t.grad_fn.name), t.grad_fn.parents
+            label = f"{t.grad_fn.name}#{k}"
+            if formula and len(parents) == formula.count("{") and all(_is_symbol(p.name) for p in parents):
+                label = formula.format(**{ph: str(p.name) for ph, p in zip("ab", parents)})
+                label = f"{label}#{k}" if label in used else label
+            labels[id(t)] = label
+            used.add(label)
         elif t.requires_grad:
             labels[id(t)] = f"leaf#{k}"
         elif t.size == 1:
@@ -168,14 +186,41 @@ def _run_dot(dot: str, fmt: str) -> bytes:
 def render(t: Tensor, path, rankdir: str = "TB") -> Path:
     """Draws the graph under t into path (.svg, .png or .pdf, by its suffix) with Graphviz; returns the path.
 
-    The file is written whole or not at all. Without Graphviz, raises RuntimeError saying how to get it.
+    t may also be DOT text (network_dot's, say). The file is written whole or not at all. Without Graphviz,
+    raises RuntimeError saying how to get it.
     """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in _RENDER_FORMATS:
         raise ValueError(f"render: {path}: the suffix must be one of .svg, .png, .pdf (or use to_dot for .dot)")
-    write_atomic(path, _run_dot(to_dot(t, rankdir), fmt))
+    write_atomic(path, _run_dot(t if isinstance(t, str) else to_dot(t, rankdir), fmt))
     return path
+
+
+def network_shapes(n_in: int = 784, hidden: int = 10, n_out: int = 10) -> list[tuple[str, str, str]]:
+    """The tutorial's network as (from, to, shape) arrows, each with the shape of what it carries (m examples)."""
+    return [("X", "Z1", f"{n_in}×m"), ("W1", "Z1", f"{hidden}×{n_in}"), ("b1", "Z1", f"{hidden}×1"),
+            ("Z1", "A1", f"{hidden}×m"), ("A1", "Z2", f"{hidden}×m"), ("W2", "Z2", f"{n_out}×{hidden}"),
+            ("b2", "Z2", f"{n_out}×1"), ("Z2", "A2", f"{n_out}×m"), ("A2", "L", f"{n_out}×m"),
+            ("Y", "L", f"{n_out}×m")]
+
+
+def network_dot(n_in: int = 784, hidden: int = 10, n_out: int = 10) -> str:
+    """Graphviz DOT text of the tutorial's network, left to right, with the shape on each arrow:
+    X 784×m → Z1 = W1·X + b1 → A1 = ReLU(Z1) → Z2 = W2·A1 + b2 → A2 = softmax(Z2) → L, Y one-hot beside it."""
+    what = {"X": f"X\\n{n_in} pixels × m images", "Y": "Y\\none-hot labels",
+            "W1": "W1", "b1": "b1", "W2": "W2", "b2": "b2",
+            "Z1": "Z1 = W1·X + b1", "A1": "A1 = ReLU(Z1)", "Z2": "Z2 = W2·A1 + b2", "A2": "A2 = softmax(Z2)",
+            "L": "L = −(1/m) Σ Y ⊙ log A2"}
+    style = {"W1": 'shape=box, fillcolor="#cfe3ff"', "X": 'shape=box, fillcolor="#eeeeee"'}
+    style.update({k: style["W1"] for k in ("b1", "W2", "b2")}, Y=style["X"])
+    out = ["digraph network {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=11, style=filled];',
+           '  edge [fontname="Helvetica", fontsize=10];']
+    for node, label in what.items():
+        shape = style.get(node, 'shape=ellipse, fillcolor="#fff3c4"' + (", peripheries=2" if node == "L" else ""))
+        out.append(f'  {node} [label="{label}", {shape}];')
+    out += [f'  {a} -> {b} [label="{shape}"];' for a, b, shape in network_shapes(n_in, hidden, n_out)]
+    return "\n".join(out + ["}"]) + "\n"
 
 
 # --- the text tree -------------------------------------------------------------------------------------------

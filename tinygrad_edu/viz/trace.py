@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from typing import NamedTuple
 
@@ -23,9 +24,14 @@ class Gradient(NamedTuple):
     node: str       # the label of the tensor backward is at (the op's output)
     op: str         # the op's name
     input: str      # the label of the input that receives the gradient
-    rule: str       # the rule, in the graph's names, e.g. "∂L/∂W2 += ∂L/∂matmul#8 · A1ᵀ"
+    rule: str       # the rule, in the graph's names, e.g. "∂L/∂W2 += ∂L/∂(W2·A1) · A1ᵀ"
     shape: tuple    # the gradient's shape (the input's)
     norm: float     # its Euclidean (Frobenius) norm
+
+
+def _term(label: str) -> str:
+    """A label as a term of a rule: a formula label in parentheses, ∂L/∂(W1·X), so the rule reads unambiguously."""
+    return label if re.fullmatch(r"[\w#.]+", label) else f"({label})"
 
 
 class _Fill(dict):
@@ -51,7 +57,7 @@ def _with_sum(rule: str, axes: tuple[int, ...]) -> str:
     else:
         lhs, sep, rhs = "", "", rule
     over = f"axis {axes[0]}" if len(axes) == 1 else "axes " + ", ".join(map(str, axes))
-    rhs = f"({rhs})" if " " in rhs else rhs
+    rhs = f"({rhs})" if " " in re.sub(r"\([^()]*\)", "", rhs) else rhs   # compound outside parentheses
     return f"{lhs}{sep}Σ over {over} of {rhs}"
 
 
@@ -64,8 +70,9 @@ class trace(contextlib.ContextDecorator):
       ∂L/∂Z2 = ∂L/∂L · (softmax(Z2) − onehot(Y))/m      [softmax_cross_entropy]  (10, 4)  ‖0.2093‖
 
     The rules are the ops' own (`Function.rules`), filled in with the graph's labels: a tensor's name, else
-    its op and number (matmul#3). When the loss tensor has a name, it is the L of ∂L/∂. Every backward() run
-    inside the block is traced, printed to `file` (default stdout) and collected in `.gradients` (Gradient's).
+    what it computes from named inputs (W1·X), else its op and number (matmul#3). When the loss tensor has a
+    name, it is the L of ∂L/∂. Every backward() run inside the block is traced, printed to `file` (default
+    stdout) and collected in `.gradients` (Gradient's).
     Shown in a notebook (`with viz.trace() as tr: ...`, then `tr`), the collected lines are an HTML table.
     """
 
@@ -120,7 +127,7 @@ class trace(contextlib.ContextDecorator):
         lab = self._labels
         out = lab[id(node)]
         fill = _Fill({k: v for k, v in fn.attrs.items() if isinstance(v, (int, float, str))})
-        fill.update(out=out, **{ph: lab[id(p)] for ph, p in zip("ab", fn.parents)})
+        fill.update(out=_term(out), **{ph: _term(lab[id(p)]) for ph, p in zip("ab", fn.parents)})
         args = ", ".join(lab[id(p)] for p in fn.parents)
         self._print(f"{out} = {fn.name}({args})  {node.shape} {node.dtype}")
         for i, (p, g) in enumerate(zip(fn.parents, parent_grads)):
@@ -129,7 +136,7 @@ class trace(contextlib.ContextDecorator):
             if i < len(fn.rules):
                 rule = fn.rules[i].replace("∂L/∂", f"∂{self._loss}/∂").format_map(fill)
             else:
-                rule = f"∂{self._loss}/∂{lab[id(p)]} += ... ({fn.name} has no rule written)"
+                rule = f"∂{self._loss}/∂{_term(lab[id(p)])} += ... ({fn.name} has no rule written)"
             axes = summed_axes(raw_grads[i], p.shape)
             if axes:
                 rule = _with_sum(rule, axes)
