@@ -128,7 +128,7 @@ def test_mlp_defaults_and_options_resolve(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: sgd for tutorial, adam for mlp, adam for cnn)" in text
-    assert "(default: 15 for mlp, 4 for cnn)" in text
+    assert "(default: 15 for mlp, 5 for cnn)" in text
     assert "(default: none for tutorial, cosine for mlp, cosine for cnn)" in text
 
 

@@ -423,7 +423,7 @@ class CNNNet(MLPNet):
     a time: their im2col matrices are the memory that grows with the chunk."""
 
     name = "cnn"
-    channels = (8, 16)   # when config.channels is None
+    channels = (16, 32)   # when config.channels is None: train --model cnn's default
 
     def eval_rows(self) -> int:
         return 256   # NOTE: their im2col matrices, 256 × 24·24 × 25 numbers for the first conv, grow with the chunk
