@@ -396,8 +396,8 @@ def _float_dtype(layer: str, dtype) -> np.dtype:
 
 
 def _check_eps(layer: str, eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-        raise ValueError(f"{layer}: eps must be a number > 0, got {eps!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+        raise ValueError(f"{layer}: eps must be a number ≥ 0, got {eps!r}")
     return float(eps)
 
 
@@ -407,27 +407,28 @@ class _BatchNorm(Module):
     train(): each channel is normalised by the batch's mean and biased variance; running_mean and running_var
     move towards the batch's mean and unbiased variance by momentum (by 1/num_batches_tracked, a cumulative
     average, when momentum is None), and num_batches_tracked counts the batches. eval(): the running statistics
-    normalise instead. weight (γ, ones) and bias (β, zeros) scale and shift each channel when affine. With
-    track_running_stats=False there are no buffers and the batch's statistics are used in eval() too.
+    normalise instead. weight (γ, ones) and bias (β, zeros) scale and shift each channel when affine (bias=False:
+    no shift, as PyTorch 2.x). With track_running_stats=False there are no buffers and the batch's statistics are
+    used in eval() too.
     """
 
     _inputs = ""   # the input layouts, for the errors
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, *, dtype=None):
+                 track_running_stats: bool = True, *, bias: bool = True, dtype=None):
         layer = type(self).__name__
         self.num_features = _positive_int(layer, "num_features", num_features)
         self.eps = _check_eps(layer, eps)
         if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))):
             raise ValueError(f"{layer}: momentum must be a number or None, got {momentum!r}")
-        for name, flag in (("affine", affine), ("track_running_stats", track_running_stats)):
+        for name, flag in (("affine", affine), ("bias", bias), ("track_running_stats", track_running_stats)):
             if not isinstance(flag, bool):
                 raise ValueError(f"{layer}: {name} must be True or False, got {flag!r}")
         self.momentum, self.affine, self.track_running_stats = momentum, affine, track_running_stats
         dtype = _float_dtype(layer, dtype)
         C = self.num_features
         self.weight = Parameter(np.ones(C, dtype)) if affine else None
-        self.bias = Parameter(np.zeros(C, dtype)) if affine else None
+        self.bias = Parameter(np.zeros(C, dtype)) if affine and bias else None
         if track_running_stats:
             self.running_mean = Buffer(np.zeros(C, dtype))
             self.running_var = Buffer(np.ones(C, dtype))
@@ -454,11 +455,12 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
     def _config(self) -> dict:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
-                "affine": self.affine, "track_running_stats": self.track_running_stats, "dtype": str(self._dtype())}
+                "affine": self.affine, "bias": self.bias is not None or not self.affine,
+                "track_running_stats": self.track_running_stats, "dtype": str(self._dtype())}
 
     def _dtype(self) -> np.dtype:
         held = self.weight if self.weight is not None else self.running_mean
@@ -479,19 +481,21 @@ class LayerNorm(Module):
     """Normalises each example over its last axes (normalized_shape) by its own mean and biased variance, then
     scales by weight (ones) and shifts by bias (zeros), as torch.nn.LayerNorm (F.layer_norm). Same in eval()."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, *, dtype=None):
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, *,
+                 dtype=None):
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
         if not isinstance(shape, (tuple, list)) or not shape:
             raise ValueError(f"LayerNorm: normalized_shape must be an integer or a non-empty tuple of them, got "
                              f"{normalized_shape!r}")
         self.normalized_shape = tuple(_positive_int("LayerNorm", "normalized_shape", n) for n in shape)
         self.eps = _check_eps("LayerNorm", eps)
-        if not isinstance(elementwise_affine, bool):
-            raise ValueError(f"LayerNorm: elementwise_affine must be True or False, got {elementwise_affine!r}")
+        for name, flag in (("elementwise_affine", elementwise_affine), ("bias", bias)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"LayerNorm: {name} must be True or False, got {flag!r}")
         self.elementwise_affine = elementwise_affine
         dtype = _float_dtype("LayerNorm", dtype)
         self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine else None
-        self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine and bias else None
         self._dtype = dtype
 
     def forward(self, x):
@@ -502,11 +506,13 @@ class LayerNorm(Module):
         return functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
     def _config(self) -> dict:
         return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
-                "elementwise_affine": self.elementwise_affine, "dtype": str(self._dtype)}
+                "elementwise_affine": self.elementwise_affine,
+                "bias": self.bias is not None or not self.elementwise_affine, "dtype": str(self._dtype)}
 
 
 class Embedding(Module):
@@ -656,7 +662,10 @@ def _spec_flag(i: int, spec: dict, key: str) -> bool:
 
 def _batch_norm_shapes(i: int, spec: dict) -> dict:
     C, dtype = _spec_int(i, spec, "num_features"), _spec_dtype(i, spec)
-    shapes = {"weight": ((C,), dtype), "bias": ((C,), dtype)} if _spec_flag(i, spec, "affine") else {}
+    affine, bias = _spec_flag(i, spec, "affine"), _spec_flag(i, spec, "bias")
+    shapes = {"weight": ((C,), dtype)} if affine else {}
+    if affine and bias:
+        shapes["bias"] = ((C,), dtype)
     if _spec_flag(i, spec, "track_running_stats"):
         shapes.update(running_mean=((C,), dtype), running_var=((C,), dtype), num_batches_tracked=((), "int64"))
     return shapes
@@ -666,9 +675,11 @@ def _layer_norm_shapes(i: int, spec: dict) -> dict:
     shape = spec.get("normalized_shape")
     if not (isinstance(shape, list) and shape and all(type(n) is int and n >= 1 for n in shape)):
         raise ValueError(f"layer {i}: LayerNorm needs normalized_shape, a list of integers ≥ 1, got {spec!r}")
-    dtype = _spec_dtype(i, spec)
-    return {"weight": (tuple(shape), dtype), "bias": (tuple(shape), dtype)} \
-        if _spec_flag(i, spec, "elementwise_affine") else {}
+    dtype, affine, bias = _spec_dtype(i, spec), _spec_flag(i, spec, "elementwise_affine"), _spec_flag(i, spec, "bias")
+    shapes = {"weight": (tuple(shape), dtype)} if affine else {}
+    if affine and bias:
+        shapes["bias"] = (tuple(shape), dtype)
+    return shapes
 
 
 def _embedding_shapes(i: int, spec: dict) -> dict:
