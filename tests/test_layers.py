@@ -319,3 +319,14 @@ def test_nll_loss_of_log_softmax_is_cross_entropy_and_errors():
         F.nll_loss(Tensor(z), np.zeros(4, np.int64))
     with pytest.raises(TypeError, match="nll_loss: class labels must be integers"):
         F.nll_loss(Tensor(z), np.zeros(5))
+
+
+def test_port_to_pytorch_example_covers_batch_norm_layer_norm_and_embedding(capsys):
+    import runpy
+    from pathlib import Path
+    script = Path(__file__).parents[1] / "examples" / "port_to_pytorch.py"
+    assert runpy.run_path(str(script))["main"]() == 0
+    out = capsys.readouterr().out
+    for line in ("1.running_var after the step", "1.num_batches_tracked after the step", "∂L/∂0.weight (16, 4)",
+                 "∂L/∂3.weight (64,)", "same loss, gradients and step (float64)"):
+        assert line in " ".join(out.split()), line
