@@ -595,9 +595,10 @@ class Sequential(Module):
 
     @classmethod
     def parameter_shapes(cls, arch: dict) -> dict[str, tuple[tuple[int, ...], str]]:
-        """name -> (shape, dtype) of the parameters from_architecture(arch) would make, from the layers' specs
-        alone: nothing is allocated, so a file's architecture is checked against its arrays (and against
-        checkpoint.MAX_PARAMETERS) before the model is built. ValueError for a spec that is not a layer's."""
+        """name -> (shape, dtype) of the state_dict entries (parameters and buffers) from_architecture(arch) would
+        make, from the layers' specs alone: nothing is allocated, so a file's architecture is checked against its
+        arrays (and against checkpoint.MAX_PARAMETERS) before the model is built. ValueError for a spec that is not
+        a layer's."""
         layers = arch["layers"]
         if not isinstance(layers, list):
             raise ValueError(f"layers must be a list, got {layers!r}")
