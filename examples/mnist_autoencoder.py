@@ -19,6 +19,7 @@ import numpy as np
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu import datasets, nn, no_grad, optim
 from tinygrad_edu.cli.common import check_outputs, non_negative_int, positive_int
+from tinygrad_edu.files import write_atomic
 
 
 def parse_args(argv=None):
@@ -57,7 +58,6 @@ def autoencoder(code: int, seed: int) -> nn.Sequential:
 def plot(path, originals, reconstructions, mse: float) -> None:
     from matplotlib.figure import Figure
 
-    from tinygrad_edu.files import write_atomic
     n = len(originals)
     fig = Figure(figsize=(1.0 * n, 2.4), dpi=100)
     axes = fig.subplots(2, n)

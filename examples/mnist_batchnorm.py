@@ -10,6 +10,7 @@ variance and tracks running statistics, which eval() then uses for the test set.
 test accuracy.
 """
 import argparse
+import io
 import sys
 import time
 
@@ -18,6 +19,7 @@ import numpy as np
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu import datasets, nn, no_grad, optim
 from tinygrad_edu.cli.common import check_outputs, non_negative_int, positive_float, positive_int
+from tinygrad_edu.files import write_atomic
 
 
 def parse_args(argv=None):
@@ -85,9 +87,6 @@ def plot(path, steps: dict, tests: dict, epochs: int) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    import io
-
-    from tinygrad_edu.files import write_atomic
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     write_atomic(path, buf.getvalue())
