@@ -1,11 +1,12 @@
-"""The same MLP and CNN in tinygrad_edu and in PyTorch, side by side; with torch, checks they compute the same thing.
+"""The same MLP, CNN and normalised net in tinygrad_edu and in PyTorch, side by side; checks they compute the same.
 
     python examples/port_to_pytorch.py
 
 Porting is renaming: `tinygrad_edu.nn` ↔ `torch.nn`, `tinygrad_edu.optim` ↔ `torch.optim`, numpy arrays ↔
 tensors. From the same weights and the same batch, the two give the same loss, the same gradients and the
-same parameters after an Adam step (to float64 rounding). Uses a batch of the MNIST bundled with the package
-(random pixels if MNIST is nowhere to be found). Without torch it prints how to install it and exits 0.
+same parameters after an Adam step (to float64 rounding), BatchNorm the same running statistics. Uses a batch of
+the MNIST bundled with the package (random pixels if MNIST is nowhere to be found). Without torch it prints how to
+install it and exits 0.
 """
 import sys
 
@@ -87,6 +88,81 @@ def pytorch_cnn_step(X, y, state):
     return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
 
 
+def tinygrad_edu_batchnorm_step(X, y, state):
+    model = nn.Sequential(
+        nn.Linear(784, 64, bias=False, dtype=np.float64), nn.BatchNorm1d(64, dtype=np.float64), nn.ReLU(),
+        nn.Linear(64, 10, dtype=np.float64))
+    model.load_state_dict(state)
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    logits = model(X)
+    loss = F.cross_entropy(logits, y)
+    optimizer.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.copy() for n, p in model.named_parameters()}
+    optimizer.step()
+    return loss.item(), grads, model.state_dict()
+
+
+def pytorch_batchnorm_step(X, y, state):
+    import torch
+    from torch import nn, optim
+    from torch.nn import functional as F
+
+    model = nn.Sequential(
+        nn.Linear(784, 64, bias=False, dtype=torch.float64), nn.BatchNorm1d(64, dtype=torch.float64), nn.ReLU(),
+        nn.Linear(64, 10, dtype=torch.float64))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    logits = model(torch.from_numpy(X))
+    loss = F.cross_entropy(logits, torch.from_numpy(y))
+    optimizer.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    optimizer.step()
+    return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+def tinygrad_edu_embedding_step(X, y, state):
+    model = nn.Sequential(
+        nn.Embedding(16, 4, dtype=np.float64), nn.Flatten(),
+        nn.Linear(784 * 4, 64, dtype=np.float64), nn.LayerNorm(64, dtype=np.float64), nn.ReLU(),
+        nn.Linear(64, 10, dtype=np.float64))
+    model.load_state_dict(state)
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    logits = model(levels(X))
+    loss = F.cross_entropy(logits, y)
+    optimizer.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.copy() for n, p in model.named_parameters()}
+    optimizer.step()
+    return loss.item(), grads, model.state_dict()
+
+
+def pytorch_embedding_step(X, y, state):
+    import torch
+    from torch import nn, optim
+    from torch.nn import functional as F
+
+    model = nn.Sequential(
+        nn.Embedding(16, 4, dtype=torch.float64), nn.Flatten(),
+        nn.Linear(784 * 4, 64, dtype=torch.float64), nn.LayerNorm(64, dtype=torch.float64), nn.ReLU(),
+        nn.Linear(64, 10, dtype=torch.float64))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    logits = model(torch.from_numpy(levels(X)))
+    loss = F.cross_entropy(logits, torch.from_numpy(y))
+    optimizer.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    optimizer.step()
+    return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+def levels(X):
+    """Each pixel's grey level in 16 steps (0..15): the indices the Embedding looks up."""
+    return np.minimum((X * 16).astype(np.int64), 15)
+
+
 def batch(m=128):
     try:
         (X, y), _ = datasets.load_mnist(download=False, progress=False)
@@ -104,14 +180,14 @@ def compare(title, ours, theirs, X, y, start) -> float:
     loss_b, grads_b, after_b = theirs(X, y, start)
     rows = [("loss", np.array(loss_a), np.array(loss_b))]
     rows += [(f"∂L/∂{n}", grads_a[n], grads_b[n]) for n in grads_a]
-    rows += [(f"{n} after Adam", after_a[n], after_b[n]) for n in after_a]
-    print(f"\n{title}\n{'quantity':28s} {'shape':>14s} {'max |ours − torch|':>19s} {'relative':>10s}")
+    rows += [(f"{n} after Adam" if n in grads_a else f"{n} after the step", after_a[n], after_b[n]) for n in after_a]
+    print(f"\n{title}\n{'quantity':38s} {'shape':>14s} {'max |ours − torch|':>19s} {'relative':>10s}")
     worst = 0.0
     for name, a, b in rows:
         diff = float(np.max(np.abs(a - b)))
         rel = diff / max(float(np.max(np.abs(b))), 1e-300)
         worst = max(worst, rel)
-        print(f"{name:28s} {str(a.shape):>14s} {diff:19.3e} {rel:10.1e}")
+        print(f"{name:38s} {str(a.shape):>14s} {diff:19.3e} {rel:10.1e}")
     return worst
 
 
@@ -128,9 +204,20 @@ def main() -> int:
     cnn = nn.Sequential(nn.Conv2d(1, 8, 5, dtype=np.float64, seed=0), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(8, 16, 5, padding=1, dtype=np.float64, seed=1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Flatten(), nn.Linear(16 * 5 * 5, 10, dtype=np.float64, seed=2)).state_dict()
+    rng = np.random.default_rng(3)
+    batchnorm = nn.Sequential(nn.Linear(784, 64, bias=False, dtype=np.float64, seed=rng),
+                              nn.BatchNorm1d(64, dtype=np.float64), nn.ReLU(),
+                              nn.Linear(64, 10, dtype=np.float64, seed=rng)).state_dict()
+    embedding = nn.Sequential(nn.Embedding(16, 4, dtype=np.float64, seed=rng), nn.Flatten(),
+                              nn.Linear(784 * 4, 64, dtype=np.float64, seed=rng), nn.LayerNorm(64, dtype=np.float64),
+                              nn.ReLU(), nn.Linear(64, 10, dtype=np.float64, seed=rng)).state_dict()
     worst = max(compare("MLP 784-256-10", tinygrad_edu_step, pytorch_step, X, y, mlp),
                 compare("CNN conv5(8)-pool-conv5(16, padding 1)-pool-linear(400, 10)", tinygrad_edu_cnn_step,
-                        pytorch_cnn_step, X, y, cnn))
+                        pytorch_cnn_step, X, y, cnn),
+                compare("MLP linear(784, 64, no bias)-batchnorm-relu-linear(64, 10)", tinygrad_edu_batchnorm_step,
+                        pytorch_batchnorm_step, X, y, batchnorm),
+                compare("grey levels: embedding(16, 4)-flatten-linear(3136, 64)-layernorm-relu-linear(64, 10)",
+                        tinygrad_edu_embedding_step, pytorch_embedding_step, X, y, embedding))
     same = worst <= 1e-10
     print("\nsame loss, gradients and step (float64)" if same else "\nMISMATCH: the two versions differ")
     return 0 if same else 1

@@ -8,6 +8,9 @@ them: graph.png (`explain --dot`: the tutorial's graph on 4 images, in its names
 network with the shape on each arrow, viz.network_dot). The run's numbers go into run.json beside the pictures,
 and tests/test_docs.py checks that the numbers the docs quote next to the pictures are those.
 
+The examples' pictures (docs/images/examples) are each drawn by its example script from its own run, whose printed
+figures docs/ops.md shows beside it (`python examples/mnist_batchnorm.py --plot docs/images/examples/batchnorm.png`,
+`python examples/mnist_autoencoder.py --plot docs/images/examples/autoencoder.png`).
 The lab's screenshots (docs/images/lab) need a browser: tests/test_lab_browser.py takes them, with
 TINYGRAD_EDU_SCREENSHOTS=docs/images/lab.
 """

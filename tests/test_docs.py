@@ -174,7 +174,8 @@ RUN_PICTURES = ("curves.png", "weights.png", "misclassified.png", "confusion.png
 
 def test_every_picture_is_made_by_the_one_script():
     run = json.loads((IMAGES / "run.json").read_text(encoding="utf-8"))
-    drawn = {p.name for p in IMAGES.glob("*.png")}     # docs/images/lab: the lab's screenshots, by its browser test
+    # docs/images/lab: the lab's screenshots, by its browser test; docs/images/examples: each by its example's run
+    drawn = {p.name for p in IMAGES.glob("*.png")}
     assert drawn == set(run["pictures"]), "scripts/make_doc_images.py draws every picture in docs/images"
 
 

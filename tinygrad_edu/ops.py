@@ -830,6 +830,31 @@ class SoftmaxCrossEntropy(Function):
         return grad, None
 
 
+class BinaryCrossEntropyWithLogits(Function):
+    """The binary cross-entropy of σ(x) against y, elementwise: −y·log σ(x) − (1 − y)·log(1 − σ(x)).
+
+    Computed as max(x, 0) − x·y + log(1 + e^−|x|), the same number written so that nothing overflows: e^−|x| ≤ 1
+    for any x, where log σ(x) would take the log of an underflowed 0 for x ≪ 0. x and y have one shape.
+    """
+
+    name = "binary_cross_entropy_with_logits"
+
+    def forward(self, x, y):
+        if x.shape != y.shape:
+            raise ShapeError(f"binary_cross_entropy_with_logits: input {x.shape} and target {y.shape} must have "
+                             "the same shape")
+        self.save(x, y)
+        return np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+
+    # NOTE: ∂/∂x of log(1 + e^x) − x·y (the same function) is σ(x) − y: the tutorial's A2 − Y, one unit at a time.
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ (σ({a}) − {b})", "∂L/∂{b} += −∂L/∂{out} ⊙ {a}")
+
+    def backward(self, g):
+        x, y = self.saved
+        sigma = 0.5 * (1 + np.tanh(0.5 * x))   # σ written through tanh, as Sigmoid: no overflow
+        return (g * (sigma - y) if self.needs_grad[0] else None), (-g * x if self.needs_grad[1] else None)
+
+
 
 # --- convolution and pooling (NCHW, as PyTorch) ----------------------------------------------------------
 #

@@ -351,6 +351,88 @@ def _softmax_cross_entropy(c):
     return (lambda t: t.softmax_cross_entropy(target, axis=ax)), [z], twin
 
 
+def _reduction(c):
+    return c.sample(["mean", "sum", "none"])
+
+
+def _nll_loss(c):
+    from tinygrad_edu.nn import functional as F
+    n, k = c.integers(1, 4), c.integers(1, 4)
+    x = real(c, (n, k), bound=3.0)
+    labels = np.array([c.integers(0, k - 1) for _ in range(n)], dtype=np.int64)
+    r = _reduction(c)
+    return (lambda t: F.nll_loss(t, labels, reduction=r)), [x], (
+        lambda torch, t: torch.nn.functional.nll_loss(t, torch.as_tensor(labels), reduction=r))
+
+
+def _binary_cross_entropy_with_logits(c):
+    from tinygrad_edu.nn import functional as F
+    s = shape(c, min_dims=1)
+    x, y = real(c, s, bound=4.0), c.floats(s, 0.0, 1.0)
+    r = _reduction(c)
+    # one weight per class (the last axis), or none; a constant (PyTorch does not differentiate pos_weight)
+    p = positive(c, s[-1:]) if c.integers(0, 1) else None
+    return (lambda t, u: F.binary_cross_entropy_with_logits(t, u, reduction=r, pos_weight=p)), [x, y], (
+        lambda torch, t, u: torch.nn.functional.binary_cross_entropy_with_logits(
+            t, u, reduction=r, pos_weight=None if p is None else torch.tensor(p)))
+
+
+def _mse_loss(c):
+    from tinygrad_edu.nn import functional as F
+    s = shape(c)
+    r = _reduction(c)
+    return (lambda t, u: F.mse_loss(t, u, reduction=r)), [real(c, s), real(c, s)], (
+        lambda torch, t, u: torch.nn.functional.mse_loss(t, u, reduction=r))
+
+
+def _affine(c, f, twin, x, s):
+    """(f, inputs, twin) with a weight and a bias of shape s as inputs too, or without them."""
+    if c.integers(0, 1):
+        return (lambda t, w, b: f(t, w, b)), [x, real(c, s), real(c, s)], (
+            lambda torch, t, w, b: twin(torch, t, w, b))
+    return (lambda t: f(t, None, None)), [x], (lambda torch, t: twin(torch, t, None, None))
+
+
+def _batch_norm(c):
+    from tinygrad_edu.nn import functional as F
+    training = bool(c.integers(0, 1))
+    C = c.integers(1, 3)
+    x = distinct(c, (c.integers(2, 3), C, *shape(c, max_dims=2, max_side=3)))   # > 1 value per channel
+    mean, var = real(c, (C,)), positive(c, (C,))
+    momentum, eps = c.sample([0.1, 0.5]), c.sample([1e-5, 1e-3])
+
+    def f(t, w, b):   # NOTE: fresh running statistics each call (training updates them in place)
+        return F.batch_norm(t, mean.copy(), var.copy(), w, b, training=training, momentum=momentum, eps=eps)
+
+    def twin(torch, t, w, b):
+        return torch.nn.functional.batch_norm(t, torch.tensor(mean), torch.tensor(var), w, b, training=training,
+                                              momentum=momentum, eps=eps)
+    return _affine(c, f, twin, x, (C,))
+
+
+def _layer_norm(c):
+    from tinygrad_edu.nn import functional as F
+    x = distinct(c, shape(c, min_dims=1))
+    k = c.integers(1, x.ndim)
+    normalized = x.shape[x.ndim - k:]
+    if int(np.prod(normalized)) == 1:   # one value: (x − μ) is 0, nothing to check but that
+        x = distinct(c, (*x.shape[:x.ndim - k], 2, *normalized[1:]))
+        normalized = x.shape[x.ndim - k:]
+    eps = c.sample([1e-5, 1e-3])
+    return _affine(c, lambda t, w, b: F.layer_norm(t, normalized, w, b, eps=eps),
+                   lambda torch, t, w, b: torch.nn.functional.layer_norm(t, normalized, w, b, eps=eps),
+                   x, normalized)
+
+
+def _embedding(c):
+    from tinygrad_edu.nn import functional as F
+    n, d = c.integers(1, 5), c.integers(1, 3)
+    idx = np.array([c.integers(0, n - 1) for _ in range(c.integers(1, 6))], dtype=np.int64)
+    idx = idx.reshape(c.sample([(-1,), (1, -1)]))
+    return (lambda w: F.embedding(idx, w)), [real(c, (n, d))], (
+        lambda torch, w: torch.nn.functional.embedding(torch.as_tensor(idx), w))
+
+
 def _image(c, kh: int, kw: int, pad=(0, 0), elements=real):
     """An N×C×H×W batch of images just large enough for a kh×kw kernel (after padding), or a few pixels more."""
     H, W = (max(1, k - 2 * p) + c.integers(0, 3) for k, p in zip((kh, kw), pad))
@@ -558,6 +640,16 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("log_softmax", (ops.LogSoftmax,), _softmax("log_softmax"), "any axis"),
     OpSpec("softmax_cross_entropy", (ops.SoftmaxCrossEntropy,), _softmax_cross_entropy,
            "integer labels or probability rows, any class axis"),
+    OpSpec("nll_loss", (), _nll_loss, "composed: batch×classes, integer labels; mean, sum or none"),
+    OpSpec("binary_cross_entropy_with_logits", (ops.BinaryCrossEntropyWithLogits,),
+           _binary_cross_entropy_with_logits,
+           "logits in [−4, 4], targets in [0, 1], a constant pos_weight or none; reductions"),
+    OpSpec("mse_loss", (), _mse_loss, "composed: equal shapes; mean, sum or none"),
+    OpSpec("batch_norm", (), _batch_norm, "composed: N ≥ 2, distinct values (variance clear of 0); training or "
+           "running statistics; with or without weight and bias"),
+    OpSpec("layer_norm", (), _layer_norm, "composed: distinct values, the last 1..ndim axes; with or without "
+           "weight and bias"),
+    OpSpec("embedding", (), _embedding, "composed: indices with repeats (their gradients add up)"),
     OpSpec("conv2d", (ops.Conv2d,), _conv2d, "N×C×H×W images, kernels 1–3, strides 1–2, paddings 0–1, int or pair"),
     OpSpec("max_pool2d", (ops.MaxPool2d, ops._Pool2d), _pool2d("max_pool2d", distinct),
            "distinct values (one clear maximum per window); kernels 1–3, strides default, 1–3 or a pair"),

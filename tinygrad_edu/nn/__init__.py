@@ -12,7 +12,9 @@ and dicts; `parameters()` finds them by walking those attributes, so nothing nee
     [name for name, p in MLP().named_parameters()]  ->  ['layers.0.weight', 'layers.0.bias', 'layers.2.weight', ...]
 
 A parameter is a `Parameter`, or any other leaf Tensor that requires grad. Each parameter is listed once, under
-the first name the walk reaches it by, even when several modules share it (tied weights).
+the first name the walk reaches it by, even when several modules share it (tied weights). A `Buffer` is state
+that is not trained (BatchNorm's running statistics): `named_buffers()` finds it by the same walk, and
+`state_dict()` holds both, each module's parameters then its buffers, in PyTorch's order and names.
 """
 from __future__ import annotations
 
@@ -30,8 +32,9 @@ from tinygrad_edu.autograd import ShapeError
 from tinygrad_edu.nn import functional
 from tinygrad_edu.tensor import Tensor, _pair, _rng
 
-__all__ = ["AvgPool2d", "Conv2d", "Dropout", "ELU", "Flatten", "GELU", "LeakyReLU", "Linear", "LogSigmoid",
-           "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "Softplus", "Tanh",
+__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "Conv2d", "Dropout", "ELU", "Embedding", "Flatten",
+           "GELU", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "MaxPool2d", "Module", "Parameter", "ReLU",
+           "Sequential", "SiLU", "Sigmoid", "Softplus", "Tanh",
            "checkpoint_arrays", "from_checkpoint", "functional", "load", "load_optimizer_state", "save"]
 
 
@@ -48,8 +51,22 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+class Buffer(Tensor):
+    """A Tensor that is part of a module's state but not trained (running statistics, counters), as
+    torch.nn.Buffer: never requires grad, is not in `parameters()`, is in `state_dict()` and `named_buffers()`."""
+
+    __slots__ = ()
+
+    def __init__(self, data, dtype=None, name: str | None = None):
+        super().__init__(data, requires_grad=False, dtype=dtype, name=name)
+
+
 def _is_parameter(t: Tensor) -> bool:
     return isinstance(t, Parameter) or (t.requires_grad and t.is_leaf)
+
+
+def _is_buffer(t: Tensor) -> bool:
+    return isinstance(t, Buffer)
 
 
 def _reachable(value, name: str, inside: tuple = ()) -> Iterator[tuple[str, object]]:
@@ -105,14 +122,32 @@ class Module:
     def modules(self) -> Iterator[Module]:
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        """(name, parameter) in PyTorch's order and names (`layers.0.weight`), each parameter once."""
+    def _named_tensors(self, prefix: str, *kinds) -> Iterator[tuple[str, Tensor]]:
+        """(name, tensor) for each tensor one of `kinds` (predicates) accepts, module by module, and within a
+        module the first kind's tensors first (PyTorch's order: a module's parameters, then its buffers)."""
         seen: set[int] = set()
         for name, module in self.named_modules(prefix):
-            for sub, x in module._children(name):
-                if isinstance(x, Tensor) and _is_parameter(x) and id(x) not in seen:
-                    seen.add(id(x))
-                    yield sub, x
+            tensors = [(sub, x) for sub, x in module._children(name) if isinstance(x, Tensor)]
+            for kind in kinds:
+                for sub, x in tensors:
+                    if kind(x) and id(x) not in seen:
+                        seen.add(id(x))
+                        yield sub, x
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(name, parameter) in PyTorch's order and names (`layers.0.weight`), each parameter once."""
+        return self._named_tensors(prefix, _is_parameter)
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(name, buffer) for each Buffer (`0.running_mean`), each once, in PyTorch's order and names."""
+        return self._named_tensors(prefix, _is_buffer)
+
+    def buffers(self) -> Iterator[Tensor]:
+        return (b for _, b in self.named_buffers())
+
+    def _named_state(self) -> Iterator[tuple[str, Tensor]]:
+        """What state_dict holds: each module's parameters, then its buffers."""
+        return self._named_tensors("", _is_parameter, _is_buffer)
 
     def parameters(self) -> Iterator[Tensor]:
         return (p for _, p in self.named_parameters())
@@ -136,13 +171,14 @@ class Module:
     # --- state ---
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """{name: a copy of the parameter's array}. (PyTorch shares storage; a copy is a safe snapshot.)"""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """{name: a copy of the array} of every parameter and buffer (each module's parameters, then its buffers).
+        (PyTorch shares storage; a copy is a safe snapshot.)"""
+        return {name: p.data.copy() for name, p in self._named_state()}
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
-        """Copies arrays into the parameters in place (so optimizers holding them stay valid, and each one's
-        version goes up), cast to each parameter's dtype. Shapes must match; with strict, the names too."""
-        params = dict(self.named_parameters())
+        """Copies arrays into the parameters and buffers in place (so optimizers holding them stay valid, and each
+        one's version goes up), cast to each one's dtype. Shapes must match; with strict, the names too."""
+        params = dict(self._named_state())
         missing = [k for k in params if k not in state_dict]
         unexpected = [k for k in state_dict if k not in params]
         if strict and (missing or unexpected):
@@ -434,6 +470,162 @@ class AvgPool2d(MaxPool2d):
         return functional.avg_pool2d(x, self.kernel_size, self.stride)
 
 
+def _positive_int(layer: str, name: str, value) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 1:
+        raise ValueError(f"{layer}: {name} must be an integer ≥ 1, got {value!r}")
+    return int(value)
+
+
+def _float_dtype(layer: str, dtype) -> np.dtype:
+    dtype = np.dtype(dtype or np.float32)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"{layer}: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _check_eps(layer: str, eps) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+        raise ValueError(f"{layer}: eps must be a number ≥ 0, got {eps!r}")
+    return float(eps)
+
+
+class _BatchNorm(Module):
+    """Batch normalisation over channel axis 1 (F.batch_norm), with PyTorch's parameters, buffers and updates.
+
+    train(): each channel is normalised by the batch's mean and biased variance; running_mean and running_var
+    move towards the batch's mean and unbiased variance by momentum (by 1/num_batches_tracked, a cumulative
+    average, when momentum is None), and num_batches_tracked counts the batches. eval(): the running statistics
+    normalise instead. weight (γ, ones) and bias (β, zeros) scale and shift each channel when affine (bias=False:
+    no shift, as PyTorch 2.x). With track_running_stats=False there are no buffers and the batch's statistics are
+    used in eval() too.
+    """
+
+    _inputs = ""   # the input layouts, for the errors
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, *, bias: bool = True, dtype=None):
+        layer = type(self).__name__
+        self.num_features = _positive_int(layer, "num_features", num_features)
+        self.eps = _check_eps(layer, eps)
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))):
+            raise ValueError(f"{layer}: momentum must be a number or None, got {momentum!r}")
+        for name, flag in (("affine", affine), ("bias", bias), ("track_running_stats", track_running_stats)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{layer}: {name} must be True or False, got {flag!r}")
+        self.momentum, self.affine, self.track_running_stats = momentum, affine, track_running_stats
+        dtype = _float_dtype(layer, dtype)
+        C = self.num_features
+        self.weight = Parameter(np.ones(C, dtype)) if affine else None
+        self.bias = Parameter(np.zeros(C, dtype)) if affine and bias else None
+        if track_running_stats:
+            self.running_mean = Buffer(np.zeros(C, dtype))
+            self.running_var = Buffer(np.ones(C, dtype))
+            self.num_batches_tracked = Buffer(np.array(0, np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, x):
+        shape = np.shape(x)
+        if len(shape) not in self._ndims or shape[1] != self.num_features:
+            raise ShapeError(f"{type(self).__name__}({self.num_features}): expects an input "
+                             f"{self._inputs.format(C=self.num_features)} (channels on axis 1), got shape {shape}")
+        momentum = 0.0
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._bump_version()
+            momentum = 1.0 / int(self.num_batches_tracked.data) if self.momentum is None else self.momentum
+        use_batch = self.training or not self.track_running_stats
+        try:
+            return functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                         training=use_batch, momentum=momentum, eps=self.eps)
+        except ShapeError as e:   # NOTE: a batch of one: name the layer
+            raise ShapeError(f"{type(self).__name__}({self.num_features}): {e}") from None
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+    def _config(self) -> dict:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "bias": self.bias is not None or not self.affine,
+                "track_running_stats": self.track_running_stats, "dtype": str(self._dtype())}
+
+    def _dtype(self) -> np.dtype:
+        held = self.weight if self.weight is not None else self.running_mean
+        return held.dtype if held is not None else np.dtype(np.float32)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of N×C or N×C×L inputs, per channel, as torch.nn.BatchNorm1d (see _BatchNorm)."""
+    _ndims, _inputs = (2, 3), "N×{C} or N×{C}×L"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of N×C×H×W images, per channel, as torch.nn.BatchNorm2d (see _BatchNorm)."""
+    _ndims, _inputs = (4,), "N×{C}×H×W"
+
+
+class LayerNorm(Module):
+    """Normalises each example over its last axes (normalized_shape) by its own mean and biased variance, then
+    scales by weight (ones) and shifts by bias (zeros), as torch.nn.LayerNorm (F.layer_norm). Same in eval()."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, *,
+                 dtype=None):
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+        if not isinstance(shape, (tuple, list)) or not shape:
+            raise ValueError(f"LayerNorm: normalized_shape must be an integer or a non-empty tuple of them, got "
+                             f"{normalized_shape!r}")
+        self.normalized_shape = tuple(_positive_int("LayerNorm", "normalized_shape", n) for n in shape)
+        self.eps = _check_eps("LayerNorm", eps)
+        for name, flag in (("elementwise_affine", elementwise_affine), ("bias", bias)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"LayerNorm: {name} must be True or False, got {flag!r}")
+        self.elementwise_affine = elementwise_affine
+        dtype = _float_dtype("LayerNorm", dtype)
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine and bias else None
+        self._dtype = dtype
+
+    def forward(self, x):
+        k = len(self.normalized_shape)
+        if np.shape(x)[np.ndim(x) - k:] != self.normalized_shape or np.ndim(x) < k:
+            raise ShapeError(f"LayerNorm({self.normalized_shape}): the input's last axes must be "
+                             f"{self.normalized_shape}, got shape {np.shape(x)}")
+        return functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+    def _config(self) -> dict:
+        return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine,
+                "bias": self.bias is not None or not self.elementwise_affine, "dtype": str(self._dtype)}
+
+
+class Embedding(Module):
+    """A lookup table: row i of weight (num_embeddings×embedding_dim) for each integer index i (F.embedding), as
+    torch.nn.Embedding. weight ~ N(0, 1), as PyTorch; seed is an int, None, or a numpy.random.Generator."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, dtype=None, seed=None):
+        self.num_embeddings = _positive_int("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = _positive_int("Embedding", "embedding_dim", embedding_dim)
+        dtype = _float_dtype("Embedding", dtype)
+        self.weight = Parameter(_rng(seed).standard_normal((self.num_embeddings, self.embedding_dim)).astype(dtype))
+
+    def forward(self, input):
+        indices = functional.check_indices(input, self.num_embeddings,
+                                           f"Embedding({self.num_embeddings}, {self.embedding_dim})")
+        return functional.embedding(indices, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+    def _config(self) -> dict:
+        return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
+                "dtype": str(self.weight.dtype)}
+
+
 class Sequential(Module):
     """Applies its modules in order; they are named "0", "1", ... as in PyTorch (so `0.weight`)."""
 
@@ -486,14 +678,15 @@ class Sequential(Module):
             kind = spec.pop("type")
             if kind not in _LAYERS:
                 raise ValueError(f"unknown layer type {kind!r}; known: {', '.join(_LAYERS)}")
-            modules.append(_LAYERS[kind](**spec, **({"seed": rng} if kind in ("Linear", "Conv2d", "Dropout") else {})))
+            modules.append(_LAYERS[kind](**spec, **({"seed": rng} if kind in _SEEDED else {})))
         return cls(*modules)
 
     @classmethod
     def parameter_shapes(cls, arch: dict) -> dict[str, tuple[tuple[int, ...], str]]:
-        """name -> (shape, dtype) of the parameters from_architecture(arch) would make, from the layers' specs
-        alone: nothing is allocated, so a file's architecture is checked against its arrays (and against
-        checkpoint.MAX_PARAMETERS) before the model is built. ValueError for a spec that is not a layer's."""
+        """name -> (shape, dtype) of the state_dict entries (parameters and buffers) from_architecture(arch) would
+        make, from the layers' specs alone: nothing is allocated, so a file's architecture is checked against its
+        arrays (and against checkpoint.MAX_PARAMETERS) before the model is built. ValueError for a spec that is not
+        a layer's."""
         layers = arch["layers"]
         if not isinstance(layers, list):
             raise ValueError(f"layers must be a list, got {layers!r}")
@@ -502,6 +695,9 @@ class Sequential(Module):
             if not isinstance(spec, dict) or spec.get("type") not in _LAYERS:
                 raise ValueError(f"layer {i} is not a known layer's spec: {spec!r}")
             kind = spec["type"]
+            if kind in _STATE_SHAPES:
+                shapes.update({f"{i}.{name}": shape for name, shape in _STATE_SHAPES[kind](i, spec).items()})
+                continue
             if kind not in ("Linear", "Conv2d"):
                 continue
             n_in, n_out = (spec.get(k) for k in (("in_features", "out_features") if kind == "Linear"
@@ -532,8 +728,61 @@ class Sequential(Module):
         return shapes
 
 
+def _spec_dtype(i: int, spec: dict) -> str:
+    dtype = spec.get("dtype", "float32")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"layer {i}: {spec.get('type')} needs dtype float32 or float64, got {spec!r}")
+    return dtype
+
+
+def _spec_int(i: int, spec: dict, key: str) -> int:
+    n = spec.get(key)
+    if type(n) is not int or n < 1:
+        raise ValueError(f"layer {i}: {spec.get('type')} needs {key} ≥ 1, got {spec!r}")
+    return n
+
+
+def _spec_flag(i: int, spec: dict, key: str) -> bool:
+    flag = spec.get(key, True)
+    if type(flag) is not bool:
+        raise ValueError(f"layer {i}: {spec.get('type')} needs {key} true or false, got {spec!r}")
+    return flag
+
+
+def _batch_norm_shapes(i: int, spec: dict) -> dict:
+    C, dtype = _spec_int(i, spec, "num_features"), _spec_dtype(i, spec)
+    affine, bias = _spec_flag(i, spec, "affine"), _spec_flag(i, spec, "bias")
+    shapes = {"weight": ((C,), dtype)} if affine else {}
+    if affine and bias:
+        shapes["bias"] = ((C,), dtype)
+    if _spec_flag(i, spec, "track_running_stats"):
+        shapes.update(running_mean=((C,), dtype), running_var=((C,), dtype), num_batches_tracked=((), "int64"))
+    return shapes
+
+
+def _layer_norm_shapes(i: int, spec: dict) -> dict:
+    shape = spec.get("normalized_shape")
+    if not (isinstance(shape, list) and shape and all(type(n) is int and n >= 1 for n in shape)):
+        raise ValueError(f"layer {i}: LayerNorm needs normalized_shape, a list of integers ≥ 1, got {spec!r}")
+    dtype, affine, bias = _spec_dtype(i, spec), _spec_flag(i, spec, "elementwise_affine"), _spec_flag(i, spec, "bias")
+    shapes = {"weight": (tuple(shape), dtype)} if affine else {}
+    if affine and bias:
+        shapes["bias"] = (tuple(shape), dtype)
+    return shapes
+
+
+def _embedding_shapes(i: int, spec: dict) -> dict:
+    return {"weight": ((_spec_int(i, spec, "num_embeddings"), _spec_int(i, spec, "embedding_dim")),
+                       _spec_dtype(i, spec))}
+
+
+# layer type -> the shapes and dtypes of its state_dict entries, from its spec alone (Sequential.parameter_shapes)
+_STATE_SHAPES = {"BatchNorm1d": _batch_norm_shapes, "BatchNorm2d": _batch_norm_shapes,
+                 "LayerNorm": _layer_norm_shapes, "Embedding": _embedding_shapes}
+_SEEDED = ("Linear", "Conv2d", "Dropout", "Embedding")   # the layers that draw from the seed, in order
 _LAYERS = {c.__name__: c for c in (Linear, ReLU, Tanh, Sigmoid, Dropout, Flatten, Conv2d, MaxPool2d, AvgPool2d,
-                                   LeakyReLU, ELU, GELU, SiLU, Softplus, LogSigmoid)}
+                                   LeakyReLU, ELU, GELU, SiLU, Softplus, LogSigmoid,
+                                   BatchNorm1d, BatchNorm2d, LayerNorm, Embedding)}
 
 # --- saving and loading ---------------------------------------------------------------------------------------
 #
@@ -607,7 +856,7 @@ def from_checkpoint(path, arrays: dict[str, np.ndarray], architecture: dict) -> 
     except (KeyError, TypeError, ValueError) as e:
         raise checkpoint.CheckpointError(f"{path}: cannot rebuild the model from its architecture {architecture}: "
                                          f"{e}") from None
-    checkpoint.check_arrays(path, arrays, {n: (p.shape, p.dtype) for n, p in model.named_parameters()})
+    checkpoint.check_arrays(path, arrays, {n: (p.shape, p.dtype) for n, p in model._named_state()})
     model.load_state_dict({k: a for k, a in arrays.items() if not k.startswith(checkpoint.OPTIM_PREFIX)})
     return model
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from tinygrad_edu import ops
 from tinygrad_edu.autograd import ShapeError
-from tinygrad_edu.tensor import Tensor, _apply, _binary, _float_dtype, _rng, as_array, cat, where
+from tinygrad_edu.tensor import Tensor, _apply, _binary, _float_dtype, _raw, _rng, as_array, cat, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -15,6 +15,11 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _check_reduction(reduction: str, fn: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{fn}: reduction must be one of {', '.join(map(repr, _REDUCTIONS))}, got {reduction!r}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    """A loss's elementwise terms averaged ("mean"), summed ("sum") or as they are ("none")."""
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
 
 
 def linear(input, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -92,10 +97,6 @@ def log_sigmoid(input: Tensor) -> Tensor:
 # --- losses on the ops above (binary_cross_entropy: ops.BinaryCrossEntropy) ---------------------------------
 
 
-def _reduce_loss(loss: Tensor, reduction: str) -> Tensor:
-    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
-
-
 def _same_shape(fn: str, input: Tensor, target) -> None:
     shape = tuple(np.shape(getattr(target, "data", target)))
     if shape != input.shape:
@@ -107,7 +108,7 @@ def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     is 0, as abs's (PyTorch's too). Same shapes required, as mse_loss."""
     _check_reduction(reduction, "l1_loss")
     _same_shape("l1_loss", input, target)
-    return _reduce_loss((input - target).abs(), reduction)
+    return _reduce((input - target).abs(), reduction)
 
 
 def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
@@ -119,7 +120,7 @@ def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = input - target
     size = d.abs()
-    return _reduce_loss(where(size < delta, 0.5 * d * d, delta * (size - 0.5 * delta)), reduction)
+    return _reduce(where(size < delta, 0.5 * d * d, delta * (size - 0.5 * delta)), reduction)
 
 
 def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
@@ -146,7 +147,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
             raise ShapeError(f"binary_cross_entropy: weight {np.shape(getattr(weight, 'data', weight))} must "
                              f"broadcast to the input's shape {input.shape}") from None
         loss = loss * weight
-    return _reduce_loss(loss, reduction)
+    return _reduce(loss, reduction)
 
 
 def softmax(input: Tensor, dim: int = -1) -> Tensor:
@@ -198,6 +199,57 @@ def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
     return loss if reduction == "mean" else loss * input.shape[0]
 
 
+def nll_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """The negative log-likelihood of integer labels under log-probabilities: example i's loss is −input[i, yᵢ].
+
+    input is batch×classes (log_softmax's output), target the batch's integer labels in 0..C−1 (checked by
+    ops.check_labels). "mean" divides the sum by the batch size, as PyTorch without class weights.
+    nll_loss(log_softmax(x), y) is cross_entropy(x, y); composed: an integer-array index, a minus and the reduction.
+    """
+    _check_reduction(reduction, "nll_loss")
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    if input.ndim != 2:
+        raise ShapeError(f"nll_loss: expects log-probabilities of shape batch×classes, got {input.shape}")
+    target = as_array(target.data if isinstance(target, Tensor) else target)
+    if target.shape != input.shape[:1]:
+        raise ShapeError(f"nll_loss: log-probabilities {input.shape} need one integer label per row, shape "
+                         f"{input.shape[:1]}, got {target.shape}")
+    ops.check_labels(target, input.shape[1], "nll_loss", (1, input.shape))
+    return _reduce(-input[np.arange(len(target)), target], reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target, reduction: str = "mean", pos_weight=None) -> Tensor:
+    """Binary cross-entropy of σ(input) against target probabilities, computed from the logits without overflow.
+
+    Elementwise −[p·y·log σ(x) + (1 − y)·log(1 − σ(x))], p = pos_weight (1 if None; broadcast along the last
+    axis, one weight per class as in PyTorch). The p = 1 loss is the primitive ops.BinaryCrossEntropyWithLogits,
+    max(x, 0) − x·y + log(1 + e^−|x|), whose gradient is σ(x) − y. The pos_weight term adds (p − 1)·y·softplus(−x),
+    and softplus(−x) = −log σ(x) is the same primitive with y = 1, so pos_weight needs no backward of its own.
+    """
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    y = _raw(target)
+    if np.shape(y) != input.shape:
+        raise ShapeError(f"binary_cross_entropy_with_logits: input {input.shape} and target {np.shape(y)} must "
+                         "have the same shape")
+    if as_array(y).dtype.kind != "f":
+        raise TypeError("binary_cross_entropy_with_logits: target must be floating point (probabilities in "
+                        f"[0, 1]), got dtype {as_array(y).dtype}")
+    loss = _binary(ops.BinaryCrossEntropyWithLogits, input, target)
+    if pos_weight is not None:
+        p_shape = np.shape(_raw(pos_weight))
+        try:
+            fits = np.broadcast_shapes(p_shape, input.shape) == input.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ShapeError(f"binary_cross_entropy_with_logits: pos_weight {p_shape} must broadcast to the input's "
+                             f"shape {input.shape}")
+        softplus_minus_x = _binary(ops.BinaryCrossEntropyWithLogits, input, np.ones(input.shape, loss.dtype))
+        loss = loss + (pos_weight - 1) * target * softplus_minus_x
+    return _reduce(loss, reduction)
+
+
 def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """Mean squared error: mean((input − target)²) for "mean", the sum for "sum", elementwise for "none".
 
@@ -205,11 +257,8 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     since a (N, 1) input against an (N,) target would silently become N×N).
     """
     _check_reduction(reduction, "mse_loss")
-    if tuple(np.shape(getattr(target, "data", target))) != input.shape:
-        raise ShapeError(f"mse_loss: input {input.shape} and target {np.shape(getattr(target, 'data', target))} "
-                         "must have the same shape")
-    sq = (input - target) ** 2
-    return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
+    _same_shape("mse_loss", input, target)
+    return _reduce((input - target) ** 2, reduction)
 
 
 # --- convolution and pooling (N×C×H×W) -----------------------------------------------------------------------
@@ -296,3 +345,99 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
         num_classes = max(int(labels.max()) + 1, 0)
     ops.check_labels(labels, num_classes, "one_hot")
     return Tensor._wrap((labels[..., None] == np.arange(num_classes)).astype(np.int64), False)
+
+
+# --- normalisation and embeddings --------------------------------------------------------------------------
+
+
+def batch_norm(input, running_mean, running_var, weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """(x − μ)/√(σ² + eps)·weight + bias per channel (axis 1), as torch.nn.functional.batch_norm.
+
+    input is N×C, N×C×L or N×C×H×W. Training: μ and σ² are the batch's mean and biased variance over every
+    axis but 1, and running_mean/running_var (if given) move in place towards them by momentum, running_var
+    towards the unbiased variance (·n/(n − 1)), as PyTorch. Otherwise μ and σ² are running_mean/running_var.
+    Composed from mean, sub, mul and pow: autograd differentiates through the batch statistics.
+    """
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    if input.ndim < 2:
+        raise ShapeError(f"batch_norm: expects an input N×C (or N×C×L, N×C×H×W) with channels on axis 1, got "
+                         f"{input.shape}")
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(np.shape(_raw(t))) != (C,):
+            raise ShapeError(f"batch_norm: {name} must hold one value per channel of input {input.shape}, i.e. "
+                             f"shape ({C},), got {tuple(np.shape(_raw(t)))}")
+    axes = (0, *range(2, input.ndim))
+    per_channel = (1, C) + (1,) * (input.ndim - 2)
+    if training:
+        n = input.size // C if C else 0
+        if n <= 1:
+            raise ShapeError(f"batch_norm: training needs more than one value per channel to take a variance, got "
+                             f"input {input.shape}")
+        mean = input.mean(axis=axes, keepdims=True)
+        centred = input - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)   # biased: the batch's own spread
+        for running, batch in ((running_mean, mean.data), (running_var, var.data * (n / (n - 1)))):
+            if running is not None:   # NOTE: in place, outside the graph, as PyTorch's buffers
+                data = _raw(running)
+                data *= 1 - momentum
+                data += momentum * batch.reshape(C)
+                if isinstance(running, Tensor):
+                    running._bump_version()
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation (training=False) normalises by running_mean and running_var, "
+                             "but they are None; pass them, or training=True to use the batch's statistics")
+        mean = as_array(_raw(running_mean)).reshape(per_channel)
+        var = as_array(_raw(running_var)).reshape(per_channel)
+        centred = input - mean.astype(input.dtype, copy=False)
+        var = var.astype(input.dtype, copy=False)
+    out = centred * (var + eps) ** -0.5
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    return out if bias is None else out + bias.reshape(per_channel)
+
+
+def layer_norm(input, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """(x − μ)/√(σ² + eps)·weight + bias, μ and σ² (biased) over the last len(normalized_shape) axes, which must
+    be normalized_shape, as torch.nn.functional.layer_norm. Composed from mean, sub, mul and pow."""
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or input.shape[input.ndim - k:] != shape or input.ndim < k:
+        raise ShapeError(f"layer_norm: the input's last axes must be normalized_shape {shape}, got input "
+                         f"{input.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise ShapeError(f"layer_norm: {name} must have the normalized_shape {shape}, got {tuple(t.shape)}")
+    axes = tuple(range(input.ndim - k, input.ndim))
+    centred = input - input.mean(axis=axes, keepdims=True)
+    out = centred * ((centred * centred).mean(axis=axes, keepdims=True) + eps) ** -0.5
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+def check_indices(indices, n: int, who: str) -> np.ndarray:
+    """Integer indices into n rows (an embedding's), as an array; the error names `who`, the range and the first
+    index outside it (a −1 must not silently pick the last row, as numpy would)."""
+    indices = as_array(_raw(indices))
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{who}: indices must be integers, got dtype {indices.dtype}")
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        pos = tuple(int(k) for k in np.argwhere((indices < 0) | (indices >= n))[0])
+        at = f" at position {pos[0] if len(pos) == 1 else pos}" if pos else ""
+        raise IndexError(f"{who}: index {indices[pos]}{at} is out of range for {n} embeddings (0..{n - 1})")
+    return indices
+
+
+def embedding(input, weight: Tensor) -> Tensor:
+    """weight[input]: row i of weight (num_embeddings×embedding_dim) for each integer i in input, so the result
+    is input.shape + (embedding_dim,), as torch.nn.functional.embedding. Its gradient adds into the rows picked
+    (an index repeated k times gets k terms): the getitem op's backward."""
+    if weight.ndim != 2:
+        raise ShapeError(f"embedding: weight must be num_embeddings×embedding_dim, got {tuple(weight.shape)}")
+    return weight[check_indices(input, weight.shape[0], "embedding")]
