@@ -1,4 +1,4 @@
-"""examples/mnist_mlp.py's run written in PyTorch, for the README's reference row: the same recipe, torch's own RNG.
+"""examples/mnist_mlp.py's run written in PyTorch, for docs/mlp.md's reference row: the same recipe, torch's own RNG.
 
     python examples/mnist_mlp_torch.py [--seed 0] [--epochs 15]
 

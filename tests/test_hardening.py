@@ -208,7 +208,7 @@ def test_gradcheck_perturbs_the_array_f_reads_whatever_its_layout(layout):
 
 def test_tensor_shares_an_array_of_its_dtype_and_copies_on_a_cast():
     a = np.zeros(3, np.float32)
-    Tensor(a).data[0] = 1          # shared, like torch.from_numpy: the README's differences table
+    Tensor(a).data[0] = 1          # shared, like torch.from_numpy: docs/pytorch.md's differences table
     assert a[0] == 1
     Tensor(a, dtype=np.float64).data[1] = 1    # a cast makes a copy
     assert a[1] == 0

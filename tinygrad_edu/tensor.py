@@ -9,7 +9,7 @@ import numpy as np
 from tinygrad_edu import autograd, ops
 from tinygrad_edu.autograd import ShapeError
 
-# --- dtype rules (the one place; the README's "Dtypes" paragraph says the same) ------------------------------
+# --- dtype rules (the one place; docs/dtypes.md says the same) ------------------------------
 #
 # Following PyTorch's type promotion:
 # * numpy arrays keep their dtype; Python floats become float32 (the default float dtype), ints int64, bools bool.
