@@ -276,6 +276,7 @@ def index_case(draw):
 @example(((3, 4, 5), ([0, 2], slice(1, 3), -1)))
 @example(((2, 3, 4, 2), (slice(None), 1, slice(None), np.array([[0], [1]]))))
 @example(((2, 3, 4), (None, 1, Ellipsis, np.array([[0, 3], [1, 1]]))))
+@example(((1, 1, 1, 1), (None, np.array([0, 0]), Ellipsis, np.array([0, 0]), 0, 0)))   # a ... spanning no axis
 def test_indexing_matches_torch_values_and_gradients(case):
     torch = torch_or_skip()
     shape, index = case

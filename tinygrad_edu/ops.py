@@ -559,16 +559,31 @@ def _split_index(index) -> tuple[tuple, tuple | None]:
     return tuple(first), tuple(then)
 
 
+def _spell_out_ellipsis(then: tuple, ndim: int) -> tuple:
+    """then with its ... written as the slices it stands for. NOTE: numpy counts a ... as separating two index
+    arrays even where it spans no axis (and then moves their axes to the front); PyTorch does not."""
+    if not any(i is Ellipsis for i in then):
+        return then
+    spanned = ndim - sum(i.ndim if isinstance(i, np.ndarray) and i.dtype.kind == "b" else 1
+                         for i in then if i is not Ellipsis)
+    k = next(n for n, i in enumerate(then) if i is Ellipsis)
+    return then[:k] + (slice(None),) * max(spanned, 0) + then[k + 1:]
+
+
 class GetItem(Function):
     name = "getitem"
 
     def forward(self, a, *, index):
         first, then = _split_index(index)
-        self.attrs.update(index=copy.deepcopy(index), first=first, then=then, shape=a.shape, dtype=a.dtype)
         try:
-            return a[first] if then is None else a[first][then]
+            picked = a[first]
+            if then is not None:
+                then = _spell_out_ellipsis(then, picked.ndim)
+                picked = picked[then]
         except (IndexError, TypeError) as e:
             raise ShapeError(f"getitem: index {index!r} into shape {a.shape}: {e}") from None
+        self.attrs.update(index=copy.deepcopy(index), first=first, then=then, shape=a.shape, dtype=a.dtype)
+        return picked
 
     # NOTE: an element picked k times gets k contributions (np.add.at), as integer-array indexing repeats.
     rules = ("∂L/∂{a}[index] += ∂L/∂{out}",)
