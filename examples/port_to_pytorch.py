@@ -7,6 +7,7 @@ tensors. From the same weights and the same batch, the two give the same loss, t
 same parameters after an Adam step (to float64 rounding). Uses a batch of the MNIST bundled with the package
 (random pixels if MNIST is nowhere to be found). Without torch it prints how to install it and exits 0.
 """
+import argparse
 import sys
 
 import numpy as np
@@ -116,6 +117,7 @@ def compare(title, ours, theirs, X, y, start) -> float:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()   # no options: refuse any
     try:
         import torch  # noqa: F401
     except ImportError:
