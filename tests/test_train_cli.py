@@ -287,7 +287,7 @@ def test_train_progress_lines_and_quiet(data_dir, capsys):
 
 
 METRIC_KEYS = {"train_accuracy", "test_accuracy", "final_loss", "iterations", "epochs", "seconds", "cpu_count",
-               "config", "weights", "history"}
+               "config", "weights", "warning", "history"}
 
 
 def test_train_writes_metrics_and_weights_that_predict_and_evaluate_read(data_dir, tmp_path, capsys):
