@@ -673,6 +673,11 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
     config.validation = N holds out the last N training images: the model trains on the others and is evaluated
     on those N wherever the test set would be (validation_accuracy in the history and the result); the test set
     is not used. config.normalize = "standard" scales the inputs by the mean and std of the pixels it trains on.
+
+    At each history entry, divergence() looks for a run going wrong; the first time it sees one, progress.warn
+    says what and what to try, once, and the run goes on (TrainResult.warning keeps the line). A loss that is not
+    a finite number raises TrainingDiverged. In the main thread, a Ctrl-C lets the step under way finish and then
+    raises TrainingInterrupted, which holds the model (a second Ctrl-C interrupts at once).
     """
     progress = progress or Progress(quiet=True)
     (X_train, y_train), (X_eval, y_eval) = split_validation(data, config.validation)
