@@ -1,5 +1,7 @@
-"""Bad invocations of every command and example, in one table: the exit code, the first line of stderr (after
-argparse's usage), no traceback, and nothing created on disk. Each row runs as a real process."""
+"""One table of bad invocations of every command and example: exit code, first stderr line, no traceback, no file.
+
+Each row runs as a real process in a temp folder (HOME and the cache inside it); the first line is the one after
+argparse's usage lines, and the folder's tree must be the same after the run as before."""
 from __future__ import annotations
 
 import os
