@@ -117,7 +117,6 @@ def compare(title, ours, theirs, X, y, start) -> float:
 
 
 def main() -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()   # no options: refuse any
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -139,4 +138,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()   # no options: refuse any
     sys.exit(main())
