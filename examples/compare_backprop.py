@@ -4,9 +4,13 @@ Run it with `python examples/compare_backprop.py`: it reads the MNIST bundled wi
 when MNIST is nowhere to be found). `python -m tinygrad_edu compare` does the same
 as a command, with options and the published code's bugs (`--as-published`).
 """
+import argparse
+
 import numpy as np
 
 from tinygrad_edu import comparison, manual, tutorial
+
+argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()   # no options: refuse any
 
 # 1. One batch in the tutorial's layout: X is 784×m (one column per image, pixels/255), Y the m labels.
 #    float64, so the only differences left between the two computations are round-off.

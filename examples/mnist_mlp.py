@@ -13,10 +13,11 @@ import numpy as np
 
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu import datasets, nn, no_grad, optim
+from tinygrad_edu.cli.common import non_negative_int, positive_int
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--epochs", type=int, default=15)
+parser.add_argument("--seed", type=non_negative_int, default=0)
+parser.add_argument("--epochs", type=positive_int, default=15)
 args = parser.parse_args()
 start = time.perf_counter()
 

@@ -14,6 +14,12 @@ import time
 import numpy as np
 
 from tinygrad_edu import datasets
+from tinygrad_edu.cli.common import non_negative_int, positive_int
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--seed", type=non_negative_int, default=0)
+parser.add_argument("--epochs", type=positive_int, default=15)
+args = parser.parse_args()
 
 try:
     import torch
@@ -23,10 +29,6 @@ except ModuleNotFoundError:
     print("PyTorch is not installed (pip install torch): nothing to compare with.")
     sys.exit(0)
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--epochs", type=int, default=15)
-args = parser.parse_args()
 start = time.perf_counter()
 
 (X_train, y_train), (X_test, y_test) = datasets.load_mnist()

@@ -8,6 +8,7 @@ same parameters after an Adam step (to float64 rounding), BatchNorm the same run
 the MNIST bundled with the package (random pixels if MNIST is nowhere to be found). Without torch it prints how to
 install it and exits 0.
 """
+import argparse
 import sys
 
 import numpy as np
@@ -224,4 +225,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()   # no options: refuse any
     sys.exit(main())

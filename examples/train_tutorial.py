@@ -3,15 +3,19 @@
 Run: python examples/train_tutorial.py [iterations] [seed]
 It does what `tinygrad-edu train` does by default, and ends with the same numbers for the same seed.
 """
-import sys
+import argparse
 
 import numpy as np
 
 from tinygrad_edu import no_grad, tutorial
+from tinygrad_edu.cli.common import non_negative_int, positive_int
 from tinygrad_edu.datasets import load_mnist, to_float
 
-iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("iterations", nargs="?", type=positive_int, default=500, help="update steps (default 500)")
+parser.add_argument("seed", nargs="?", type=non_negative_int, default=0, help="seed of init_params (default 0)")
+args = parser.parse_args()
+iterations, seed = args.iterations, args.seed
 alpha = 0.10
 
 (X_train, Y_train), (X_test, Y_test) = load_mnist()

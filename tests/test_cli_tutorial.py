@@ -157,7 +157,7 @@ def test_gradcheck_checks_an_op_on_the_same_examples_alone_or_with_all(capsys):
 def test_gradcheck_names_the_valid_ops_for_an_unknown_one(capsys):
     assert main(["gradcheck", "tanh", "softmaxx"]) == 2
     err = capsys.readouterr().err
-    assert "gradcheck: unknown op 'softmaxx'; the ops are: add, sub, mul" in err
+    assert "tinygrad-edu gradcheck: error: unknown op 'softmaxx'; the ops are: add, sub, mul" in err
     assert all(name in err for name in REGISTRY)
 
 

@@ -147,8 +147,8 @@ def test_explain_and_plot_check_their_outputs_first(tmp_path, capsys, monkeypatc
     metrics = tmp_path / "metrics.json"
     metrics.write_text('{"history": [{"step": 1, "loss": 1.0}]}')
     assert main(["plot", str(metrics), "--out", str(afile)]) == 2
-    assert capsys.readouterr().err == (f"tinygrad-edu plot: error: picture {afile / 'curves.png'}: {afile} is not a "
-                                       "folder\n")
+    assert capsys.readouterr().err == (f"tinygrad-edu plot: error: --out picture {afile / 'curves.png'}: {afile} is "
+                                       "not a folder\n")
     named = tmp_path / "curves.png"                              # a metrics file the pictures would replace
     named.write_text(metrics.read_text())
     assert main(["plot", str(named), "--force"]) == 2

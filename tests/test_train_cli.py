@@ -287,7 +287,7 @@ def test_train_progress_lines_and_quiet(data_dir, capsys):
 
 
 METRIC_KEYS = {"train_accuracy", "test_accuracy", "final_loss", "iterations", "epochs", "seconds", "cpu_count",
-               "config", "weights", "history"}
+               "config", "weights", "warning", "history"}
 
 
 def test_train_writes_metrics_and_weights_that_predict_and_evaluate_read(data_dir, tmp_path, capsys):
@@ -554,16 +554,18 @@ def test_data_must_be_an_existing_folder(tmp_path, capsys):
     missing = tmp_path / "not-there"
     assert main(["train", "--data", str(missing)]) == 2         # downloading is allowed, yet nothing is fetched
     err = capsys.readouterr().err
-    assert err.startswith(f"tinygrad-edu train: error: MNIST: {missing}: no such folder. root= names the folder")
+    assert err.startswith(f"tinygrad-edu train: error: MNIST: {missing}: no such folder. --data DIR names the folder")
     assert "it must exist (it is never created)" in err and not missing.exists()
 
 
 def test_missing_data_is_the_loaders_message(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--no-download", "--metrics-out", str(tmp_path / "m.json")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("tinygrad-edu train: error: MNIST not found (download=False)")
+    assert err.startswith("tinygrad-edu train: error: MNIST not found (--no-download)")
     assert "train-images-idx3-ubyte.gz" in err and "Traceback" not in err
-    assert err.endswith("(on the command line: --data DIR names the folder)\n")
+    assert err.endswith("pass --data <folder>, or set TINYGRAD_EDU_DATA to that folder (or to a parent holding "
+                        "mnist/), or leave out --no-download.\n")
+    assert "root=" not in err and "download=" not in err   # the command line's words, not Python's
     assert not (tmp_path / "m.json").exists()
 
 

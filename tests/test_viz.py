@@ -368,7 +368,11 @@ def test_explain_traces_a_tiny_batch(no_mnist, tmp_path, capsys):
     assert "Z2" in {lines[0] for lines in nodes.values()}
     assert main(["explain", "--dot", str(dot)]) == 2
     assert f"tinygrad-edu explain: error: --dot {dot} exists; pass --force" in capsys.readouterr().err
-    assert main(["explain", "--batch-size", "0"]) == 2
+    with pytest.raises(SystemExit) as e:   # argparse refuses it, as train refuses its own bad numbers
+        main(["explain", "--batch-size", "0"])
+    assert e.value.code == 2
+    assert "tinygrad-edu explain: error: argument --batch-size: expected an integer ≥ 1, got '0'" in \
+        capsys.readouterr().err
 
 
 def test_explain_on_real_mnist(mnist, capsys):

@@ -86,6 +86,8 @@ def load(path, check=None, *, optimizer: bool = True) -> tuple[dict[str, np.ndar
     file whose arrays do not fit its architecture. optimizer=False leaves the optim/ arrays unread.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a weights file (an .npz written by train --save)")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weights file")
     with open(path, "rb") as f:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -93,7 +94,26 @@ MAX_IDX_BYTES = 2**28   # 256 MiB of data in one IDX file; MNIST's largest, the 
 
 
 class DatasetError(Exception):
-    """A data file is malformed or a data set cannot be loaded; the message names the file and the defect."""
+    """A data file is malformed or a data set cannot be loaded; the message names the file and the defect.
+
+    `cli` is the same message in the command line's words (--data DIR, --no-download) where the message names
+    the loaders' arguments (root=, download=False); otherwise it is the message."""
+
+    def __init__(self, message: str, cli: str | None = None):
+        super().__init__(message)
+        self.cli = message if cli is None else cli
+
+
+# The loaders' arguments as their messages name them: in Python, and on the command line (DatasetError.cli).
+_PYTHON_WORDS = {"DATA": "root=", "DATA_FOLDER": "root=<folder>", "NO_DOWNLOAD": "download=False",
+                 "DOWNLOAD": "pass download=True"}
+_CLI_WORDS = {"DATA": "--data DIR", "DATA_FOLDER": "--data <folder>", "NO_DOWNLOAD": "--no-download",
+              "DOWNLOAD": "leave out --no-download"}
+
+
+def _error(cls, template: str, **fields) -> DatasetError:
+    """cls(message, cli): template (with {DATA}, {NO_DOWNLOAD}, ... and the fields) in both sets of words."""
+    return cls(template.format(**_PYTHON_WORDS, **fields), template.format(**_CLI_WORDS, **fields))
 
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
@@ -323,10 +343,12 @@ def _verify(title: str, path: Path, sha256: str) -> None:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     if digest.hexdigest() != sha256:
-        raise DatasetError(
-            f"{path}: this {title} file bundled with tinygrad_edu is damaged: its SHA-256 is {digest.hexdigest()}, "
-            f"expected {sha256}. Reinstall tinygrad_edu (pip install --force-reinstall; in a git clone, "
-            f"git checkout -- {path}), or point --data (root=) at a folder holding good {title} files"
+        raise _error(
+            DatasetError,
+            "{path}: this {title} file bundled with tinygrad_edu is damaged: its SHA-256 is {digest}, expected "
+            "{sha256}. Reinstall tinygrad_edu (pip install --force-reinstall; in a git clone, git checkout -- "
+            "{path}), or point {DATA} at a folder holding good {title} files",
+            path=path, title=title, digest=digest.hexdigest(), sha256=sha256,
         )
 
 
@@ -351,9 +373,11 @@ def _load_set(
     if root is not None:
         root = Path(root)
         if not root.is_dir():
-            raise DatasetNotFoundError(
-                f"{title}: {root}: no such folder. root= names the folder that holds the files, or the folder "
-                f"to download them into: it must exist (it is never created)"
+            raise _error(
+                DatasetNotFoundError,
+                "{title}: {root}: no such folder. {DATA} names the folder that holds the files, or the folder to "
+                "download them into: it must exist (it is never created)",
+                title=title, root=root,
             )
         dirs = {root: str(root)}
     else:
@@ -378,12 +402,15 @@ def _load_set(
                 what = "missing " + ", ".join(n for n, p in found[d].items() if p is None)
             searched += f"\n  {d}{' (the bundled copy)' if d == shipped else ''}: {what}"
         hint = (
-            f"Searched:{searched}\nPut {', '.join(names)} (gzipped or not) in one folder and pass "
-            f"root=<folder>, or set {ENV_VAR} to that folder (or to a parent holding {subdir}/)"
+            "Searched:{searched}\nPut {names} (gzipped or not) in one folder and pass {DATA_FOLDER}, or set "
+            "{env} to that folder (or to a parent holding {subdir}/)"
         )
+        fields = dict(searched=searched, names=", ".join(names), env=ENV_VAR, subdir=subdir, title=title)
         if not download_:
-            raise DatasetNotFoundError(f"{title} not found (download=False). {hint}, or pass download=True.")
+            raise _error(DatasetNotFoundError, "{title} not found ({NO_DOWNLOAD}). " + hint + ", or {DOWNLOAD}.",
+                         **fields)
         target = root if root is not None else _cache_dir(subdir)
+        made = [d for d in (target, *target.parents) if not d.exists()]   # by download(), unless it fails
         paths = found.get(target) or {n: _find(target, n) for n in names}
         for name in names:
             if paths[name] is None:
@@ -393,7 +420,10 @@ def _load_set(
                         urls, target / name, files[name], timeout=timeout, progress=progress
                     )
                 except DatasetNotFoundError as e:
-                    raise DatasetNotFoundError(f"{title}: {e}\n{hint}.") from None
+                    for d in made:   # a failed download leaves no empty folder behind (deepest first)
+                        with contextlib.suppress(OSError):
+                            d.rmdir()
+                    raise _error(DatasetNotFoundError, "{title}: {e}\n" + hint + ".", e=e, **fields) from None
         folder, source = target, f"downloaded into {target}"
     p = [paths[n] for n in names]
     return Loaded(_read_split(p[0], p[1]), _read_split(p[2], p[3]), source, folder)

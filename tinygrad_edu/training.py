@@ -30,7 +30,9 @@ import contextlib
 import dataclasses
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +53,15 @@ class ConfigError(ValueError):
 
 class TrainingDiverged(ArithmeticError):
     """The loss stopped being a finite number: the learning rate is too large for this model and data."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run between two steps: model holds the weights after `step` of `total` steps (whole steps:
+    the interrupt waits for the step under way), history the log so far."""
+
+    def __init__(self, model, step: int, total: int, history: list[dict]):
+        super().__init__(f"interrupted after step {step} of {total}")
+        self.model, self.step, self.total, self.history = model, step, total, history
 
 
 @dataclasses.dataclass(frozen=True)
@@ -544,8 +555,9 @@ def as_input(images: np.ndarray, model) -> np.ndarray:
 class Progress:
     """Live status on a stream (stderr): redrawn in place on a terminal, one line per log entry otherwise."""
 
-    def __init__(self, stream=None, quiet: bool = False, min_interval: float = 0.1):
+    def __init__(self, stream=None, quiet: bool = False, min_interval: float = 0.1, prefix: str = ""):
         self.stream = sys.stderr if stream is None else stream
+        self.prefix = prefix   # of warnings, e.g. "tinygrad-edu train: "
         self.quiet = quiet
         self.tty = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.min_interval, self._last, self._open = min_interval, -math.inf, False
@@ -573,6 +585,11 @@ class Progress:
             if keep:
                 self._end_line()
 
+    def warn(self, text: str) -> None:
+        """A warning: a line of its own, printed even when quiet (quiet silences progress, not warnings)."""
+        self._end_line()
+        print(f"{self.prefix}warning: {text}", file=self.stream, flush=True)
+
     def close(self) -> None:
         self._end_line()
 
@@ -581,6 +598,38 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False
+
+
+# --- divergence ---------------------------------------------------------------------------------------------
+
+# A run is called diverging, early and without stopping it, when its history shows either (docs/cli.md):
+LOSS_FACTOR = 2.0      # the logged loss above LOSS_FACTOR × the first logged loss (step 1's, before any update)
+LOSS_POINTS = 3        # ... at LOSS_POINTS log points in a row, or
+ACCURACY_FLOOR = 0.2   # the logged train accuracy below ACCURACY_FLOOR (chance is 0.1) at a log point at or after
+ACCURACY_AFTER = 50    # max(one epoch, ACCURACY_AFTER steps)
+
+
+def divergence(history: list[dict], steps_per_epoch: int) -> str | None:
+    """What the newest entry of a run's history shows of divergence, in words (None if nothing), by the rules
+    above. A pure function of the entries' step, loss and train_accuracy: calling it on each prefix of a recorded
+    history replays what `train` saw as it ran."""
+    if not history:
+        return None
+    first, last = history[0], history[-1]
+    recent = history[1:][-LOSS_POINTS:]
+    if len(recent) == LOSS_POINTS and all(e["loss"] > LOSS_FACTOR * first["loss"] for e in recent):
+        return (f"the loss is {last['loss']:.4g} at step {last['step']}, above {LOSS_FACTOR:g} × its first value "
+                f"({first['loss']:.4g} at step {first['step']}) at {LOSS_POINTS} log points in a row")
+    if last["step"] >= max(steps_per_epoch, ACCURACY_AFTER) and last["train_accuracy"] < ACCURACY_FLOOR:
+        return (f"train accuracy is {last['train_accuracy']:.4f} at step {last['step']}, below {ACCURACY_FLOOR:g} "
+                f"(chance is 0.1)")
+    return None
+
+
+def divergence_advice(seen: str, lr: float) -> str:
+    """The warning train prints once for what divergence() saw: what, and what to try."""
+    return (f"{seen}: the run looks like it is diverging; try a smaller --lr, e.g. --lr {lr / 10:g} "
+            f"(this run goes on)")
 
 
 # --- the loop -----------------------------------------------------------------------------------------------
@@ -601,6 +650,7 @@ class TrainResult:
     history: list[dict]
     evaluated_on: str = "test"
     validation_accuracy: float | None = None
+    warning: str | None = None   # the divergence warning, if the run printed one
 
 
 def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainResult:
@@ -623,6 +673,11 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
     config.validation = N holds out the last N training images: the model trains on the others and is evaluated
     on those N wherever the test set would be (validation_accuracy in the history and the result); the test set
     is not used. config.normalize = "standard" scales the inputs by the mean and std of the pixels it trains on.
+
+    At each history entry, divergence() looks for a run going wrong; the first time it sees one, progress.warn
+    says what and what to try, once, and the run goes on (TrainResult.warning keeps the line). A loss that is not
+    a finite number raises TrainingDiverged. In the main thread, a Ctrl-C lets the step under way finish and then
+    raises TrainingInterrupted, which holds the model (a second Ctrl-C interrupts at once).
     """
     progress = progress or Progress(quiet=True)
     (X_train, y_train), (X_eval, y_eval) = split_validation(data, config.validation)
@@ -659,8 +714,10 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
         raise TrainingDiverged(f"the loss became {loss} at step {step}: training diverged; "
                                f"try a smaller --lr than {config.lr}")
 
+    warning = None
     # NOTE: a diverging run is reported by diverged(), not by numpy's overflow warnings.
-    with np.errstate(over="ignore", invalid="ignore"), contextlib.closing(progress):
+    with np.errstate(over="ignore", invalid="ignore"), contextlib.closing(progress), \
+            interrupt_between_steps() as interrupted:
         for epoch in range(1, n_epochs + 1):
             for i, (Xb, yb) in enumerate(epoch_batches(), 1):
                 loss, predictions = model.train_step(view(Xb), yb)
@@ -681,8 +738,13 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
                     history.append(entry)
                     progress.update(status(epoch, entry.get(eval_key)), log=True, keep=epoch_end and not last)
                     loss_sum, correct, seen = 0.0, 0, 0
+                    if warning is None and (sign := divergence(history, per_epoch)):
+                        warning = divergence_advice(sign, config.lr)
+                        progress.warn(warning)
                 else:
                     progress.update(status(epoch))
+                if interrupted():
+                    raise TrainingInterrupted(model, step, total, history)
                 if last:
                     break
 
@@ -690,11 +752,36 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
         if not math.isfinite(final_loss):
             diverged(final_loss, step)
         eval_accuracy = accuracy(model, Xe, y_eval)
+        if interrupted():
+            raise TrainingInterrupted(model, step, total, history)
     history[-1][eval_key] = eval_accuracy
     seconds = time.perf_counter() - start
     return TrainResult(model, float(np.mean(train_predictions == y_train)),
                        eval_accuracy if evaluated_on == "test" else None, final_loss, step, step / per_epoch, seconds,
-                       history, evaluated_on, eval_accuracy if evaluated_on == "validation" else None)
+                       history, evaluated_on, eval_accuracy if evaluated_on == "validation" else None, warning)
+
+
+@contextlib.contextmanager
+def interrupt_between_steps():
+    """Within: the first Ctrl-C (SIGINT) is only noted, for the loop to stop at the end of the step under way
+    (yields a function saying whether it came); a second one interrupts at once. Outside the main thread, where
+    Python cannot take signals, nothing changes."""
+    came = False
+
+    def note(signum, frame):
+        nonlocal came
+        if came:
+            raise KeyboardInterrupt
+        came = True
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield lambda: came
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def accuracy(model, X, y) -> float:

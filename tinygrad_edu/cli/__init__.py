@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"tinygrad-edu {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:   # e.g. `tinygrad-edu evaluate ... | head`: stop quietly, as other commands do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -44,10 +44,10 @@ probability = _float(lambda v: 0 <= v < 1, "a probability in [0, 1)")
 
 def fail(command: str, message, code: int = 2) -> int:
     """Prints `tinygrad-edu COMMAND: error: message` to stderr and returns the exit code."""
-    from tinygrad_edu.datasets import DatasetNotFoundError
+    from tinygrad_edu.datasets import DatasetError
 
-    if isinstance(message, DatasetNotFoundError):   # its message speaks of root=<folder>, the Python argument
-        message = f"{message}\n(on the command line: --data DIR names the folder)"
+    if isinstance(message, DatasetError):   # in the command line's words (--data DIR), not Python's (root=)
+        message = message.cli
     print(f"tinygrad-edu {command}: error: {message}", file=sys.stderr)
     return code
 

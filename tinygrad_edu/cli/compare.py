@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from tinygrad_edu.cli.common import non_negative_int, positive_int
+from tinygrad_edu.cli.common import fail, non_negative_int, positive_int
 
 HELP = "compare the tutorial's hand-derived gradients with autograd's on a batch of MNIST"
 DESCRIPTION = """\
@@ -41,12 +40,9 @@ def run(args) -> int:
     try:
         images, labels, source, note = cmp.load_digits(n_synthetic=2 * args.batch_size, seed=args.seed)
     except DatasetError as e:
-        print(f"compare: {e}", file=sys.stderr)
-        return 1
+        return fail("compare", e)
     if args.batch_size > len(labels):
-        print(f"compare: --batch-size {args.batch_size} is more than the {len(labels)} images of the {source}",
-              file=sys.stderr)
-        return 2
+        return fail("compare", f"--batch-size {args.batch_size} is more than the {len(labels)} images of the {source}")
     report = cmp.compare(images, labels, args.batch_size, args.seed, args.dtype, args.as_published, source, note)
     print(report)
     return 1 if report.failed else 0

@@ -1,8 +1,9 @@
 """`explain`: the tutorial's network on a tiny batch, its backward pass traced rule by rule in the graph's names."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from tinygrad_edu.cli.common import non_negative_int, positive_int
 
 HELP = "trace the backward pass of the tutorial's 784-10-10 network on a tiny batch"
 DESCRIPTION = """\
@@ -18,10 +19,11 @@ _TEXT_SUFFIXES = (".dot", ".gv")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--batch-size", type=int, default=4, metavar="M", help="number of images m (default 4)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--batch-size", type=positive_int, default=4, metavar="M",
+                        help="number of images m (default 4)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the weights (manual.init_params) and of the images drawn (default 0)")
-    parser.add_argument("--hidden", type=int, default=10, help="hidden units (default 10, the tutorial's)")
+    parser.add_argument("--hidden", type=positive_int, default=10, help="hidden units (default 10, the tutorial's)")
     parser.add_argument("--graph", action="store_true", help="also print the graph as an indented tree")
     parser.add_argument("--dot", metavar="FILE", type=Path,
                         help="write the graph to FILE: DOT text for .dot/.gv, a picture for .svg/.png/.pdf "
@@ -56,21 +58,20 @@ def run(args) -> int:
     from tinygrad_edu.cli.common import check_outputs, fail
     from tinygrad_edu.datasets import to_float
     from tinygrad_edu.tensor import Tensor
+    from tinygrad_edu.viz.graph import dot_available
 
-    if args.batch_size < 1 or args.hidden < 1:
-        print("explain: --batch-size and --hidden must be at least 1", file=sys.stderr)
-        return 2
     if args.dot is not None:
         if args.dot.suffix.lower() not in (*_TEXT_SUFFIXES, ".svg", ".png", ".pdf"):
-            print(f"explain: --dot {args.dot}: the suffix must be .dot, .gv, .svg, .png or .pdf", file=sys.stderr)
-            return 2
+            return fail("explain", f"--dot {args.dot}: the suffix must be .dot, .gv, .svg, .png or .pdf")
         if problem := check_outputs([("--dot", args.dot)], args.force):
             return fail("explain", problem)
+        if args.dot.suffix.lower() not in _TEXT_SUFFIXES and not dot_available():
+            return fail("explain", f"--dot {args.dot}: drawing a picture needs Graphviz (its `dot` program), which "
+                                   "is not installed; write DOT text (.dot) instead, or install Graphviz")
     try:
         images, labels, idx = _batch(args.batch_size, args.seed)
     except ValueError as e:
-        print(f"explain: {e}", file=sys.stderr)
-        return 2
+        return fail("explain", e)
     m = len(labels)
     where = f"MNIST training images {idx.tolist()}" if idx is not None else "random images"
     print(f"m = {m} {where}, labels {labels.tolist()}; weights manual.init_params(seed={args.seed}), "
@@ -104,8 +105,7 @@ def run(args) -> int:
                 write_atomic(args.dot, viz.to_dot(fwd.loss).encode())
             else:
                 viz.render(fwd.loss, args.dot)
-        except RuntimeError as e:
-            print(f"explain: {e}", file=sys.stderr)
-            return 1
+        except (OSError, RuntimeError) as e:
+            return fail("explain", f"cannot write --dot {args.dot}: {e}")
         print(f"wrote {args.dot}")
     return 0

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from tinygrad_edu.cli.common import format_table, non_negative_int, positive_int, sci
+from tinygrad_edu.cli.common import fail, format_table, non_negative_int, positive_int, sci
 
 HELP = "check each op's backward against finite differences (all ops, or the named ones)"
 DESCRIPTION = """\
@@ -64,9 +63,8 @@ def run(args) -> int:
 
     unknown = [name for name in args.ops if name not in REGISTRY]
     if unknown:
-        print(f"gradcheck: unknown op{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-              f"the ops are: {', '.join(REGISTRY)}", file=sys.stderr)
-        return 2
+        return fail("gradcheck", f"unknown op{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                                 f"the ops are: {', '.join(REGISTRY)}")
     names = list(dict.fromkeys(args.ops)) or list(REGISTRY)
 
     rows, failures = [], []

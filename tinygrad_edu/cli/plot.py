@@ -1,6 +1,7 @@
 """`plot`: redraws a training run's pictures (curves, W1's rows, mistakes, confusion matrix) from its files."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 HELP = "draw a run's loss/accuracy curves, first-layer weights, misclassified digits and confusion matrix"
@@ -30,9 +31,11 @@ def run(args) -> int:
     from tinygrad_edu.viz import plots
 
     out = args.out if args.out is not None else args.metrics.parent
-    outputs = [("picture", out / name) for name in plots.FILES.values()]
+    outputs = [("--out picture", out / name) for name in plots.FILES.values()]
     if problem := check_outputs(outputs, args.force, [("the metrics file", args.metrics), ("--weights", args.weights)]):
         return fail("plot", problem)
+    if importlib.util.find_spec("matplotlib") is None:
+        return fail("plot", 'plot needs matplotlib, which is not installed: pip install "tinygrad_edu[plot]"')
     try:
         written = plots.plot_run(args.metrics, args.weights, out)
     except (OSError, ValueError, TypeError, CheckpointError, ModuleNotFoundError) as e:

@@ -214,7 +214,7 @@ def run(args) -> int:
     if problem := check_outputs(outputs, args.force):
         return fail("train", problem)
 
-    progress = training.Progress(quiet=args.quiet)
+    progress = training.Progress(quiet=args.quiet, prefix="tinygrad-edu train: ")
     start = time.perf_counter()
     try:
         data = training.load_data(config.dataset, args.data, download=not args.no_download,
@@ -239,6 +239,8 @@ def run(args) -> int:
         result = training.train(config, data, progress)
     except training.TrainingDiverged as e:
         return fail("train", e, 1)
+    except training.TrainingInterrupted as e:
+        return interrupted(args, config, e)
 
     cpus = cpu_count()
     evaluated = f"{result.evaluated_on}_accuracy"
@@ -251,7 +253,7 @@ def run(args) -> int:
     metrics = {"train_accuracy": result.train_accuracy, evaluated: getattr(result, evaluated),
                "final_loss": result.final_loss, "iterations": result.iterations, "epochs": result.epochs,
                "seconds": result.seconds, "cpu_count": cpus, "config": config_json, "weights": args.save,
-               "history": result.history}
+               "warning": result.warning, "history": result.history}
     try:   # NOTE: checked before training (check_outputs); this catches what changed on disk since
         if args.save:
             architecture = {**result.model.architecture(), "dataset": config.dataset, "config": config_json}
@@ -271,3 +273,39 @@ def run(args) -> int:
         print(f"{'pictures':<{width}}{', '.join(str(p) for p in written)}")
     return 0
 
+
+
+def interrupted_path(save, force: bool) -> Path:
+    """Where Ctrl-C puts the weights of `--save W.npz`: W.interrupted.npz, or, when that exists and not force,
+    the first free W.interrupted-2.npz, W.interrupted-3.npz, ... (a file saved before is never overwritten)."""
+    save = Path(save)
+    stem = save.stem if save.suffix == ".npz" else save.name
+    path, n = save.with_name(f"{stem}.interrupted.npz"), 1
+    while not force and os.path.lexists(path):
+        n += 1
+        path = save.with_name(f"{stem}.interrupted-{n}.npz")
+    return path
+
+
+def interrupted(args, config, stop) -> int:
+    """Ctrl-C during training: the weights so far (whole steps) go to the --save file's .interrupted.npz, written
+    atomically as --save writes, and the run exits 130 (128 + SIGINT, as a shell reports it)."""
+    import sys
+
+    from tinygrad_edu import checkpoint
+
+    where = f"tinygrad-edu train: interrupted after step {stop.step} of {stop.total}"
+    if not args.save:
+        print(f"{where}; nothing saved (no --save)", file=sys.stderr)
+        return 130
+    path = interrupted_path(args.save, args.force)
+    architecture = {**stop.model.architecture(), "dataset": config.dataset,
+                    "config": {**config.as_dict(), "data": args.data}, "interrupted": {"step": stop.step,
+                                                                                       "of": stop.total}}
+    try:
+        checkpoint.save(path, stop.model.state_dict(), architecture)
+    except (OSError, checkpoint.CheckpointError) as e:
+        print(f"{where}; cannot write the weights so far: {e}", file=sys.stderr)
+        return 130
+    print(f"{where}; the weights so far are in {path}", file=sys.stderr)
+    return 130

@@ -163,6 +163,11 @@ def _graphviz_missing(detail: str) -> RuntimeError:
         "Graphviz viewer.")
 
 
+def dot_available() -> bool:
+    """Whether render can draw: Graphviz's `dot` program is on PATH (the graphviz Python package runs it too)."""
+    return shutil.which("dot") is not None
+
+
 def _run_dot(dot: str, fmt: str) -> bytes:
     """The picture from Graphviz: its Python package when installed, else the `dot` program on PATH."""
     try:

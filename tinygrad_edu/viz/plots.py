@@ -214,11 +214,18 @@ def plot_confusion(labels, predictions, path=None, *, num_classes: int = 10):
 def load_metrics(path) -> dict:
     """A metrics.json written by `train`: a dict with at least a non-empty `history` list."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a metrics file (the JSON written by train --metrics-out)")
     try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such metrics file") from None
-    except json.JSONDecodeError as e:
+    if text.startswith(b"PK\x03\x04"):   # a zip: the .npz of train --save
+        raise ValueError(f"{path} is a weights file (train --save), not a metrics file: plot reads the JSON written "
+                         f"by train --metrics-out, and takes the weights as --weights {path}")
+    try:
+        metrics = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(metrics, dict) or not isinstance(metrics.get("history"), list):
         raise ValueError(f"{path}: not a metrics file from `train` (it needs a 'history' list)")
@@ -289,15 +296,15 @@ def plot_run(metrics, weights_path=None, out_dir=".", *, model=None, test_data=N
     elif weights_path is None and metrics.get("weights"):
         weights_path = metrics["weights"]
     out_dir = Path(out_dir)
+    if model is None and weights_path is not None:   # read before anything is drawn: a bad file leaves no picture
+        from tinygrad_edu import training
+        model, _ = training.load_model(weights_path)
     written = [plot_curves(metrics["history"], out_dir / FILES["curves"], test_accuracy=metrics.get("test_accuracy"),
                            validation_accuracy=metrics.get("validation_accuracy"))]
-    if model is None and weights_path is None:
+    if model is None:
         print("plot: no model, and no weights file given or named in the metrics: only the curves are drawn",
               file=sys.stderr)
         return written
-    if model is None:
-        from tinygrad_edu import training
-        model, _ = training.load_model(weights_path)
     name, W = first_layer_weights(model.state_dict())
     written.append(plot_weights(W, out_dir / FILES["weights"], name=name))
     if test_data is None:
