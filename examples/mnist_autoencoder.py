@@ -10,6 +10,7 @@ digits (top row) over their reconstructions (bottom row). --quick trains one epo
 of 32 and tests on 2,000 (for CI).
 """
 import argparse
+import importlib.util
 import io
 import sys
 import time
@@ -40,12 +41,10 @@ def parse_args(argv=None):
     if args.batch_size > 60000:
         parser.error(f"--batch-size {args.batch_size} is more than the 60000 images of the MNIST training set")
     if args.plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ModuleNotFoundError:
-            parser.error("--plot needs matplotlib, which is not installed: pip install matplotlib")
         if problem := check_outputs([("--plot", args.plot)], args.force):
             parser.error(problem)
+        if importlib.util.find_spec("matplotlib") is None:   # NOTE: found, not imported (an import writes its config)
+            parser.error("--plot needs matplotlib, which is not installed: pip install matplotlib")
     return args
 
 

@@ -10,6 +10,7 @@ variance and tracks running statistics, which eval() then uses for the test set.
 test accuracy.
 """
 import argparse
+import importlib.util
 import io
 import sys
 import time
@@ -43,12 +44,10 @@ def parse_args(argv=None):
     if args.batch_size > args.train_size:
         parser.error(f"--batch-size {args.batch_size} is more than the {args.train_size} training images")
     if args.plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ModuleNotFoundError:
-            parser.error("--plot needs matplotlib, which is not installed: pip install matplotlib")
         if problem := check_outputs([("--plot", args.plot)], args.force):
             parser.error(problem)
+        if importlib.util.find_spec("matplotlib") is None:   # NOTE: found, not imported (an import writes its config)
+            parser.error("--plot needs matplotlib, which is not installed: pip install matplotlib")
     return args
 
 

@@ -112,6 +112,12 @@ TABLE = [
                                                 "≥ 0, got '-1'"),
     (["compare_backprop.py", "--seed", "1"], 2, "compare_backprop.py: error: unrecognized arguments: --seed 1"),
     (["port_to_pytorch.py", "extra"], 2, "port_to_pytorch.py: error: unrecognized arguments: extra"),
+    (["mnist_batchnorm.py", "--epochs", "0"], 2, "mnist_batchnorm.py: error: argument --epochs: expected an integer "
+                                                 "≥ 1, got '0'"),
+    (["mnist_logistic.py", "--digits", "3", "3"], 2, "mnist_logistic.py: error: --digits must be two different "
+                                                     "digits, got 3 twice"),
+    (["mnist_autoencoder.py", "--plot", "notes.txt"], 2, "mnist_autoencoder.py: error: --plot notes.txt exists; "
+                                                         "pass --force to overwrite it"),
 ]
 
 
