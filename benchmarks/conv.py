@@ -371,10 +371,12 @@ def main(argv=None):
     parser.add_argument("--blocks", type=int, default=7, help="interleaved blocks per implementation (default 7)")
     parser.add_argument("--block-seconds", type=float, default=1.0, help="minimum length of a block (default 1)")
     parser.add_argument("--batch", type=int, default=128, help="images per step (default 128)")
-    parser.add_argument("--channels", default="8,16", help="the two convolutions' widths (default 8,16)")
+    parser.add_argument("--channels", default="16,32",
+                        help="the two convolutions' widths (default 16,32: train --model cnn's)")
     parser.add_argument("--threads", type=int, help="PyTorch's threads (default: OPENBLAS_NUM_THREADS, else 1)")
     parser.add_argument("--train", action="store_true", help="also time whole runs: train --model cnn against torch")
-    parser.add_argument("--train-epochs", type=int, default=4, help="epochs of the whole runs (default 4)")
+    parser.add_argument("--train-epochs", type=int, default=5,
+                        help="epochs of the whole runs (default 5, as train --model cnn)")
     parser.add_argument("--train-pairs", type=int, default=1, help="interleaved pairs of whole runs (default 1)")
     parser.add_argument("--train-lr", type=float, default=2e-3, help="Adam's lr in the whole runs (default 2e-3)")
     args = parser.parse_args(argv)

@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 from doc_blocks import (  # noqa: E402
+    CommandFailed,
     Document,
     blocks,
     doc_pages,
@@ -58,6 +59,8 @@ def run_python(source: str, namespace: dict, mode: str = "exec") -> str:
         with contextlib.redirect_stdout(out):
             exec(compile(source, "<doc>", mode), namespace)
     except Exception as e:
+        if mode != "single":   # NOTE: a block's code failing is the page's error, never an output to record
+            raise
         return out.getvalue() + "Traceback (most recent call last):\n  ...\n" + \
             traceback.format_exception_only(type(e), e)[-1]
     return out.getvalue()
@@ -89,7 +92,11 @@ def record_page(page: Path) -> tuple[str, list[str]]:
             if text[block.source_start:block.source_start + len(block.source)] != block.source:
                 raise SystemExit(f"{page}:{block.line}: an indented block cannot be recorded")
             if block.language == "console":
-                outputs = [(c.offset, c.end, c.want, got) for c, got in run_session(block.source, cwd, timeout=None)]
+                try:
+                    session = run_session(block.source, cwd, timeout=None)
+                except CommandFailed as e:
+                    raise SystemExit(f"{page}:{block.line}: {e}") from None
+                outputs = [(c.offset, c.end, c.want, got) for c, got in session]
             elif block.language == "python" and block.source.lstrip().startswith(">>>"):
                 outputs = doctest_outputs(block.source, namespace)
             elif block.language == "python":
@@ -100,6 +107,9 @@ def record_page(page: Path) -> tuple[str, list[str]]:
             if block.mark != "measurement":
                 continue
             for start, end, want, got in outputs:
+                if got.startswith("Traceback (most recent call last):") and not want.startswith("Traceback"):
+                    raise SystemExit(f"{page}:{block.line}: a measurement raised, where its shown output is not an "
+                                     f"error:\n{got}")
                 if not matches(want, got):
                     stale.append(f"{page.name}:{block.line}: expected\n{want}got\n{got}")
                 edits.append((block.source_start + start, block.source_start + end, recorded(want, got)))

@@ -198,9 +198,16 @@ def command_env(cwd: Path) -> dict:
 def run_session(source: str, cwd: Path, timeout: float | None = COMMAND_TIMEOUT) -> list[tuple[Command, str]]:
     """Run a console block's commands in order with bash in cwd; each command's output (stdout and stderr).
     `$?` in a command is the previous command's exit status, as in a terminal. A command still running after
-    `timeout` seconds is stopped with everything it started, and raises TimeoutError."""
+    `timeout` seconds is stopped with everything it started, and raises TimeoutError. A command that fails (a
+    non-zero exit status) raises CommandFailed, unless the next command of the block reads its `$?`: a failure
+    shown on purpose shows its status too."""
     env, status, results = command_env(cwd), 0, []
-    for cmd in parse_session(source):
+    commands = parse_session(source)
+    for cmd in commands:
+        if status and "$?" not in cmd.command:
+            failed, out = results[-1]
+            raise CommandFailed(f"$ {failed.command}\nexited with status {status} (show it on purpose with a "
+                                f"following `$ echo $?`):\n{out}")
         with subprocess.Popen(["bash", "-c", f"(exit {status}); {cmd.command}"], cwd=cwd, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True) as p:
             try:
@@ -212,7 +219,14 @@ def run_session(source: str, cwd: Path, timeout: float | None = COMMAND_TIMEOUT)
                                    "make it a measurement)") from None
         status = p.returncode
         results.append((cmd, out))
+    if status:
+        raise CommandFailed(f"$ {commands[-1].command}\nexited with status {status} (show it on purpose with a "
+                            f"following `$ echo $?`):\n{results[-1][1]}")
     return results
+
+
+class CommandFailed(Exception):
+    """A run or measurement block's command exited with a non-zero status that the block does not show."""
 
 
 # --- Sybil: evaluators and the parser ------------------------------------------------------------------------
@@ -234,7 +248,11 @@ class _InPageDir:
 
 def evaluate_console(example: Example) -> str | None:
     failures = []
-    for cmd, got in run_session(example.parsed, Path(example.namespace[PAGE_DIR])):
+    try:
+        session = run_session(example.parsed, Path(example.namespace[PAGE_DIR]))
+    except CommandFailed as e:
+        return str(e)
+    for cmd, got in session:
         if not matches(cmd.want, got):
             failures.append(f"$ {cmd.command}\n{difference(cmd.want, got)}")
     return "\n".join(failures) or None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import take_sigint
 
 from tinygrad_edu import training
 from tinygrad_edu.cli.train import interrupted_path
@@ -65,8 +66,8 @@ def test_accuracy_below_the_floor_after_max_of_an_epoch_and_50_steps():
 
 
 def recorded_runs():
-    runs = sorted(HISTORIES.glob("*.json")) + sorted((ROOT / "docs" / "conv_study").glob("*.json"))
-    return [pytest.param(p, id=p.name) for p in runs]
+    runs = sorted(HISTORIES.glob("*.json")) + sorted((ROOT / "docs" / "conv_study").rglob("*.json"))
+    return [pytest.param(p, id=str(p.relative_to(ROOT))) for p in runs]
 
 
 @pytest.mark.parametrize("path", recorded_runs())
@@ -123,6 +124,16 @@ def test_an_absurd_lr_warns_within_the_first_epoch_of_minibatches(small):
     assert len(warnings) == 1 and int(re.search(r"at step (\d+)", warnings[0]).group(1)) <= 100
 
 
+def test_a_low_accuracy_with_a_loss_falling_at_every_log_point_is_called_slow_not_diverging(small):
+    slow = [entry(1, 2.84, 0.10)] + [entry(s, 2.84 - s / 1000, 0.15) for s in (10, 20, 30, 40, 50)]
+    seen = divergence(slow, 1)
+    assert seen == ("train accuracy is 0.1500 at step 50, below 0.2 (chance is 0.1) while the loss falls at every "
+                    "log point (2.84 at step 1, 2.79 now): the run is learning slowly")
+    assert training.divergence_advice(seen, 0.001) == seen + "; try a larger --lr, e.g. --lr 0.01 (this run goes on)"
+    result, lines = run_logged(TrainConfig(lr=1e-4, iterations=60), small)   # a real run, far too slow
+    assert result.warning.endswith("the run is learning slowly; try a larger --lr, e.g. --lr 0.001 (this run goes on)")
+
+
 def test_a_sane_run_does_not_warn_even_when_quiet_would_hide_progress(small):
     stream = io.StringIO()
     result = training.train(TrainConfig(iterations=60), small, Progress(stream, quiet=True))
@@ -151,7 +162,7 @@ def interrupt(tmp_path, *more):
     env.update(PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path / "cache"))
     proc = subprocess.Popen([sys.executable, "-m", "tinygrad_edu", "train", "--batch-size", "100", "--epochs", "1000",
                              "--log-every", "1", *more], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=take_sigint)
     seen = []
     try:
         for line in proc.stderr:
@@ -190,3 +201,36 @@ def test_ctrl_c_without_save_exits_130_with_one_line(tmp_path):
     assert re.fullmatch(r"tinygrad-edu train: interrupted after step \d+ of 600000; nothing saved \(no --save\)",
                         err.splitlines()[-1])
     assert os.listdir(tmp_path) == []
+
+
+class _SigintAt(Progress):
+    """Progress that sends this process a SIGINT when it draws the line of iteration `at`."""
+
+    def __init__(self, at: int):
+        super().__init__(io.StringIO())
+        self.at = at
+
+    def update(self, text, **kwargs):
+        if text.startswith(f"iteration {self.at}/"):
+            os.kill(os.getpid(), signal.SIGINT)
+        super().update(text, **kwargs)
+
+
+def test_ctrl_c_during_the_last_step_lets_the_finished_run_end_normally(small):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a terminal, whatever pytest had
+    try:
+        result = training.train(TrainConfig(iterations=3), small, _SigintAt(3))
+        assert result.iterations == 3 and result.test_accuracy is not None
+        with pytest.raises(training.TrainingInterrupted):   # one step earlier, it stops after that step
+            training.train(TrainConfig(iterations=3), small, _SigintAt(2))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_an_ignored_sigint_stays_ignored(small):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = training.train(TrainConfig(iterations=3), small, _SigintAt(2))
+        assert result.iterations == 3 and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import take_sigint
 from test_lab_api import tiny_mnist
 from test_train_cli import NAMES, idx
 
@@ -83,7 +84,7 @@ def test_serves_saves_and_stops_on_ctrl_c(data_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "tinygrad_edu", "lab", "--no-browser", "--port", "0", "--data",
                              str(data_dir), "--save", str(save)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=take_sigint)
     try:
         lines = []
         while not (lines and "serving on" in lines[-1]):
@@ -112,7 +113,7 @@ def test_exposing_it_prints_a_warning(data_dir):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "tinygrad_edu", "lab", "--no-browser", "--port", "0", "--host",
                              "0.0.0.0", "--data", str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=take_sigint)
     try:
         lines = []
         while not (lines and "serving on" in lines[-1]):

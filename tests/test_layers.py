@@ -330,3 +330,13 @@ def test_port_to_pytorch_example_covers_batch_norm_layer_norm_and_embedding(caps
     for line in ("1.running_var after the step", "1.num_batches_tracked after the step", "∂L/∂0.weight (16, 4)",
                  "∂L/∂3.weight (64,)", "same loss, gradients and step (float64)"):
         assert line in " ".join(out.split()), line
+
+
+def test_bce_with_logits_gradient_keeps_its_precision_in_the_negative_tail():
+    torch = pytest.importorskip("torch")
+    x = np.array([-10, -15, -17, -20], np.float32)
+    ours = Tensor(x, requires_grad=True)
+    F.binary_cross_entropy_with_logits(ours, np.zeros(4, np.float32), reduction="sum").backward()
+    t = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.binary_cross_entropy_with_logits(t, torch.zeros(4), reduction="sum").backward()
+    np.testing.assert_allclose(ours.grad, t.grad.numpy(), rtol=1e-6)

@@ -356,3 +356,21 @@ def test_a_model_with_the_new_activations_ports_to_pytorch():
     for name, p in ours.named_parameters():
         np.testing.assert_allclose(p.grad, dict(theirs.named_parameters())[name].grad.numpy(), rtol=1e-12,
                                    atol=1e-15, err_msg=name)
+
+
+def test_maximum_and_minimum_pass_the_gradient_through_a_nan_as_torch():
+    torch = pytest.importorskip("torch")
+    a, b = np.array([1.0, np.nan, 2.0, 3.0]), np.array([np.nan, 1.0, 2.0, 1.0])
+    for ours, theirs in ((maximum, torch.maximum), (minimum, torch.minimum)):
+        x = Tensor(a, requires_grad=True)
+        ours(x, b).sum().backward()
+        t = torch.tensor(a, requires_grad=True)
+        theirs(t, torch.tensor(b)).sum().backward()
+        np.testing.assert_array_equal(x.grad, t.grad.numpy())
+
+
+def test_sigmoid_keeps_its_relative_precision_in_the_negative_tail():
+    torch = pytest.importorskip("torch")
+    for dtype in (np.float32, np.float64):
+        x = np.array([-80, -40, -20, -10, 0, 10], dtype)
+        np.testing.assert_allclose(Tensor(x).sigmoid().data, torch.sigmoid(torch.tensor(x)).numpy(), rtol=2e-6)

@@ -170,14 +170,18 @@ class Tanh(Function):
         return (g * (1 - out * out),)
 
 
+def _sigmoid(z):
+    """σ(z) = 1/(1 + e^−z) for z ≥ 0 and e^z/(1 + e^z) below. NOTE: e^−|z| never overflows, and the far negative
+    tail keeps its relative precision (σ(−50) = 1.9e−22, where 1 − σ(50) or (1 + tanh(z/2))/2 would give 0)."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1, e) / (1 + e)
+
+
 class Sigmoid(Function):
     name = "sigmoid"
 
     def forward(self, a):
-        # NOTE: σ(x) = 1/(1 + e^−x) for x ≥ 0 and e^x/(1 + e^x) below: e^−|x| never overflows, and the far
-        # negative tail keeps its relative precision (no 1 − 1 cancellation)
-        e = np.exp(-np.abs(a))
-        out = np.where(a >= 0, 1, e) / (1 + e)
+        out = _sigmoid(a)
         self.save(out)
         return out
 
@@ -229,10 +233,11 @@ class Maximum(Function):
              "∂L/∂{b} += ∂L/∂{out} ⊙ ([{b} > {a}] + ½[{a} = {b}])")
 
     def backward(self, g):
+        # NOTE: written as "not below" (PyTorch's masks), so that where a or b is nan both get the gradient
         a, b = self.saved
-        half_tie = (a == b) * g.dtype.type(0.5)
-        return (g * ((a > b) + half_tie) if self.needs_grad[0] else None,
-                g * ((b > a) + half_tie) if self.needs_grad[1] else None)
+        share = np.where(a == b, g.dtype.type(0.5), g.dtype.type(1))
+        return (g * (~(a < b) * share) if self.needs_grad[0] else None,
+                g * (~(b < a) * share) if self.needs_grad[1] else None)
 
 
 class PowTensor(Function):
@@ -325,11 +330,7 @@ class Softplus(Function):
 
     def backward(self, g):
         (z,) = self.saved
-        # NOTE: σ(z) from e = exp(−|z|), which cannot overflow: 1/(1 + e) for z ≥ 0, e/(1 + e) below, where it
-        # keeps its relative precision (σ(−50) = 1.9e-22, where 1 − σ(50) would be 0)
-        e = np.exp(-np.abs(z))
-        sigma = np.where(z >= 0, 1, e) / (1 + e)
-        return (np.where(z > self.attrs["threshold"], g, g * sigma),)
+        return (np.where(z > self.attrs["threshold"], g, g * _sigmoid(z)),)
 
 
 _BCE_EPS = float(np.float32(1e-12))   # NOTE: PyTorch's 1e-12, which it stores in float32
@@ -866,7 +867,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
     def backward(self, g):
         x, y = self.saved
-        sigma = 0.5 * (1 + np.tanh(0.5 * x))   # σ written through tanh, as Sigmoid: no overflow
+        sigma = _sigmoid(x)
         return (g * (sigma - y) if self.needs_grad[0] else None), (-g * x if self.needs_grad[1] else None)
 
 

@@ -607,6 +607,9 @@ LOSS_FACTOR = 2.0      # the logged loss above LOSS_FACTOR × the first logged l
 LOSS_POINTS = 3        # ... at LOSS_POINTS log points in a row, or
 ACCURACY_FLOOR = 0.2   # the logged train accuracy below ACCURACY_FLOOR (chance is 0.1) at a log point at or after
 ACCURACY_AFTER = 50    # max(one epoch, ACCURACY_AFTER steps)
+# When the accuracy is that low but the logged loss has fallen at every log point, the run is not diverging but
+# learning slowly (an lr too small): the warning says so, and suggests a larger --lr instead.
+SLOW = "the run is learning slowly"
 
 
 def divergence(history: list[dict], steps_per_epoch: int) -> str | None:
@@ -621,13 +624,19 @@ def divergence(history: list[dict], steps_per_epoch: int) -> str | None:
         return (f"the loss is {last['loss']:.4g} at step {last['step']}, above {LOSS_FACTOR:g} × its first value "
                 f"({first['loss']:.4g} at step {first['step']}) at {LOSS_POINTS} log points in a row")
     if last["step"] >= max(steps_per_epoch, ACCURACY_AFTER) and last["train_accuracy"] < ACCURACY_FLOOR:
-        return (f"train accuracy is {last['train_accuracy']:.4f} at step {last['step']}, below {ACCURACY_FLOOR:g} "
+        seen = (f"train accuracy is {last['train_accuracy']:.4f} at step {last['step']}, below {ACCURACY_FLOOR:g} "
                 f"(chance is 0.1)")
+        if len(history) > 1 and all(b["loss"] < a["loss"] for a, b in zip(history, history[1:])):
+            seen += (f" while the loss falls at every log point ({first['loss']:.4g} at step {first['step']}, "
+                     f"{last['loss']:.4g} now): {SLOW}")
+        return seen
     return None
 
 
 def divergence_advice(seen: str, lr: float) -> str:
     """The warning train prints once for what divergence() saw: what, and what to try."""
+    if seen.endswith(SLOW):
+        return f"{seen}; try a larger --lr, e.g. --lr {lr * 10:g} (this run goes on)"
     return (f"{seen}: the run looks like it is diverging; try a smaller --lr, e.g. --lr {lr / 10:g} "
             f"(this run goes on)")
 
@@ -743,17 +752,15 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
                         progress.warn(warning)
                 else:
                     progress.update(status(epoch))
+                if last:   # NOTE: a Ctrl-C during the last step comes too late to lose anything: the run finishes
+                    break
                 if interrupted():
                     raise TrainingInterrupted(model, step, total, history)
-                if last:
-                    break
 
         final_loss, train_predictions = model.evaluate(X, y_train)
         if not math.isfinite(final_loss):
             diverged(final_loss, step)
         eval_accuracy = accuracy(model, Xe, y_eval)
-        if interrupted():
-            raise TrainingInterrupted(model, step, total, history)
     history[-1][eval_key] = eval_accuracy
     seconds = time.perf_counter() - start
     return TrainResult(model, float(np.mean(train_predictions == y_train)),
@@ -774,7 +781,8 @@ def interrupt_between_steps():
             raise KeyboardInterrupt
         came = True
 
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) in (
+            signal.SIG_IGN, None):   # NOTE: an ignored SIGINT (e.g. `cmd &` in a script) stays ignored
         yield lambda: False
         return
     previous = signal.signal(signal.SIGINT, note)

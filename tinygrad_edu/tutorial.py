@@ -46,8 +46,9 @@ def forward_prop(params: Params, X, Y) -> Forward:
     Under no_grad() (evaluation) nothing is recorded and there is nothing to retain.
     """
     W1, b1, W2, b2 = params
-    X, Y = (v if isinstance(v, Tensor) else Tensor(v) for v in (X, Y))
-    X.name, Y.name = X.name or "X", Y.name or "Y"     # the tutorial's names, in the graph and the trace
+    # NOTE: arrays become tensors named as in the tutorial (for the graph and the trace); a caller's tensors keep
+    # their own names
+    X, Y = (v if isinstance(v, Tensor) else Tensor(v, name=name) for v, name in ((X, "X"), (Y, "Y")))
     Z1 = W1 @ X + b1
     A1 = Z1.relu()
     Z2 = W2 @ A1 + b2
