@@ -10,7 +10,6 @@ digits (top row) over their reconstructions (bottom row). --quick trains one epo
 of 32 and tests on 2,000 (for CI).
 """
 import argparse
-import importlib.util
 import io
 import sys
 import time
@@ -19,7 +18,7 @@ import numpy as np
 
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu import datasets, nn, no_grad, optim
-from tinygrad_edu.cli.common import check_outputs, non_negative_int, positive_int
+from tinygrad_edu.cli.common import check_picture, non_negative_int, positive_int
 from tinygrad_edu.files import write_atomic
 
 
@@ -40,11 +39,8 @@ def parse_args(argv=None):
         parser.error(f"--code {args.code} is larger than the 784 pixels it should compress")
     if args.batch_size > 60000:
         parser.error(f"--batch-size {args.batch_size} is more than the 60000 images of the MNIST training set")
-    if args.plot is not None:
-        if problem := check_outputs([("--plot", args.plot)], args.force):
-            parser.error(problem)
-        if importlib.util.find_spec("matplotlib") is None:   # NOTE: found, not imported (an import writes its config)
-            parser.error("--plot needs matplotlib, which is not installed: pip install matplotlib")
+    if args.plot is not None and (problem := check_picture("--plot", args.plot, args.force)):
+        parser.error(problem)
     return args
 
 

@@ -16,16 +16,43 @@ import numpy as np
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu import datasets, nn, optim
 
-# The two functions below are the same code line for line: only the imports and the numpy <-> tensor edges differ.
+# The models, written once for both libraries: porting is renaming, so the same code builds either, given its `nn`
+# module and its float64 dtype.
 
 
-def tinygrad_edu_step(X, y, state):
-    model = nn.Sequential(
-        nn.Linear(784, 256, dtype=np.float64), nn.ReLU(),
-        nn.Linear(256, 10, dtype=np.float64))
+def mlp(nn, dtype):
+    return nn.Sequential(nn.Linear(784, 256, dtype=dtype), nn.ReLU(), nn.Linear(256, 10, dtype=dtype))
+
+
+def cnn(nn, dtype):
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 5, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 5, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 10, dtype=dtype))
+
+
+def batchnorm_mlp(nn, dtype):
+    return nn.Sequential(
+        nn.Linear(784, 64, bias=False, dtype=dtype), nn.BatchNorm1d(64, dtype=dtype), nn.ReLU(),
+        nn.Linear(64, 10, dtype=dtype))
+
+
+def embedding_net(nn, dtype):
+    return nn.Sequential(
+        nn.Embedding(16, 4, dtype=dtype), nn.Flatten(),
+        nn.Linear(784 * 4, 64, dtype=dtype), nn.LayerNorm(64, dtype=dtype), nn.ReLU(),
+        nn.Linear(64, 10, dtype=dtype))
+
+
+# One Adam step in each library. The two functions are the same code line for line: only the imports and the
+# numpy <-> tensor edges differ.
+
+
+def tinygrad_edu_step(build, inputs, y, state):
+    model = build(nn, np.float64)
     model.load_state_dict(state)
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    logits = model(X)
+    logits = model(inputs)
     loss = F.cross_entropy(logits, y)
     optimizer.zero_grad()
     loss.backward()
@@ -34,123 +61,15 @@ def tinygrad_edu_step(X, y, state):
     return loss.item(), grads, model.state_dict()
 
 
-def pytorch_step(X, y, state):
+def pytorch_step(build, inputs, y, state):
     import torch
     from torch import nn, optim
     from torch.nn import functional as F
 
-    model = nn.Sequential(
-        nn.Linear(784, 256, dtype=torch.float64), nn.ReLU(),
-        nn.Linear(256, 10, dtype=torch.float64))
+    model = build(nn, torch.float64)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    logits = model(torch.from_numpy(X))
-    loss = F.cross_entropy(logits, torch.from_numpy(y))
-    optimizer.zero_grad()
-    loss.backward()
-    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
-    optimizer.step()
-    return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
-
-
-def tinygrad_edu_cnn_step(X, y, state):
-    model = nn.Sequential(
-        nn.Conv2d(1, 8, 5, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 5, padding=1, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 10, dtype=np.float64))
-    model.load_state_dict(state)
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    logits = model(X.reshape(-1, 1, 28, 28))
-    loss = F.cross_entropy(logits, y)
-    optimizer.zero_grad()
-    loss.backward()
-    grads = {n: p.grad.copy() for n, p in model.named_parameters()}
-    optimizer.step()
-    return loss.item(), grads, model.state_dict()
-
-
-def pytorch_cnn_step(X, y, state):
-    import torch
-    from torch import nn, optim
-    from torch.nn import functional as F
-
-    model = nn.Sequential(
-        nn.Conv2d(1, 8, 5, dtype=torch.float64), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 5, padding=1, dtype=torch.float64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 10, dtype=torch.float64))
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    logits = model(torch.from_numpy(X).reshape(-1, 1, 28, 28))
-    loss = F.cross_entropy(logits, torch.from_numpy(y))
-    optimizer.zero_grad()
-    loss.backward()
-    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
-    optimizer.step()
-    return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
-
-
-def tinygrad_edu_batchnorm_step(X, y, state):
-    model = nn.Sequential(
-        nn.Linear(784, 64, bias=False, dtype=np.float64), nn.BatchNorm1d(64, dtype=np.float64), nn.ReLU(),
-        nn.Linear(64, 10, dtype=np.float64))
-    model.load_state_dict(state)
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    logits = model(X)
-    loss = F.cross_entropy(logits, y)
-    optimizer.zero_grad()
-    loss.backward()
-    grads = {n: p.grad.copy() for n, p in model.named_parameters()}
-    optimizer.step()
-    return loss.item(), grads, model.state_dict()
-
-
-def pytorch_batchnorm_step(X, y, state):
-    import torch
-    from torch import nn, optim
-    from torch.nn import functional as F
-
-    model = nn.Sequential(
-        nn.Linear(784, 64, bias=False, dtype=torch.float64), nn.BatchNorm1d(64, dtype=torch.float64), nn.ReLU(),
-        nn.Linear(64, 10, dtype=torch.float64))
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    logits = model(torch.from_numpy(X))
-    loss = F.cross_entropy(logits, torch.from_numpy(y))
-    optimizer.zero_grad()
-    loss.backward()
-    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
-    optimizer.step()
-    return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
-
-
-def tinygrad_edu_embedding_step(X, y, state):
-    model = nn.Sequential(
-        nn.Embedding(16, 4, dtype=np.float64), nn.Flatten(),
-        nn.Linear(784 * 4, 64, dtype=np.float64), nn.LayerNorm(64, dtype=np.float64), nn.ReLU(),
-        nn.Linear(64, 10, dtype=np.float64))
-    model.load_state_dict(state)
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    logits = model(levels(X))
-    loss = F.cross_entropy(logits, y)
-    optimizer.zero_grad()
-    loss.backward()
-    grads = {n: p.grad.copy() for n, p in model.named_parameters()}
-    optimizer.step()
-    return loss.item(), grads, model.state_dict()
-
-
-def pytorch_embedding_step(X, y, state):
-    import torch
-    from torch import nn, optim
-    from torch.nn import functional as F
-
-    model = nn.Sequential(
-        nn.Embedding(16, 4, dtype=torch.float64), nn.Flatten(),
-        nn.Linear(784 * 4, 64, dtype=torch.float64), nn.LayerNorm(64, dtype=torch.float64), nn.ReLU(),
-        nn.Linear(64, 10, dtype=torch.float64))
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    logits = model(torch.from_numpy(levels(X)))
+    logits = model(torch.from_numpy(inputs))
     loss = F.cross_entropy(logits, torch.from_numpy(y))
     optimizer.zero_grad()
     loss.backward()
@@ -175,10 +94,10 @@ def batch(m=128):
     return datasets.to_float(X[:m], np.float64), y[:m].astype(np.int64)
 
 
-def compare(title, ours, theirs, X, y, start) -> float:
+def compare(title, build, inputs, y, start) -> float:
     """Runs both steps from the same weights and batch, prints each quantity's difference; the worst relative one."""
-    loss_a, grads_a, after_a = ours(X, y, start)
-    loss_b, grads_b, after_b = theirs(X, y, start)
+    loss_a, grads_a, after_a = tinygrad_edu_step(build, inputs, y, start)
+    loss_b, grads_b, after_b = pytorch_step(build, inputs, y, start)
     rows = [("loss", np.array(loss_a), np.array(loss_b))]
     rows += [(f"∂L/∂{n}", grads_a[n], grads_b[n]) for n in grads_a]
     rows += [(f"{n} after Adam" if n in grads_a else f"{n} after the step", after_a[n], after_b[n]) for n in after_a]
@@ -200,25 +119,27 @@ def main() -> int:
               "in this file, or install it (pip install torch) and run this script again.")
         return 0
     X, y = batch()
-    mlp = nn.Sequential(nn.Linear(784, 256, dtype=np.float64, seed=0), nn.ReLU(),
-                        nn.Linear(256, 10, dtype=np.float64, seed=0)).state_dict()
-    cnn = nn.Sequential(nn.Conv2d(1, 8, 5, dtype=np.float64, seed=0), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(8, 16, 5, padding=1, dtype=np.float64, seed=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(16 * 5 * 5, 10, dtype=np.float64, seed=2)).state_dict()
     rng = np.random.default_rng(3)
-    batchnorm = nn.Sequential(nn.Linear(784, 64, bias=False, dtype=np.float64, seed=rng),
-                              nn.BatchNorm1d(64, dtype=np.float64), nn.ReLU(),
-                              nn.Linear(64, 10, dtype=np.float64, seed=rng)).state_dict()
-    embedding = nn.Sequential(nn.Embedding(16, 4, dtype=np.float64, seed=rng), nn.Flatten(),
-                              nn.Linear(784 * 4, 64, dtype=np.float64, seed=rng), nn.LayerNorm(64, dtype=np.float64),
-                              nn.ReLU(), nn.Linear(64, 10, dtype=np.float64, seed=rng)).state_dict()
-    worst = max(compare("MLP 784-256-10", tinygrad_edu_step, pytorch_step, X, y, mlp),
-                compare("CNN conv5(8)-pool-conv5(16, padding 1)-pool-linear(400, 10)", tinygrad_edu_cnn_step,
-                        pytorch_cnn_step, X, y, cnn),
-                compare("MLP linear(784, 64, no bias)-batchnorm-relu-linear(64, 10)", tinygrad_edu_batchnorm_step,
-                        pytorch_batchnorm_step, X, y, batchnorm),
+    start = {   # the same weights for both: drawn by tinygrad_edu's own init
+        "mlp": nn.Sequential(nn.Linear(784, 256, dtype=np.float64, seed=0), nn.ReLU(),
+                             nn.Linear(256, 10, dtype=np.float64, seed=0)).state_dict(),
+        "cnn": nn.Sequential(nn.Conv2d(1, 8, 5, dtype=np.float64, seed=0), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(8, 16, 5, padding=1, dtype=np.float64, seed=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(16 * 5 * 5, 10, dtype=np.float64, seed=2)).state_dict(),
+        "batchnorm": nn.Sequential(nn.Linear(784, 64, bias=False, dtype=np.float64, seed=rng),
+                                   nn.BatchNorm1d(64, dtype=np.float64), nn.ReLU(),
+                                   nn.Linear(64, 10, dtype=np.float64, seed=rng)).state_dict(),
+        "embedding": nn.Sequential(nn.Embedding(16, 4, dtype=np.float64, seed=rng), nn.Flatten(),
+                                   nn.Linear(784 * 4, 64, dtype=np.float64, seed=rng),
+                                   nn.LayerNorm(64, dtype=np.float64), nn.ReLU(),
+                                   nn.Linear(64, 10, dtype=np.float64, seed=rng)).state_dict()}
+    worst = max(compare("MLP 784-256-10", mlp, X, y, start["mlp"]),
+                compare("CNN conv5(8)-pool-conv5(16, padding 1)-pool-linear(400, 10)", cnn,
+                        X.reshape(-1, 1, 28, 28), y, start["cnn"]),
+                compare("MLP linear(784, 64, no bias)-batchnorm-relu-linear(64, 10)", batchnorm_mlp, X, y,
+                        start["batchnorm"]),
                 compare("grey levels: embedding(16, 4)-flatten-linear(3136, 64)-layernorm-relu-linear(64, 10)",
-                        tinygrad_edu_embedding_step, pytorch_embedding_step, X, y, embedding))
+                        embedding_net, levels(X), y, start["embedding"]))
     same = worst <= 1e-10
     print("\nsame loss, gradients and step (float64)" if same else "\nMISMATCH: the two versions differ")
     return 0 if same else 1

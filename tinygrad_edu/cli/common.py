@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -50,6 +51,16 @@ def fail(command: str, message, code: int = 2) -> int:
         message = message.cli
     print(f"tinygrad-edu {command}: error: {message}", file=sys.stderr)
     return code
+
+
+def check_picture(what: str, path, force: bool) -> str | None:
+    """Why a picture cannot be drawn to path (None if it can): check_outputs' reasons, or no matplotlib. NOTE: the
+    package is found, not imported (an import writes matplotlib's config folder, and nothing may appear on error)."""
+    if problem := check_outputs([(what, path)], force):
+        return problem
+    if importlib.util.find_spec("matplotlib") is None:
+        return f'{what} needs matplotlib, which is not installed: pip install "tinygrad_edu[plot]"'
+    return None
 
 
 def check_outputs(outputs, force: bool, inputs=()) -> str | None:
