@@ -10,7 +10,6 @@ digits (top row) over their reconstructions (bottom row). --quick trains one epo
 of 32 and tests on 2,000 (for CI).
 """
 import argparse
-import io
 import sys
 import time
 
@@ -19,7 +18,6 @@ import numpy as np
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu import datasets, nn, no_grad, optim
 from tinygrad_edu.cli.common import check_picture, non_negative_int, positive_int
-from tinygrad_edu.files import write_atomic
 
 
 def parse_args(argv=None):
@@ -51,19 +49,17 @@ def autoencoder(code: int, seed: int) -> nn.Sequential:
 
 
 def plot(path, originals, reconstructions, mse: float) -> None:
-    from matplotlib.figure import Figure
+    from tinygrad_edu.viz import plots
 
     n = len(originals)
-    fig = Figure(figsize=(1.0 * n, 2.4), dpi=100)
+    fig = plots.figure((1.0 * n, 2.4))
     axes = fig.subplots(2, n)
     for j in range(n):
         for row, images in enumerate((originals, reconstructions)):
             axes[row, j].imshow(images[j].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
             axes[row, j].set_axis_off()
     fig.suptitle(f"test digits (top) and their reconstructions (bottom); test MSE {mse:.4f}")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    write_atomic(path, buf.getvalue())
+    plots.save_png(fig, path)
 
 
 def main(argv=None) -> int:

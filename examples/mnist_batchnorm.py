@@ -10,7 +10,6 @@ variance and tracks running statistics, which eval() then uses for the test set.
 test accuracy.
 """
 import argparse
-import io
 import sys
 import time
 
@@ -19,7 +18,6 @@ import numpy as np
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu import datasets, nn, no_grad, optim
 from tinygrad_edu.cli.common import check_picture, non_negative_int, positive_float, positive_int
-from tinygrad_edu.files import write_atomic
 
 
 def parse_args(argv=None):
@@ -67,9 +65,9 @@ def evaluate(model, X, y) -> tuple[float, float]:
 
 
 def plot(path, steps: dict, tests: dict, epochs: int) -> None:
-    from matplotlib.figure import Figure
+    from tinygrad_edu.viz import plots
 
-    fig = Figure(figsize=(10, 4), dpi=100)
+    fig = plots.figure((10, 4))
     left, right = fig.subplots(1, 2)
     for name, losses in steps.items():
         k = max(1, len(losses) // 100)   # a moving average over about 1% of the run
@@ -82,9 +80,7 @@ def plot(path, steps: dict, tests: dict, epochs: int) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    write_atomic(path, buf.getvalue())
+    plots.save_png(fig, path)
 
 
 def main(argv=None) -> int:

@@ -31,7 +31,8 @@ FILES = {"curves": "curves.png", "weights": "weights.png", "misclassified": "mis
          "confusion": "confusion.png"}
 
 
-def _figure(size):
+def figure(size):
+    """A matplotlib Figure of size (width, height) inches at the pictures' DPI, without pyplot (no GUI backend)."""
     try:
         from matplotlib.figure import Figure
     except ModuleNotFoundError:
@@ -40,7 +41,7 @@ def _figure(size):
     return Figure(figsize=size, dpi=DPI)
 
 
-def _save(fig, path):
+def save_png(fig, path):
     """Writes fig as a PNG to path and returns the path; with path None, returns the Figure itself."""
     if path is None:
         return fig
@@ -79,7 +80,7 @@ def plot_curves(history: list[dict], path=None, *, test_accuracy: float | None =
         if not isinstance(h, dict) or "step" not in h or "loss" not in h:
             raise ValueError(f"plot_curves: history entry {i} must be a dict with 'step' and 'loss', got {h!r}")
     steps = [h["step"] for h in history]
-    fig = _figure(CURVES_SIZE)
+    fig = figure(CURVES_SIZE)
     ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(steps, [h["loss"] for h in history], color="tab:red", lw=1.5)
     ax_loss.set(xlabel="step", ylabel="loss", title="training loss")
@@ -103,7 +104,7 @@ def plot_curves(history: list[dict], path=None, *, test_accuracy: float | None =
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- weights ------------------------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ def plot_weights(W, path=None, *, name: str = "W1", max_units: int = 50):
     side = image_side(W.shape[1])
     n = min(len(W), max_units)
     nrows, ncols, size = _grid(n, 5 if n <= 10 else 10, WEIGHT_CELL)
-    fig = _figure(size)
+    fig = figure(size)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for j, ax in enumerate(axes):
         ax.set_axis_off()
@@ -132,7 +133,7 @@ def plot_weights(W, path=None, *, name: str = "W1", max_units: int = 50):
     shown = f" (first {n} of {len(W)})" if n < len(W) else ""
     fig.suptitle(f"{name}'s rows as {side}×{side} images{shown}: red +, blue −", fontsize=11)
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - TITLE_HEIGHT / size[1], wspace=0.1, hspace=0.3)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- predictions --------------------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def plot_misclassified(images, labels, predictions, path=None, *, max_count: int
     wrong = np.flatnonzero(labels != predictions)
     shown = wrong[:max_count]
     nrows, ncols, size = _grid(max(len(shown), 1), ncols, DIGIT_CELL)
-    fig = _figure(size)
+    fig = figure(size)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, i in zip(axes, list(shown) + [None] * len(axes)):
         ax.set_axis_off()
@@ -173,7 +174,7 @@ def plot_misclassified(images, labels, predictions, path=None, *, max_count: int
         axes[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center", transform=axes[0].transAxes)
     fig.suptitle(f"misclassified: {len(wrong)} of {len(labels)} (first {len(shown)} shown)", fontsize=11)
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - TITLE_HEIGHT / size[1], wspace=0.1, hspace=0.35)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def confusion_matrix(labels, predictions, num_classes: int = 10) -> np.ndarray:
@@ -194,7 +195,7 @@ def plot_confusion(labels, predictions, path=None, *, num_classes: int = 10):
     """
     counts = confusion_matrix(labels, predictions, num_classes)
     fraction = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig = _figure(CONFUSION_SIZE)
+    fig = figure(CONFUSION_SIZE)
     ax = fig.subplots()
     ax.imshow(fraction, cmap="Blues", vmin=0, vmax=1)
     for t in range(num_classes):
@@ -205,7 +206,7 @@ def plot_confusion(labels, predictions, path=None, *, num_classes: int = 10):
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     ax.set_title(f"confusion matrix: accuracy {accuracy:.4f} on {counts.sum()} examples")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --- a whole run ----------------------------------------------------------------------------------------------
