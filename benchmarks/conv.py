@@ -31,6 +31,7 @@ from collections import defaultdict
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from step import time_block  # NOTE: benchmarks/ is this script's folder, so its sibling imports as `step`
 
 from tinygrad_edu import optim
 from tinygrad_edu.cnn import CNN
@@ -253,17 +254,6 @@ class Torch:
 
 
 # --- timing ------------------------------------------------------------------------------------------------------
-
-
-def time_block(step, seconds: float) -> float:
-    """Milliseconds per step, over as many steps as fill `seconds` (at least 3)."""
-    n, start = 0, time.perf_counter()
-    while True:
-        step()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if n >= 3 and elapsed >= seconds:
-            return elapsed / n * 1e3
 
 
 def check_gradients(classes, params):

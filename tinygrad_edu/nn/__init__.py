@@ -204,7 +204,9 @@ class Module:
     # --- printing ---
 
     def extra_repr(self) -> str:
-        return ""
+        """The settings inside the printed Layer(...): those _config records, as PyTorch prints them."""
+        config = self._config() if hasattr(self, "_config") else {}
+        return ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in config.items())
 
     def __repr__(self) -> str:
         return self._repr(())
@@ -300,9 +302,6 @@ class LeakyReLU(Module):
     def forward(self, x):
         return functional.leaky_relu(x, self.negative_slope)
 
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
-
     def _config(self) -> dict:
         return {"negative_slope": self.negative_slope}
 
@@ -315,9 +314,6 @@ class ELU(Module):
 
     def forward(self, x):
         return functional.elu(x, self.alpha)
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
 
     def _config(self) -> dict:
         return {"alpha": self.alpha}
@@ -333,9 +329,6 @@ class GELU(Module):
 
     def forward(self, x):
         return functional.gelu(x, self.approximate)
-
-    def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
 
     def _config(self) -> dict:
         return {"approximate": self.approximate}
@@ -357,9 +350,6 @@ class Softplus(Module):
 
     def forward(self, x):
         return functional.softplus(x, self.beta, self.threshold)
-
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, threshold={self.threshold}"
 
     def _config(self) -> dict:
         return {"beta": self.beta, "threshold": self.threshold}
@@ -383,9 +373,6 @@ class Dropout(Module):
 
     def forward(self, x):
         return functional.dropout(x, self.p, self.training, seed=self.rng)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
     def _config(self) -> dict:
         return {"p": self.p}
