@@ -9,7 +9,7 @@ from tinygrad_edu import Tensor, gradcheck, manual, no_grad, tutorial
 from tinygrad_edu.autograd import Function
 from tinygrad_edu.comparison import normwise_relative_error, one_hot_as_published, synthetic_digits
 from tinygrad_edu.datasets import to_float
-from tinygrad_edu.tensor import _apply
+from tinygrad_edu.tensor import apply_op
 
 # Normwise relative error allowed between two float64 computations of the same formula: about 10⁵ units of
 # round-off. Typical is 1e-16..1e-15; the worst seen in 400,000 random draws was 3e-12, on db1 and dW1,
@@ -92,7 +92,7 @@ def test_autograd_network_passes_gradcheck():
 
 def test_hand_derived_gradients_pass_gradcheck():
     params, X, Y = small_instance()
-    assert gradcheck(lambda *p: _apply(HandNetwork, *p, X=X, Y=Y), params)
+    assert gradcheck(lambda *p: apply_op(HandNetwork, *p, X=X, Y=Y), params)
 
 
 def test_gradcheck_catches_the_published_scalar_db():
@@ -104,7 +104,7 @@ def test_gradcheck_catches_the_published_scalar_db():
 
     params, X, Y = small_instance()
     with pytest.raises(AssertionError, match=r"input 1 \(b1\)"):
-        gradcheck(lambda *p: _apply(PublishedDb, *p, X=X, Y=Y), params)
+        gradcheck(lambda *p: apply_op(PublishedDb, *p, X=X, Y=Y), params)
 
 
 def test_fifty_steps_by_hand_and_by_autograd_end_in_the_same_weights():

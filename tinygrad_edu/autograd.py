@@ -212,9 +212,9 @@ class Function:
         How a user's own op (a Function subclass, e.g. a workbook's) is used; non-Tensor inputs become constants
         with their own dtype, keyword arguments go to forward.
         """
-        from tinygrad_edu.tensor import Tensor, _apply  # NOTE: tensor imports this module, so not at the top
+        from tinygrad_edu.tensor import Tensor, apply_op  # NOTE: tensor imports this module, so not at the top
 
-        return _apply(cls, *(x if isinstance(x, Tensor) else Tensor(x) for x in inputs), **kwargs)
+        return apply_op(cls, *(x if isinstance(x, Tensor) else Tensor(x) for x in inputs), **kwargs)
 
     def __repr__(self) -> str:
         return f"<{self.name}>"

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from tinygrad_edu import checkpoint, nn
-from tinygrad_edu.tensor import Tensor, _rng
+from tinygrad_edu.tensor import Tensor, as_generator
 
 
 class CNN(nn.Module):
@@ -33,7 +33,7 @@ class CNN(nn.Module):
         self.channels, self.hidden, self.n_out, self.kernel_size, self.init = channels, hidden, n_out, kernel_size, init
         features, classifier = self._layers(channels, hidden, n_out, kernel_size, init,
                                             str(np.dtype(dtype or np.float32)))
-        rng = _rng(seed)
+        rng = as_generator(seed)
         self.features = nn.Sequential.from_architecture(features, seed=rng)
         self.classifier = nn.Sequential.from_architecture(classifier, seed=rng)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_edu import nn
-from tinygrad_edu.tensor import _rng
+from tinygrad_edu.tensor import as_generator
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -29,7 +29,8 @@ class MLP(nn.Module):
             raise ValueError(f"MLP: unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         self.sizes, self.activation, self.dropout, self.init = [int(n) for n in sizes], activation, dropout, init
         self.layers = nn.Sequential.from_architecture(
-            self._layers(self.sizes, activation, dropout, init, str(np.dtype(dtype or np.float32))), seed=_rng(seed))
+            self._layers(self.sizes, activation, dropout, init, str(np.dtype(dtype or np.float32))),
+            seed=as_generator(seed))
 
     @staticmethod
     def _layers(sizes, activation, dropout, init, dtype) -> dict:

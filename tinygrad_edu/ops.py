@@ -415,7 +415,7 @@ class MatMul(Function):
 # --- reductions ----------------------------------------------------------------------------------------
 
 
-def _axes(axis, shape: tuple, op: str) -> tuple[int, ...]:
+def normalize_axes(axis, shape: tuple, op: str) -> tuple[int, ...]:
     """numpy's axis argument (None, int or tuple, negatives allowed) as a sorted tuple of axes."""
     ndim = len(shape)
     if axis is None:
@@ -439,7 +439,7 @@ class Sum(Function):
     name = "sum"
 
     def forward(self, a, *, axis=None, keepdims=False):
-        axes = _axes(axis, a.shape, "sum")
+        axes = normalize_axes(axis, a.shape, "sum")
         self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape)
         return np.sum(a, axis=axes, keepdims=keepdims)
 
@@ -454,7 +454,7 @@ class Mean(Function):
     name = "mean"
 
     def forward(self, a, *, axis=None, keepdims=False):
-        axes = _axes(axis, a.shape, "mean")
+        axes = normalize_axes(axis, a.shape, "mean")
         n = int(np.prod([a.shape[ax] for ax in axes]))
         self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape, n=n)
         return np.mean(a, axis=axes, keepdims=keepdims)
@@ -471,7 +471,7 @@ class Max(Function):
     extremum = staticmethod(np.max)   # Min below is this op with np.min
 
     def forward(self, a, *, axis=None, keepdims=False):
-        axes = _axes(axis, a.shape, self.name)
+        axes = normalize_axes(axis, a.shape, self.name)
         if a.size == 0:
             raise ShapeError(f"{self.name}: tensor of shape {a.shape} is empty")
         self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape)
@@ -622,7 +622,7 @@ class Prod(Function):
     name = "prod"
 
     def forward(self, a, *, axis=None, keepdims=False):
-        axes = _axes(axis, a.shape, "prod")
+        axes = normalize_axes(axis, a.shape, "prod")
         self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape)
         self.save(a)
         return np.prod(a, axis=axes, keepdims=keepdims)
@@ -650,10 +650,10 @@ class Cumsum(Function):
         if not _is_int(axis):
             raise TypeError(f"cumsum: axis must be one int (the axis to sum along), got {axis!r}")
         if a.ndim == 0:   # NOTE: as PyTorch, a 0-d tensor is its own cumulative sum (axis 0 or −1)
-            _axes(axis, (1,), "cumsum")
+            normalize_axes(axis, (1,), "cumsum")
             self.attrs.update(axis=axis, ax=None)
             return a.copy()
-        (ax,) = _axes(int(axis), a.shape, "cumsum")
+        (ax,) = normalize_axes(int(axis), a.shape, "cumsum")
         self.attrs.update(axis=axis, ax=ax)
         return np.cumsum(a, axis=ax)
 
@@ -676,7 +676,7 @@ class Cat(Function):
         if any(a.ndim == 0 for a in arrays):
             raise ShapeError(f"cat: shapes {shapes}: a 0-d tensor cannot be concatenated (unsqueeze it, or use stack)")
         ndim = arrays[0].ndim
-        (ax,) = _axes(axis, arrays[0].shape, "cat")
+        (ax,) = normalize_axes(axis, arrays[0].shape, "cat")
         for k, a in enumerate(arrays):
             if a.ndim != ndim or a.shape[:ax] + a.shape[ax + 1:] != arrays[0].shape[:ax] + arrays[0].shape[ax + 1:]:
                 raise ShapeError(f"cat: shapes {shapes} must match except along dim {axis}, but tensor {k} "

@@ -85,7 +85,7 @@ def distinct(c, s, gap: float = 0.1):
     return (ranks * gap - 1.0).reshape(s) + c.floats(s, 0, gap / 4)
 
 
-def _pair(c, elements=real):
+def as_pair(c, elements=real):
     a = shape(c)
     b = broadcast_partner(c, a)
     if c.integers(0, 1):
@@ -116,12 +116,12 @@ class Example(NamedTuple):
     twin: Callable | None = None
 
 
-def _binary(op):
-    return lambda c: (op, list(_pair(c)), lambda torch, x, y: op(x, y))
+def binary_op(op):
+    return lambda c: (op, list(as_pair(c)), lambda torch, x, y: op(x, y))
 
 
 def _div(c):
-    a, b = _pair(c)
+    a, b = as_pair(c)
     return (lambda x, y: x / y), [a, away_from_zero(c, np.shape(b), gap=0.5)], (lambda torch, x, y: x / y)
 
 
@@ -578,9 +578,9 @@ def _binary_cross_entropy(c):
 
 
 REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
-    OpSpec("add", (ops.Add,), _binary(lambda x, y: x + y), "broadcasting pairs"),
-    OpSpec("sub", (ops.Sub,), _binary(lambda x, y: x - y), "broadcasting pairs"),
-    OpSpec("mul", (ops.Mul,), _binary(lambda x, y: x * y), "broadcasting pairs"),
+    OpSpec("add", (ops.Add,), binary_op(lambda x, y: x + y), "broadcasting pairs"),
+    OpSpec("sub", (ops.Sub,), binary_op(lambda x, y: x - y), "broadcasting pairs"),
+    OpSpec("mul", (ops.Mul,), binary_op(lambda x, y: x * y), "broadcasting pairs"),
     OpSpec("div", (ops.Div,), _div, "broadcasting pairs, |divisor| ≥ 0.5"),
     OpSpec("neg", (ops.Neg,), _unary("__neg__")),
     OpSpec("pow", (ops.Pow,), _pow, "positive base, exponent in {2, 3, 0.5, −1.5, 1.7}"),

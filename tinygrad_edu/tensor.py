@@ -46,7 +46,7 @@ def _first_int_outside_int64(data):
     return None, isinstance(data, numbers.Real)
 
 
-def _cast(arr: np.ndarray, dtype, op: str) -> np.ndarray:
+def cast(arr: np.ndarray, dtype, op: str) -> np.ndarray:
     """arr in dtype (arr itself if it already is), refusing casts to an integer dtype that would change a value
     beyond dropping a fraction: numpy wraps 300 to 44 in uint8 and turns nan into −2**63."""
     dtype = np.dtype(dtype)
@@ -90,11 +90,11 @@ def as_array(data, dtype=None) -> np.ndarray:
             if bad is not None:   # a float among them: float data, as in PyTorch
                 arr = np.asarray(data, dtype=DEFAULT_FLOAT)
         if dtype is None and arr.dtype.kind in _DEFAULT_OF_KIND:
-            arr = _cast(arr, _DEFAULT_OF_KIND[arr.dtype.kind], "Tensor")
+            arr = cast(arr, _DEFAULT_OF_KIND[arr.dtype.kind], "Tensor")
     if arr.dtype.kind not in _RANK_OF_KIND:
         raise TypeError(f"Tensor: cannot hold {type(data).__name__} data of dtype {arr.dtype}; "
                         "use numbers, nested lists of numbers, or a numeric numpy array")
-    return arr if dtype is None else _cast(arr, dtype, "Tensor")
+    return arr if dtype is None else cast(arr, dtype, "Tensor")
 
 
 def _is_scalar(x) -> bool:
@@ -131,11 +131,11 @@ def result_dtype(*operands) -> np.dtype:
 # --- recording an op -------------------------------------------------------------------------------------
 
 
-def _apply(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
+def apply_op(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
     """Runs fn_cls's forward on the parents' arrays (cast to dtype) and records it if any parent needs grad."""
     arrays, needs_grad = [], []
     for p in parents:   # NOTE: one plain loop: two comprehensions cost more than the bookkeeping of an op
-        arrays.append(p.data if dtype is None or p.data.dtype == dtype else _cast(p.data, dtype, fn_cls.name))
+        arrays.append(p.data if dtype is None or p.data.dtype == dtype else cast(p.data, dtype, fn_cls.name))
         needs_grad.append(p._requires_grad)
     needs_grad = tuple(needs_grad)
     record = True in needs_grad and autograd._grad_mode.enabled
@@ -170,7 +170,7 @@ def _share_version(view: Tensor, parents) -> None:
             return
 
 
-def _lift(x, dtype, op: str) -> Tensor:
+def lift(x, dtype, op: str) -> Tensor:
     """An operand as a Tensor: a constant (no grad) in the op's dtype unless it already is a Tensor.
 
     An integer scalar must fit that dtype: `int32_tensor + 2**40` is refused (PyTorch wraps it around silently).
@@ -187,21 +187,21 @@ def _lift(x, dtype, op: str) -> Tensor:
     return Tensor._wrap(as_array(x, dtype), False)
 
 
-def _binary(fn_cls, a, b, dtype=None) -> Tensor:
+def binary_op(fn_cls, a, b, dtype=None) -> Tensor:
     if dtype is None:
         # NOTE: the common case, two operands of one dtype with dimensions, skips the promotion table
         same = type(a) in (Tensor, np.ndarray) and type(b) in (Tensor, np.ndarray) and a.dtype == b.dtype
         dtype = a.dtype if same and a.ndim and b.ndim else result_dtype(a, b)
-    return _apply(fn_cls, _lift(a, dtype, fn_cls.name), _lift(b, dtype, fn_cls.name), dtype=dtype)
+    return apply_op(fn_cls, lift(a, dtype, fn_cls.name), lift(b, dtype, fn_cls.name), dtype=dtype)
 
 
-def _float_dtype(*operands) -> np.dtype:
+def float_dtype(*operands) -> np.dtype:
     """Ops that only make sense on floats (exp, /, mean, ...) turn bool and integer inputs into float32."""
     dt = result_dtype(*operands)
     return dt if dt.kind == "f" else DEFAULT_FLOAT
 
 
-def _raw(x):
+def numpy_value(x):
     """The numpy value of an operand of a non-differentiable op (comparisons, indices)."""
     return x.data if isinstance(x, Tensor) else x
 
@@ -209,9 +209,10 @@ def _raw(x):
 def _compare(symbol: str, ufunc, a, b) -> Tensor:
     """An elementwise comparison: a bool tensor outside the graph."""
     try:
-        return Tensor._wrap(np.asarray(ufunc(a.data, _raw(b))), False)
+        return Tensor._wrap(np.asarray(ufunc(a.data, numpy_value(b))), False)
     except ValueError:
-        raise ShapeError(f"{symbol}: shapes {a.shape} and {np.shape(_raw(b))} cannot be broadcast together") from None
+        raise ShapeError(f"{symbol}: shapes {a.shape} and {np.shape(numpy_value(b))} cannot be broadcast "
+                         "together") from None
 
 
 # --- elementwise functions of two or three tensors (torch.where, torch.maximum, torch.minimum) ---------------
@@ -220,17 +221,17 @@ def _compare(symbol: str, ufunc, a, b) -> Tensor:
 def where(condition, input, other) -> Tensor:
     """input where condition is True, other elsewhere, broadcasting the three (torch.where); input and other
     may be tensors, arrays or numbers. condition is a bool tensor or array: it is not differentiated."""
-    cond = np.array(_raw(condition), copy=True)   # NOTE: a copy: the backward must see today's condition
+    cond = np.array(numpy_value(condition), copy=True)   # NOTE: a copy: the backward must see today's condition
     if cond.dtype != np.bool_:
         raise TypeError(f"where: the condition must be a bool tensor or array, got dtype {cond.dtype}")
     dtype = result_dtype(input, other)
-    return _apply(ops.Where, _lift(input, dtype, "where"), _lift(other, dtype, "where"), dtype=dtype, condition=cond)
+    return apply_op(ops.Where, lift(input, dtype, "where"), lift(other, dtype, "where"), dtype=dtype, condition=cond)
 
 
 def _broadcast_pair(op: str, input, other) -> tuple[Tensor, Tensor, np.dtype]:
     """Both operands as Tensors of the op's dtype, checked to broadcast together."""
     dtype = result_dtype(input, other)
-    a, b = _lift(input, dtype, op), _lift(other, dtype, op)
+    a, b = lift(input, dtype, op), lift(other, dtype, op)
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -242,7 +243,7 @@ def maximum(input, other) -> Tensor:
     """The larger of input and other, elementwise with broadcasting (torch.maximum); a tie splits the gradient
     in half between them, as in PyTorch."""
     a, b, dtype = _broadcast_pair("maximum", input, other)
-    return _apply(ops.Maximum, a, b, dtype=dtype)
+    return apply_op(ops.Maximum, a, b, dtype=dtype)
 
 
 def minimum(input, other) -> Tensor:
@@ -251,7 +252,7 @@ def minimum(input, other) -> Tensor:
     a, b, dtype = _broadcast_pair("minimum", input, other)
     if dtype.kind != "f":   # NOTE: no gradient to route, and −x would wrap around for unsigned or the least int
         return Tensor._wrap(np.asarray(np.minimum(a.data, b.data)), False)
-    return -_apply(ops.Maximum, -a, -b, dtype=dtype)
+    return -apply_op(ops.Maximum, -a, -b, dtype=dtype)
 
 
 # --- the Tensor ---------------------------------------------------------------------------------------------
@@ -319,7 +320,7 @@ class Tensor:
         if value is None:
             self._grad = None
             return
-        g = np.asarray(_raw(value))
+        g = np.asarray(numpy_value(value))
         if g.shape != self.data.shape:
             raise ShapeError(f"grad: a gradient of shape {g.shape} for a tensor of shape {self.data.shape}")
         self._grad = np.empty_like(self.data)   # a copy, in the tensor's dtype and memory layout
@@ -410,37 +411,37 @@ class Tensor:
     # --- arithmetic (Python scalars and numpy arrays mix in on either side) ---
 
     def __add__(self, other):
-        return _binary(ops.Add, self, other)
+        return binary_op(ops.Add, self, other)
 
     def __radd__(self, other):
-        return _binary(ops.Add, other, self)
+        return binary_op(ops.Add, other, self)
 
     def __sub__(self, other):
-        return _binary(ops.Sub, self, other)
+        return binary_op(ops.Sub, self, other)
 
     def __rsub__(self, other):
-        return _binary(ops.Sub, other, self)
+        return binary_op(ops.Sub, other, self)
 
     def __mul__(self, other):
-        return _binary(ops.Mul, self, other)
+        return binary_op(ops.Mul, self, other)
 
     def __rmul__(self, other):
-        return _binary(ops.Mul, other, self)
+        return binary_op(ops.Mul, other, self)
 
     def __truediv__(self, other):
-        return _binary(ops.Div, self, other, _float_dtype(self, other))
+        return binary_op(ops.Div, self, other, float_dtype(self, other))
 
     def __rtruediv__(self, other):
-        return _binary(ops.Div, other, self, _float_dtype(other, self))
+        return binary_op(ops.Div, other, self, float_dtype(other, self))
 
     def __matmul__(self, other):
-        return _binary(ops.MatMul, self, other)
+        return binary_op(ops.MatMul, self, other)
 
     def __rmatmul__(self, other):
-        return _binary(ops.MatMul, other, self)
+        return binary_op(ops.MatMul, other, self)
 
     def __neg__(self):
-        return _apply(ops.Neg, self)
+        return apply_op(ops.Neg, self)
 
     # --- in place: x += y, x -= y, x *= y, x /= y ---
 
@@ -454,7 +455,7 @@ class Tensor:
         return self._inplace("*=", ops.Mul, np.multiply, other)
 
     def __itruediv__(self, other):
-        return self._inplace("/=", ops.Div, np.true_divide, other, _float_dtype(self, other))
+        return self._inplace("/=", ops.Div, np.true_divide, other, float_dtype(self, other))
 
     def _inplace(self, symbol: str, fn_cls, ufunc, other, dtype=None) -> Tensor:
         """x op= y with PyTorch's rules. The result is `x op y` in x's dtype, which must hold it (a float result
@@ -488,7 +489,7 @@ class Tensor:
                 raise RuntimeError(f"{symbol}: a leaf Variable that requires grad is being used in an in-place "
                                    "operation; change a parameter in place under no_grad(), as an update step: "
                                    "`with no_grad(): W -= lr * W.grad`")
-            return _binary(fn_cls, self, other, dtype=a.dtype)
+            return binary_op(fn_cls, self, other, dtype=a.dtype)
         try:
             ufunc(a, b, out=a, casting="unsafe")   # computed in the op's dtype, then stored in x's
         except ValueError:
@@ -502,18 +503,18 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, (Tensor, np.ndarray)):   # a tensor exponent: differentiable in it too
-            return _binary(ops.PowTensor, self, exponent)
+            return binary_op(ops.PowTensor, self, exponent)
         if isinstance(exponent, np.generic) and exponent.ndim == 0:
             exponent = exponent.item()   # NOTE: a numpy float64 exponent must not upcast float32 data
         if not isinstance(exponent, numbers.Real):
             raise TypeError(f"pow: the exponent must be a number, a Tensor or an array, got {type(exponent).__name__}")
-        return _apply(ops.Pow, self, dtype=result_dtype(self, exponent), exponent=exponent)
+        return apply_op(ops.Pow, self, dtype=result_dtype(self, exponent), exponent=exponent)
 
     def __rpow__(self, base):
         """base ** tensor, e.g. 2 ** t: the tensor is the exponent."""
         if not (_is_scalar(base) or isinstance(base, np.ndarray)):
             return NotImplemented
-        return _binary(ops.PowTensor, base, self)
+        return binary_op(ops.PowTensor, base, self)
 
     # --- comparisons: bool tensors, outside the graph ---
 
@@ -550,19 +551,19 @@ class Tensor:
     # --- elementwise functions ---
 
     def relu(self) -> Tensor:
-        return _apply(ops.ReLU, self)
+        return apply_op(ops.ReLU, self)
 
     def exp(self) -> Tensor:
-        return _apply(ops.Exp, self, dtype=_float_dtype(self))
+        return apply_op(ops.Exp, self, dtype=float_dtype(self))
 
     def log(self) -> Tensor:
-        return _apply(ops.Log, self, dtype=_float_dtype(self))
+        return apply_op(ops.Log, self, dtype=float_dtype(self))
 
     def tanh(self) -> Tensor:
-        return _apply(ops.Tanh, self, dtype=_float_dtype(self))
+        return apply_op(ops.Tanh, self, dtype=float_dtype(self))
 
     def sigmoid(self) -> Tensor:
-        return _apply(ops.Sigmoid, self, dtype=_float_dtype(self))
+        return apply_op(ops.Sigmoid, self, dtype=float_dtype(self))
 
     def abs(self) -> Tensor:
         """|x|, composed as x ⊙ sign(x) with sign(x) a constant: its gradient is sign(x), 0 at x = 0 (PyTorch's)."""
@@ -573,14 +574,14 @@ class Tensor:
         return self ** 0.5   # NOTE: an integer tensor gives float32, as the exponent 0.5 is a float
 
     def sin(self) -> Tensor:
-        return _apply(ops.Sin, self, dtype=_float_dtype(self))
+        return apply_op(ops.Sin, self, dtype=float_dtype(self))
 
     def cos(self) -> Tensor:
-        return _apply(ops.Cos, self, dtype=_float_dtype(self))
+        return apply_op(ops.Cos, self, dtype=float_dtype(self))
 
     def erf(self) -> Tensor:
         """The error function (2/√π)∫₀ˣ exp(−t²) dt, elementwise (gelu's exact form is built on it)."""
-        return _apply(ops.Erf, self, dtype=_float_dtype(self))
+        return apply_op(ops.Erf, self, dtype=float_dtype(self))
 
     def sign(self) -> Tensor:
         """−1, 0 or 1 by the sign of each element (nan stays nan): a constant outside the graph, so it never
@@ -627,23 +628,23 @@ class Tensor:
     # --- reductions (numpy's axis: int, tuple or None; keepdims) ---
 
     def sum(self, axis=None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.Sum, self, axis=axis, keepdims=keepdims)
+        return apply_op(ops.Sum, self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.Mean, self, dtype=_float_dtype(self), axis=axis, keepdims=keepdims)
+        return apply_op(ops.Mean, self, dtype=float_dtype(self), axis=axis, keepdims=keepdims)
 
     def max(self, axis=None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.Max, self, axis=axis, keepdims=keepdims)
+        return apply_op(ops.Max, self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.Min, self, axis=axis, keepdims=keepdims)
+        return apply_op(ops.Min, self, axis=axis, keepdims=keepdims)
 
     def prod(self, axis=None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.Prod, self, axis=axis, keepdims=keepdims)
+        return apply_op(ops.Prod, self, axis=axis, keepdims=keepdims)
 
     def cumsum(self, axis: int) -> Tensor:
         """Running sums along one axis (PyTorch's `dim`, required as there)."""
-        return _apply(ops.Cumsum, self, axis=axis)
+        return apply_op(ops.Cumsum, self, axis=axis)
 
     def var(self, axis=None, *, correction=1, keepdims: bool = False) -> Tensor:
         """Σ(x − mean)² / (n − correction) over the axes, n their number of elements: correction=1 (the default,
@@ -651,7 +652,7 @@ class Tensor:
 
         With n − correction ≤ 0 the result is inf (or nan where the squares sum to 0), with a warning, as PyTorch.
         """
-        axes = ops._axes(axis, self.shape, "var")
+        axes = ops.normalize_axes(axis, self.shape, "var")
         n = int(np.prod([self.shape[ax] for ax in axes]))
         dof = max(0, n - correction)
         d = self - self.mean(axis=axis, keepdims=True)
@@ -671,8 +672,8 @@ class Tensor:
     def logsumexp(self, axis, keepdims: bool = False) -> Tensor:
         """log Σ exp(x) over the axes (required, as PyTorch's dim), computed as m + log Σ exp(x − m) with m the
         maximum, a constant (any m gives the same value), so exp cannot overflow. The gradient is softmax(x)."""
-        axes = ops._axes(axis, self.shape, "logsumexp")
-        dtype = _float_dtype(self)
+        axes = ops.normalize_axes(axis, self.shape, "logsumexp")
+        dtype = float_dtype(self)
         m = np.max(self.data.astype(dtype, copy=False), axis=axes, keepdims=True, initial=-np.inf)
         m = np.where(np.isfinite(m), m, dtype.type(0))   # NOTE: all −inf (or an inf): shift by 0 instead
         with np.errstate(divide="ignore"):   # log 0 = −inf where every value is −inf, as PyTorch
@@ -681,18 +682,18 @@ class Tensor:
     # --- shape ---
 
     def reshape(self, *shape) -> Tensor:
-        return _apply(ops.Reshape, self, shape=_shape(shape))
+        return apply_op(ops.Reshape, self, shape=_shape(shape))
 
     def transpose(self, *axes) -> Tensor:
-        return _apply(ops.Transpose, self, axes=_shape(axes) or None)
+        return apply_op(ops.Transpose, self, axes=_shape(axes) or None)
 
     @property
     def T(self) -> Tensor:
-        return _apply(ops.Transpose, self, axes=None)
+        return apply_op(ops.Transpose, self, axes=None)
 
     def __getitem__(self, index) -> Tensor:
-        index = tuple(_raw(i) for i in index) if isinstance(index, tuple) else _raw(index)
-        return _apply(ops.GetItem, self, index=index)
+        index = tuple(numpy_value(i) for i in index) if isinstance(index, tuple) else numpy_value(index)
+        return apply_op(ops.GetItem, self, index=index)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         """Axes start_dim..end_dim (both included) made into one, as torch.flatten; a reshape."""
@@ -709,7 +710,7 @@ class Tensor:
     def squeeze(self, dim=None) -> Tensor:
         """Drops axes of size 1: all of them, or those among dim (an int or a tuple) — an axis of another size
         named in dim stays, as in PyTorch. A reshape."""
-        dims = ops._axes(dim, self.shape, "squeeze") if self.ndim or dim is None else ops._axes(dim, (1,), "squeeze")
+        dims = ops.normalize_axes(dim, self.shape if self.ndim or dim is None else (1,), "squeeze")
         return self.reshape(*(n for ax, n in enumerate(self.shape) if not (ax in dims and n == 1)))
 
     def unsqueeze(self, dim: int) -> Tensor:
@@ -741,7 +742,7 @@ class Tensor:
 
     def flip(self, *dims) -> Tensor:
         """The order of the elements reversed along each of dims, as torch's flip; a getitem with step −1."""
-        axes = ops._axes(_shape(dims), self.shape, "flip")
+        axes = ops.normalize_axes(_shape(dims), self.shape, "flip")
         return self[tuple(slice(None, None, -1) if ax in axes else slice(None) for ax in range(self.ndim))]
 
     def repeat(self, *sizes) -> Tensor:
@@ -767,7 +768,7 @@ class Tensor:
         """self with `value` where the bool mask (broadcast to self's shape) is True, as torch's masked_fill.
 
         Composed: where(mask, value, self), so ∂L/∂self is ∂L/∂out where the mask is False and 0 where it is True."""
-        m = np.asarray(_raw(mask))
+        m = np.asarray(numpy_value(mask))
         if m.dtype != np.bool_:
             raise TypeError(f"masked_fill: the mask must be bool, got dtype {m.dtype}")
         try:
@@ -779,7 +780,7 @@ class Tensor:
         if getattr(value, "requires_grad", False):
             raise TypeError("masked_fill: a value that requires grad is not supported (its gradient would be lost); "
                             "pass a number")
-        value = _raw(value)
+        value = numpy_value(value)
         if np.ndim(value) != 0:
             raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {np.shape(value)}")
         return where(np.broadcast_to(m, self.shape), np.asarray(value, self.dtype), self)
@@ -787,10 +788,10 @@ class Tensor:
     # --- softmax and the loss ---
 
     def softmax(self, axis: int = -1) -> Tensor:
-        return _apply(ops.Softmax, self, dtype=_float_dtype(self), axis=axis)
+        return apply_op(ops.Softmax, self, dtype=float_dtype(self), axis=axis)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
-        return _apply(ops.LogSoftmax, self, dtype=_float_dtype(self), axis=axis)
+        return apply_op(ops.LogSoftmax, self, dtype=float_dtype(self), axis=axis)
 
     def softmax_cross_entropy(self, target, axis: int = -1) -> Tensor:
         """Mean cross-entropy of softmax(self) against target, fused and stable; ∂L/∂self = (softmax − Y)/m.
@@ -801,16 +802,16 @@ class Tensor:
         if self.data.dtype.kind != "f":
             raise TypeError(f"softmax_cross_entropy: logits must be floating point, got {self.data.dtype}")
         target = target.detach() if isinstance(target, Tensor) else Tensor._wrap(as_array(target), False)
-        return _apply(ops.SoftmaxCrossEntropy, self, target, axis=axis)
+        return apply_op(ops.SoftmaxCrossEntropy, self, target, axis=axis)
 
     # --- convolution and pooling (N×C×H×W images, as PyTorch; nn.functional.conv2d adds the bias) ---
 
     def conv2d(self, weight, stride=1, padding=0) -> Tensor:
         """Each output channel o is Σ_c self[:, c] ⋆ weight[o, c] (a correlation, as PyTorch's conv2d), weight
         out×in×kh×kw; stride and padding (zeros on both sides) are an int or an (h, w) pair."""
-        stride, padding = _pair("conv2d", "stride", stride, 1), _pair("conv2d", "padding", padding, 0)
-        dtype = _float_dtype(self, weight)
-        return _apply(ops.Conv2d, self, _lift(weight, dtype, "conv2d"), dtype=dtype, stride=stride, padding=padding)
+        stride, padding = as_pair("conv2d", "stride", stride, 1), as_pair("conv2d", "padding", padding, 0)
+        dtype = float_dtype(self, weight)
+        return apply_op(ops.Conv2d, self, lift(weight, dtype, "conv2d"), dtype=dtype, stride=stride, padding=padding)
 
     def max_pool2d(self, kernel_size, stride=None) -> Tensor:
         """The maximum of each kernel_size window, stride apart (default: kernel_size, windows side by side)."""
@@ -821,10 +822,10 @@ class Tensor:
         return self._pool(ops.AvgPool2d, kernel_size, stride)
 
     def _pool(self, fn_cls, kernel_size, stride) -> Tensor:
-        kernel_size = _pair(fn_cls.name, "kernel_size", kernel_size, 1)
-        stride = kernel_size if stride is None else _pair(fn_cls.name, "stride", stride, 1)
-        dtype = _float_dtype(self) if fn_cls is ops.AvgPool2d else None
-        return _apply(fn_cls, self, dtype=dtype, kernel_size=kernel_size, stride=stride)
+        kernel_size = as_pair(fn_cls.name, "kernel_size", kernel_size, 1)
+        stride = kernel_size if stride is None else as_pair(fn_cls.name, "stride", stride, 1)
+        dtype = float_dtype(self) if fn_cls is ops.AvgPool2d else None
+        return apply_op(fn_cls, self, dtype=dtype, kernel_size=kernel_size, stride=stride)
 
 
 # --- functions of several tensors (top level in tinygrad_edu, as in PyTorch) ------------------------------------
@@ -836,7 +837,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("cat: expects a non-empty list of tensors")
     dtype = result_dtype(*tensors)
-    return _apply(ops.Cat, *(_lift(t, dtype, "cat") for t in tensors), dtype=dtype, axis=dim)
+    return apply_op(ops.Cat, *(lift(t, dtype, "cat") for t in tensors), dtype=dtype, axis=dim)
 
 
 def stack(tensors, dim: int = 0) -> Tensor:
@@ -858,16 +859,16 @@ def gather(input: Tensor, dim: int, index) -> Tensor:
     """out[i][j][k] = input[index[i][j][k]][j][k] for dim 0 (and so on), as torch.gather. Composed from getitem:
     index along dim, and each other axis's own positions, so ∂L/∂input adds ∂L/∂out at the gathered places."""
     input = input if isinstance(input, Tensor) else Tensor(input)
-    idx = np.asarray(_raw(index))
+    idx = np.asarray(numpy_value(index))
     if input.ndim == 0 and idx.ndim == 0:   # NOTE: a 0-d input is a 1-element axis 0 (or −1), as in PyTorch
-        ops._axes(dim, (1,), "gather")
+        ops.normalize_axes(dim, (1,), "gather")
         return gather(input.reshape(1), 0, idx.reshape(1)).reshape(())
     shape = input.shape
     if idx.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be integers, got dtype {idx.dtype}")
     if idx.ndim != input.ndim:
         raise ShapeError(f"gather: index {idx.shape} must have as many axes as the input {shape}")
-    (ax,) = ops._axes(dim, shape, "gather")
+    (ax,) = ops.normalize_axes(dim, shape, "gather")
     if any(k != ax and idx.shape[k] > shape[k] for k in range(idx.ndim)):
         raise ShapeError(f"gather: index {idx.shape} is larger than the input {shape} along an axis other than "
                          f"dim {dim}")
@@ -890,7 +891,7 @@ def _shape(args) -> tuple:
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
-def _pair(op: str, name: str, value, least: int) -> tuple[int, int]:
+def as_pair(op: str, name: str, value, least: int) -> tuple[int, int]:
     """An int or an (h, w) pair of ints ≥ least, as (h, w); ValueError naming the op otherwise."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else \
         tuple(value) if isinstance(value, (tuple, list)) else None
@@ -900,7 +901,7 @@ def _pair(op: str, name: str, value, least: int) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _rng(seed) -> np.random.Generator:
+def as_generator(seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
@@ -914,7 +915,7 @@ def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad: bool = False, name: str | N
 
 def randn(*shape, seed=None, dtype=DEFAULT_FLOAT, requires_grad: bool = False, name: str | None = None) -> Tensor:
     """Standard normal values; seed is an int, None, or a numpy.random.Generator to draw from."""
-    data = _rng(seed).standard_normal(_shape(shape), dtype=np.dtype(dtype).type)
+    data = as_generator(seed).standard_normal(_shape(shape), dtype=np.dtype(dtype).type)
     return Tensor(data, requires_grad=requires_grad, name=name)
 
 
@@ -922,5 +923,5 @@ def uniform(*shape, low: float = 0.0, high: float = 1.0, seed=None, dtype=DEFAUL
             requires_grad: bool = False, name: str | None = None) -> Tensor:
     """Values uniform in [low, high); seed is an int, None, or a numpy.random.Generator to draw from."""
     dtype = np.dtype(dtype)
-    data = _rng(seed).random(_shape(shape), dtype=dtype.type) * dtype.type(high - low) + dtype.type(low)
+    data = as_generator(seed).random(_shape(shape), dtype=dtype.type) * dtype.type(high - low) + dtype.type(low)
     return Tensor(data, requires_grad=requires_grad, name=name)

@@ -30,7 +30,7 @@ import numpy as np
 from tinygrad_edu import checkpoint, init
 from tinygrad_edu.autograd import ShapeError
 from tinygrad_edu.nn import functional
-from tinygrad_edu.tensor import Tensor, _pair, _rng
+from tinygrad_edu.tensor import Tensor, as_generator, as_pair
 
 __all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "Conv2d", "Dropout", "ELU", "Embedding", "Flatten",
            "GELU", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "MaxPool2d", "Module", "Parameter", "ReLU",
@@ -245,7 +245,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, dtype=None,
                  init: str = "torch", seed=None):
         self.in_features, self.out_features, self.init = in_features, out_features, init
-        W, b = _init_linear(init, in_features, out_features, _rng(seed), np.dtype(dtype or np.float32))
+        W, b = _init_linear(init, in_features, out_features, as_generator(seed), np.dtype(dtype or np.float32))
         self.weight = Parameter(W)
         self.bias = Parameter(b) if bias else None
 
@@ -369,7 +369,7 @@ class Dropout(Module):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
         self.p = p
-        self.rng = _rng(seed)
+        self.rng = as_generator(seed)
 
     def forward(self, x):
         return functional.dropout(x, self.p, self.training, seed=self.rng)
@@ -402,10 +402,10 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True, *,
                  dtype=None, init: str = "torch", seed=None):
         self.in_channels, self.out_channels, self.init = in_channels, out_channels, init
-        self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size, 1)
-        self.stride = _pair("Conv2d", "stride", stride, 1)
-        self.padding = _pair("Conv2d", "padding", padding, 0)
-        W, b = _init_conv2d(init, in_channels, out_channels, self.kernel_size, _rng(seed),
+        self.kernel_size = as_pair("Conv2d", "kernel_size", kernel_size, 1)
+        self.stride = as_pair("Conv2d", "stride", stride, 1)
+        self.padding = as_pair("Conv2d", "padding", padding, 0)
+        W, b = _init_conv2d(init, in_channels, out_channels, self.kernel_size, as_generator(seed),
                             np.dtype(dtype or np.float32))
         self.weight = Parameter(W)
         self.bias = Parameter(b) if bias else None
@@ -438,7 +438,7 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None):
         self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
         for name in ("kernel_size", "stride"):   # NOTE: checked here, so a file's bad spec fails as it loads
-            _pair(type(self).__name__, name, getattr(self, name), 1)
+            as_pair(type(self).__name__, name, getattr(self, name), 1)
 
     def forward(self, x):
         return functional.max_pool2d(x, self.kernel_size, self.stride)
@@ -463,7 +463,7 @@ def _positive_int(layer: str, name: str, value) -> int:
     return int(value)
 
 
-def _float_dtype(layer: str, dtype) -> np.dtype:
+def _layer_dtype(layer: str, dtype) -> np.dtype:
     dtype = np.dtype(dtype or np.float32)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"{layer}: dtype must be float32 or float64, got {dtype}")
@@ -500,7 +500,7 @@ class _BatchNorm(Module):
             if not isinstance(flag, bool):
                 raise ValueError(f"{layer}: {name} must be True or False, got {flag!r}")
         self.momentum, self.affine, self.track_running_stats = momentum, affine, track_running_stats
-        dtype = _float_dtype(layer, dtype)
+        dtype = _layer_dtype(layer, dtype)
         C = self.num_features
         self.weight = Parameter(np.ones(C, dtype)) if affine else None
         self.bias = Parameter(np.zeros(C, dtype)) if affine and bias else None
@@ -568,7 +568,7 @@ class LayerNorm(Module):
             if not isinstance(flag, bool):
                 raise ValueError(f"LayerNorm: {name} must be True or False, got {flag!r}")
         self.elementwise_affine = elementwise_affine
-        dtype = _float_dtype("LayerNorm", dtype)
+        dtype = _layer_dtype("LayerNorm", dtype)
         self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine and bias else None
         self._dtype = dtype
@@ -597,8 +597,9 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, *, dtype=None, seed=None):
         self.num_embeddings = _positive_int("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _positive_int("Embedding", "embedding_dim", embedding_dim)
-        dtype = _float_dtype("Embedding", dtype)
-        self.weight = Parameter(_rng(seed).standard_normal((self.num_embeddings, self.embedding_dim)).astype(dtype))
+        dtype = _layer_dtype("Embedding", dtype)
+        weight = as_generator(seed).standard_normal((self.num_embeddings, self.embedding_dim))
+        self.weight = Parameter(weight.astype(dtype))
 
     def forward(self, input):
         indices = functional.check_indices(input, self.num_embeddings,
@@ -658,7 +659,7 @@ class Sequential(Module):
     def from_architecture(cls, arch: dict, *, seed=None) -> Sequential:
         """The model of architecture(); seed (an int, None or a Generator) draws the layers' weights and
         dropout masks, in order."""
-        rng = _rng(seed)
+        rng = as_generator(seed)
         modules = []
         for spec in arch["layers"]:
             spec = dict(spec)

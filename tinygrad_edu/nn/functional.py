@@ -7,7 +7,17 @@ import numpy as np
 
 from tinygrad_edu import ops
 from tinygrad_edu.autograd import ShapeError
-from tinygrad_edu.tensor import Tensor, _apply, _binary, _float_dtype, _raw, _rng, as_array, cat, where
+from tinygrad_edu.tensor import (
+    Tensor,
+    apply_op,
+    as_array,
+    as_generator,
+    binary_op,
+    cat,
+    float_dtype,
+    numpy_value,
+    where,
+)
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -86,7 +96,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     convention). A primitive (ops.Softplus): it needs log1p for its precision, which the Tensor ops lack."""
     if not beta > 0:   # NOTE: torch accepts β ≤ 0 but divides by it; here it is refused
         raise ValueError(f"softplus: beta must be positive, got {beta}")
-    return _apply(ops.Softplus, input, dtype=_float_dtype(input), beta=beta, threshold=threshold)
+    return apply_op(ops.Softplus, input, dtype=float_dtype(input), beta=beta, threshold=threshold)
 
 
 def log_sigmoid(input: Tensor) -> Tensor:
@@ -138,7 +148,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
         bad = x[~((x >= 0) & (x <= 1))][0]
         raise ValueError(f"binary_cross_entropy: the input {input.shape} must hold probabilities in [0, 1], got "
                          f"{bad}; for logits use binary_cross_entropy_with_logits")
-    loss = _binary(ops.BinaryCrossEntropy, input, target, _float_dtype(input, target))
+    loss = binary_op(ops.BinaryCrossEntropy, input, target, float_dtype(input, target))
     if weight is not None:
         try:
             if np.broadcast_shapes(np.shape(getattr(weight, "data", weight)), input.shape) != input.shape:
@@ -171,7 +181,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, *, seed=None) 
     if p == 1.0:
         mask = np.zeros(input.shape, dtype)
     else:
-        keep = _rng(seed).random(input.shape, dtype=np.float32) >= p
+        keep = as_generator(seed).random(input.shape, dtype=np.float32) >= p
         mask = np.multiply(keep, 1.0 / (1.0 - p), dtype=dtype)
     return input * mask
 
@@ -228,16 +238,16 @@ def binary_cross_entropy_with_logits(input: Tensor, target, reduction: str = "me
     """
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     input = input if isinstance(input, Tensor) else Tensor(input)
-    y = _raw(target)
+    y = numpy_value(target)
     if np.shape(y) != input.shape:
         raise ShapeError(f"binary_cross_entropy_with_logits: input {input.shape} and target {np.shape(y)} must "
                          "have the same shape")
     if as_array(y).dtype.kind != "f":
         raise TypeError("binary_cross_entropy_with_logits: target must be floating point (probabilities in "
                         f"[0, 1]), got dtype {as_array(y).dtype}")
-    loss = _binary(ops.BinaryCrossEntropyWithLogits, input, target)
+    loss = binary_op(ops.BinaryCrossEntropyWithLogits, input, target)
     if pos_weight is not None:
-        p_shape = np.shape(_raw(pos_weight))
+        p_shape = np.shape(numpy_value(pos_weight))
         try:
             fits = np.broadcast_shapes(p_shape, input.shape) == input.shape
         except ValueError:
@@ -245,7 +255,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target, reduction: str = "me
         if not fits:
             raise ShapeError(f"binary_cross_entropy_with_logits: pos_weight {p_shape} must broadcast to the input's "
                              f"shape {input.shape}")
-        softplus_minus_x = _binary(ops.BinaryCrossEntropyWithLogits, input, np.ones(input.shape, loss.dtype))
+        softplus_minus_x = binary_op(ops.BinaryCrossEntropyWithLogits, input, np.ones(input.shape, loss.dtype))
         loss = loss + (pos_weight - 1) * target * softplus_minus_x
     return _reduce(loss, reduction)
 
@@ -366,9 +376,9 @@ def batch_norm(input, running_mean, running_var, weight: Tensor | None = None, b
     C = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                     ("bias", bias)):
-        if t is not None and tuple(np.shape(_raw(t))) != (C,):
+        if t is not None and tuple(np.shape(numpy_value(t))) != (C,):
             raise ShapeError(f"batch_norm: {name} must hold one value per channel of input {input.shape}, i.e. "
-                             f"shape ({C},), got {tuple(np.shape(_raw(t)))}")
+                             f"shape ({C},), got {tuple(np.shape(numpy_value(t)))}")
     axes = (0, *range(2, input.ndim))
     per_channel = (1, C) + (1,) * (input.ndim - 2)
     if training:
@@ -381,7 +391,7 @@ def batch_norm(input, running_mean, running_var, weight: Tensor | None = None, b
         var = (centred * centred).mean(axis=axes, keepdims=True)   # biased: the batch's own spread
         for running, batch in ((running_mean, mean.data), (running_var, var.data * (n / (n - 1)))):
             if running is not None:   # NOTE: in place, outside the graph, as PyTorch's buffers
-                data = _raw(running)
+                data = numpy_value(running)
                 data *= 1 - momentum
                 data += momentum * batch.reshape(C)
                 if isinstance(running, Tensor):
@@ -390,8 +400,8 @@ def batch_norm(input, running_mean, running_var, weight: Tensor | None = None, b
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation (training=False) normalises by running_mean and running_var, "
                              "but they are None; pass them, or training=True to use the batch's statistics")
-        mean = as_array(_raw(running_mean)).reshape(per_channel)
-        var = as_array(_raw(running_var)).reshape(per_channel)
+        mean = as_array(numpy_value(running_mean)).reshape(per_channel)
+        var = as_array(numpy_value(running_var)).reshape(per_channel)
         centred = input - mean.astype(input.dtype, copy=False)
         var = var.astype(input.dtype, copy=False)
     out = centred * (var + eps) ** -0.5
@@ -424,7 +434,7 @@ def layer_norm(input, normalized_shape, weight: Tensor | None = None, bias: Tens
 def check_indices(indices, n: int, who: str) -> np.ndarray:
     """Integer indices into n rows (an embedding's), as an array; the error names `who`, the range and the first
     index outside it (a −1 must not silently pick the last row, as numpy would)."""
-    indices = as_array(_raw(indices))
+    indices = as_array(numpy_value(indices))
     if indices.dtype.kind not in "iu":
         raise TypeError(f"{who}: indices must be integers, got dtype {indices.dtype}")
     if indices.size and (indices.min() < 0 or indices.max() >= n):
