@@ -1,4 +1,4 @@
-"""The Tensor: a numpy array that records the ops it takes part in, plus the dtype rules and factories."""
+"""The Tensor: a numpy array that records the ops it takes part in, and the factories (zeros, randn, ...)."""
 from __future__ import annotations
 
 import numbers
@@ -8,125 +8,7 @@ import numpy as np
 
 from tinygrad_edu import autograd, ops
 from tinygrad_edu.autograd import ShapeError
-
-# --- dtype rules (the one place; docs/dtypes.md says the same) ------------------------------
-#
-# Following PyTorch's type promotion:
-# * numpy arrays keep their dtype; Python floats become float32 (the default float dtype), ints int64, bools bool.
-# * In an op, operands rank by kind: bool < integer < float. Dimensioned tensors (and arrays) decide the dtype;
-#   a 0-d tensor or a Python scalar only matters when its kind is higher, and then a Python scalar brings the
-#   default dtype of its kind: `t_f32 * (1/m)` stays float32, `pixels_u8 / 255.0` is float32, float32 with
-#   float64 (both dimensioned) is float64.
-# * Division of integers gives float32. Only floating-point tensors can require grad.
-
-DEFAULT_FLOAT = np.dtype(np.float32)
-_DEFAULT_OF_KIND = {"b": np.dtype(np.bool_), "i": np.dtype(np.int64), "u": np.dtype(np.int64), "f": DEFAULT_FLOAT}
-_RANK_OF_KIND = {"b": 0, "u": 1, "i": 1, "f": 2}
-
-
-def _rank(dtype: np.dtype) -> int:
-    return _RANK_OF_KIND[dtype.kind]
-
-
-_INT64 = np.iinfo(np.int64)
-
-
-def _first_int_outside_int64(data):
-    """(the first Python int in data outside int64, whether data holds a float), walking nested lists."""
-    if isinstance(data, (list, tuple)):
-        bad, has_float = None, False
-        for x in data:
-            b, f = _first_int_outside_int64(x)
-            bad, has_float = bad if bad is not None else b, has_float or f
-        return bad, has_float
-    if isinstance(data, (bool, np.bool_)):
-        return None, False
-    if isinstance(data, numbers.Integral):
-        return (None if _INT64.min <= int(data) <= _INT64.max else int(data)), False
-    return None, isinstance(data, numbers.Real)
-
-
-def cast(arr: np.ndarray, dtype, op: str) -> np.ndarray:
-    """arr in dtype (arr itself if it already is), refusing casts to an integer dtype that would change a value
-    beyond dropping a fraction: numpy wraps 300 to 44 in uint8 and turns nan into −2**63."""
-    dtype = np.dtype(dtype)
-    if arr.dtype == dtype:
-        return arr
-    if dtype.kind in "iu" and arr.dtype.kind in "iuf" and arr.size and not np.can_cast(arr.dtype, dtype):
-        info = np.iinfo(dtype)
-        lo, hi = np.trunc(arr.min()).item(), np.trunc(arr.max()).item()   # nan, if any, makes both nan
-        if not (info.min <= lo and hi <= info.max):   # NOTE: Python compares its ints and floats exactly
-            bad = lo if not lo >= info.min else hi
-            raise OverflowError(f"{op}: the value {bad} of this {arr.dtype} data does not fit in {dtype} "
-                                f"({info.min} .. {info.max})")
-    return arr.astype(dtype)
-
-
-def as_array(data, dtype=None) -> np.ndarray:
-    """Tensor data as a numpy array: arrays keep their dtype; Python floats become float32 unless dtype says.
-
-    A Python int must fit the dtype it becomes (int64 by default), as in PyTorch: 2**63 is refused with
-    OverflowError, where numpy would make it uint64 (which int64 wraps negative) or turn its list to float64.
-    """
-    if isinstance(data, Tensor):
-        arr = data.data
-    elif isinstance(data, (np.ndarray, np.generic)):
-        arr = np.asarray(data)
-    else:
-        try:
-            # NOTE: with a dtype, Python numbers go straight to it: 0.1 in float64 is 0.1, not float32's 0.1
-            arr = np.asarray(data, dtype=dtype)
-        except OverflowError as e:
-            raise OverflowError(f"Tensor: a value does not fit in {np.dtype(dtype)} ({e})") from None
-        except (ValueError, TypeError) as e:
-            raise TypeError(f"Tensor: cannot make an array of {type(data).__name__} data ({e})") from None
-        # NOTE: numpy gives ints beyond int64 as uint64, object or float64 arrays; only then is data walked
-        if dtype is None and (arr.dtype.kind in "uO" or (arr.dtype.kind == "f" and arr.size
-                                                          and np.nanmax(np.abs(arr)) >= 2.0 ** 63)):
-            bad, has_float = _first_int_outside_int64(data)
-            if bad is not None and not has_float:
-                raise OverflowError(f"Tensor: the integer {bad} does not fit in int64 (−2**63 .. 2**63 − 1), the "
-                                    "dtype of Python ints; pass dtype=np.uint64 or np.float64, or a float")
-            if bad is not None:   # a float among them: float data, as in PyTorch
-                arr = np.asarray(data, dtype=DEFAULT_FLOAT)
-        if dtype is None and arr.dtype.kind in _DEFAULT_OF_KIND:
-            arr = cast(arr, _DEFAULT_OF_KIND[arr.dtype.kind], "Tensor")
-    if arr.dtype.kind not in _RANK_OF_KIND:
-        raise TypeError(f"Tensor: cannot hold {type(data).__name__} data of dtype {arr.dtype}; "
-                        "use numbers, nested lists of numbers, or a numeric numpy array")
-    return arr if dtype is None else cast(arr, dtype, "Tensor")
-
-
-def _is_scalar(x) -> bool:
-    """Python numbers and numpy scalars: they take part in promotion as PyTorch's 'wrapped numbers'."""
-    return isinstance(x, (bool, numbers.Number)) and not isinstance(x, (Tensor, np.ndarray))
-
-
-def result_dtype(*operands) -> np.dtype:
-    """The dtype of an op on these operands (Tensors, arrays, Python scalars), by PyTorch's promotion rules."""
-    best = {}  # priority (2 dimensioned, 1 zero-dim, 0 Python scalar) -> promoted dtype within that group
-    for x in operands:
-        if _is_scalar(x):
-            # NOTE: a Python int is an integer however big (numpy would call 2**63 uint64, 2**70 object)
-            kind = "i" if type(x) is int else np.asarray(x).dtype.kind
-            if kind not in _DEFAULT_OF_KIND:
-                raise TypeError(f"a {type(x).__name__} cannot take part in a Tensor op (only real numbers)")
-            dt, prio = _DEFAULT_OF_KIND[kind], 0
-        elif isinstance(x, (Tensor, np.ndarray)):
-            dt, prio = x.dtype, (2 if x.ndim else 1)
-        else:
-            arr = as_array(x)
-            dt, prio = arr.dtype, (2 if arr.ndim else 1)
-        prev = best.get(prio)
-        best[prio] = dt if prev is None else (
-            np.promote_types(prev, dt) if _rank(prev) == _rank(dt) else max(prev, dt, key=_rank))
-    result = None
-    for prio in (2, 1, 0):
-        dt = best.get(prio)
-        if dt is not None and (result is None or _rank(dt) > _rank(result)):
-            result = dt
-    return result
-
+from tinygrad_edu.dtypes import DEFAULT_FLOAT, as_array, cast, float_dtype, is_scalar, rank, result_dtype
 
 # --- recording an op -------------------------------------------------------------------------------------
 
@@ -193,12 +75,6 @@ def binary_op(fn_cls, a, b, dtype=None) -> Tensor:
         same = type(a) in (Tensor, np.ndarray) and type(b) in (Tensor, np.ndarray) and a.dtype == b.dtype
         dtype = a.dtype if same and a.ndim and b.ndim else result_dtype(a, b)
     return apply_op(fn_cls, lift(a, dtype, fn_cls.name), lift(b, dtype, fn_cls.name), dtype=dtype)
-
-
-def float_dtype(*operands) -> np.dtype:
-    """Ops that only make sense on floats (exp, /, mean, ...) turn bool and integer inputs into float32."""
-    dt = result_dtype(*operands)
-    return dt if dt.kind == "f" else DEFAULT_FLOAT
 
 
 def numpy_value(x):
@@ -274,7 +150,7 @@ class Tensor:
     __hash__ = object.__hash__  # == is elementwise, so hashing stays by identity, as in PyTorch
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
-        self.data = as_array(data, dtype)
+        self.data = as_array(data.data if isinstance(data, Tensor) else data, dtype)
         # NOTE: a [version] list, shared by the tensors that use one array's memory (views, detach())
         shares = isinstance(data, Tensor) and autograd.memory_owner(self.data) is autograd.memory_owner(data.data)
         self._counter = data._counter if shares else [0]
@@ -471,7 +347,7 @@ class Tensor:
         b = other.data if isinstance(other, Tensor) else other
         if dtype is not None or type(b) is not np.ndarray or b.dtype != a.dtype:   # else: y is of x's dtype
             dtype = result_dtype(self, other) if dtype is None else dtype
-            if _rank(dtype) > _rank(a.dtype):
+            if rank(dtype) > rank(a.dtype):
                 raise TypeError(f"{symbol}: the result is {dtype}, which cannot be stored in place in a {a.dtype} "
                                 f"tensor (PyTorch refuses too); write x = x {symbol[0]} y for a new {dtype} tensor")
             if type(b) is not np.ndarray or b.dtype != dtype:
@@ -512,7 +388,7 @@ class Tensor:
 
     def __rpow__(self, base):
         """base ** tensor, e.g. 2 ** t: the tensor is the exponent."""
-        if not (_is_scalar(base) or isinstance(base, np.ndarray)):
+        if not (is_scalar(base) or isinstance(base, np.ndarray)):
             return NotImplemented
         return binary_op(ops.PowTensor, base, self)
 

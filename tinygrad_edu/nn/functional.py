@@ -7,17 +7,8 @@ import numpy as np
 
 from tinygrad_edu import ops
 from tinygrad_edu.autograd import ShapeError
-from tinygrad_edu.tensor import (
-    Tensor,
-    apply_op,
-    as_array,
-    as_generator,
-    binary_op,
-    cat,
-    float_dtype,
-    numpy_value,
-    where,
-)
+from tinygrad_edu.dtypes import as_array, float_dtype
+from tinygrad_edu.tensor import Tensor, apply_op, as_generator, binary_op, cat, numpy_value, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
