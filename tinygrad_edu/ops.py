@@ -13,12 +13,13 @@ shape, so no op deals with broadcasting itself. The tutorial's formulas live her
 """
 from __future__ import annotations
 
-import copy
+import itertools
 import math
 
 import numpy as np
 
 from tinygrad_edu.autograd import Function, ShapeError
+from tinygrad_edu.dims import normalize_axes
 
 # --- elementwise, with numpy broadcasting ---------------------------------------------------------------
 
@@ -208,7 +209,7 @@ class Where(Function):
         except ValueError:
             raise ShapeError(f"where: condition {condition.shape}, input {a.shape} and other {b.shape} cannot be "
                              "broadcast together") from None
-        self.attrs["condition"] = condition
+        self.save(condition)   # NOTE: saved, not an attr: released with the other saved arrays after backward
         return np.where(condition, a, b)
 
     rules = ("∂L/∂{a} += ∂L/∂{out} where condition, 0 elsewhere",
@@ -216,7 +217,7 @@ class Where(Function):
 
     def backward(self, g):
         # NOTE: np.where, not g ⊙ condition: an inf in g must not become inf·0 = nan in the branch not taken
-        cond, zero = self.attrs["condition"], g.dtype.type(0)
+        (cond,), zero = self.saved, g.dtype.type(0)
         return (np.where(cond, g, zero) if self.needs_grad[0] else None,
                 np.where(cond, zero, g) if self.needs_grad[1] else None)
 
@@ -415,21 +416,6 @@ class MatMul(Function):
 # --- reductions ----------------------------------------------------------------------------------------
 
 
-def normalize_axes(axis, shape: tuple, op: str) -> tuple[int, ...]:
-    """numpy's axis argument (None, int or tuple, negatives allowed) as a sorted tuple of axes."""
-    ndim = len(shape)
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    for ax in axes:
-        if not -ndim <= ax < ndim:
-            raise ShapeError(f"{op}: axis {ax} is out of range for shape {shape}")
-    norm = tuple(sorted(int(ax) % ndim for ax in axes))
-    if len(set(norm)) != len(norm):
-        raise ShapeError(f"{op}: axis {axis} names an axis twice")
-    return norm
-
-
 def _expand(g, axes, keepdims):
     """Puts back the reduced axes of g, so it broadcasts against the input's shape."""
     return g if keepdims else np.expand_dims(g, axes)
@@ -571,6 +557,14 @@ def _spell_out_ellipsis(then: tuple, ndim: int) -> tuple:
     return then[:k] + (slice(None),) * max(spanned, 0) + then[k + 1:]
 
 
+def _index_text(index) -> str:
+    """The index as a short text for viewing (viz's graph labels): index arrays by their dtype and shape."""
+    items = index if isinstance(index, tuple) else (index,)
+    texts = [f"<{np.asarray(i).dtype} {'×'.join(map(str, np.shape(i))) or '0-d'}>"
+             if isinstance(i, (np.ndarray, list)) else repr(i) for i in items]
+    return texts[0] if not isinstance(index, tuple) else f"({', '.join(texts)}{',' if len(texts) == 1 else ''})"
+
+
 class GetItem(Function):
     name = "getitem"
 
@@ -583,19 +577,20 @@ class GetItem(Function):
                 picked = picked[then]
         except (IndexError, TypeError) as e:
             raise ShapeError(f"getitem: index {index!r} into shape {a.shape}: {e}") from None
-        self.attrs.update(index=copy.deepcopy(index), first=first, then=then, shape=a.shape, dtype=a.dtype)
+        self.attrs.update(index=_index_text(index), first=first, shape=a.shape)
+        self.save(then)   # NOTE: the index arrays (copies) are saved, so they are released after backward
         return picked
 
     # NOTE: an element picked k times gets k contributions (np.add.at), as integer-array indexing repeats.
     rules = ("∂L/∂{a}[index] += ∂L/∂{out}",)
 
     def backward(self, g):
-        at = self.attrs
+        at, (then,) = self.attrs, self.saved
         grad = np.zeros(at["shape"], dtype=g.dtype)
-        if at["then"] is None:   # ints and slices pick each element at most once
+        if then is None:   # ints and slices pick each element at most once
             grad[at["first"]] = g
-        else:                    # grad[first] is a view of grad, so add.at writes into it
-            np.add.at(grad[at["first"]], at["then"], g)
+        else:              # grad[first] is a view of grad, so add.at writes into it
+            np.add.at(grad[at["first"]], then, g)
         return (grad,)
 
 
@@ -681,7 +676,7 @@ class Cat(Function):
             if a.ndim != ndim or a.shape[:ax] + a.shape[ax + 1:] != arrays[0].shape[:ax] + arrays[0].shape[ax + 1:]:
                 raise ShapeError(f"cat: shapes {shapes} must match except along dim {axis}, but tensor {k} "
                                  f"{a.shape} differs from tensor 0 {arrays[0].shape}")
-        self.attrs.update(axis=axis, ax=ax, ends=np.cumsum([a.shape[ax] for a in arrays])[:-1])
+        self.attrs.update(axis=axis, ax=ax, ends=tuple(itertools.accumulate(a.shape[ax] for a in arrays[:-1])))
         return np.concatenate(arrays, axis=ax)
 
     @property
@@ -691,7 +686,7 @@ class Cat(Function):
         return tuple(f"∂L/∂{x} += ∂L/∂{{out}}[{x}'s slice along dim {{axis}}]" for x in names)
 
     def backward(self, g):
-        return tuple(np.split(g, self.attrs["ends"], axis=self.attrs["ax"]))
+        return tuple(np.split(g, list(self.attrs["ends"]), axis=self.attrs["ax"]))
 
 
 # --- softmax and the loss ------------------------------------------------------------------------------

@@ -6,132 +6,10 @@ import warnings
 
 import numpy as np
 
-from tinygrad_edu import autograd, ops
+from tinygrad_edu import autograd, grad_mode, ops
 from tinygrad_edu.autograd import ShapeError
+from tinygrad_edu.dims import numpy_names
 from tinygrad_edu.dtypes import DEFAULT_FLOAT, as_array, cast, float_dtype, is_scalar, rank, result_dtype
-
-# --- recording an op -------------------------------------------------------------------------------------
-
-
-def apply_op(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
-    """Runs fn_cls's forward on the parents' arrays (cast to dtype) and records it if any parent needs grad."""
-    arrays, needs_grad = [], []
-    for p in parents:   # NOTE: one plain loop: two comprehensions cost more than the bookkeeping of an op
-        arrays.append(p.data if dtype is None or p.data.dtype == dtype else cast(p.data, dtype, fn_cls.name))
-        needs_grad.append(p._requires_grad)
-    needs_grad = tuple(needs_grad)
-    record = True in needs_grad and autograd._grad_mode.enabled
-    fn = fn_cls(parents, needs_grad) if record else fn_cls((), ())
-    try:
-        out = fn.forward(*arrays, **kwargs)
-    except ShapeError:
-        raise
-    except (ValueError, IndexError, TypeError) as e:   # numpy's own words, with the op and shapes added
-        shapes = " and ".join(str(a.shape) for a in arrays)
-        error = TypeError if isinstance(e, TypeError) else ShapeError
-        raise error(f"{fn.name}: {shapes}: {str(e).strip()}") from None
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    t = Tensor._wrap(out, record)
-    if out.base is not None:
-        _share_version(t, parents)
-    if record:
-        t._ctx = fn
-        if fn.saved:
-            fn.note_versions(t)
-    return t
-
-
-def _share_version(view: Tensor, parents) -> None:
-    """A result that is a view of a parent's memory (reshape, transpose, slicing) shares the parent's version
-    counter, as PyTorch's views do: a change in place through either is a change to both."""
-    owner = autograd.memory_owner(view.data)
-    for p in parents:
-        if autograd.memory_owner(p.data) is owner:
-            view._counter = p._counter
-            return
-
-
-def lift(x, dtype, op: str) -> Tensor:
-    """An operand as a Tensor: a constant (no grad) in the op's dtype unless it already is a Tensor.
-
-    An integer scalar must fit that dtype: `int32_tensor + 2**40` is refused (PyTorch wraps it around silently).
-    """
-    if isinstance(x, Tensor):
-        return x
-    if type(x) is np.ndarray and x.dtype == dtype:
-        return Tensor._wrap(x, False)
-    if isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)) and dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if not info.min <= int(x) <= info.max:   # NOTE: numpy scalars would wrap silently, Python ints raise
-            raise OverflowError(f"{op}: the integer {x} does not fit in {dtype} ({info.min} .. {info.max}), the "
-                                "dtype of this op; make the tensor a wider integer or float dtype")
-    return Tensor._wrap(as_array(x, dtype), False)
-
-
-def binary_op(fn_cls, a, b, dtype=None) -> Tensor:
-    if dtype is None:
-        # NOTE: the common case, two operands of one dtype with dimensions, skips the promotion table
-        same = type(a) in (Tensor, np.ndarray) and type(b) in (Tensor, np.ndarray) and a.dtype == b.dtype
-        dtype = a.dtype if same and a.ndim and b.ndim else result_dtype(a, b)
-    return apply_op(fn_cls, lift(a, dtype, fn_cls.name), lift(b, dtype, fn_cls.name), dtype=dtype)
-
-
-def numpy_value(x):
-    """The numpy value of an operand of a non-differentiable op (comparisons, indices)."""
-    return x.data if isinstance(x, Tensor) else x
-
-
-def _compare(symbol: str, ufunc, a, b) -> Tensor:
-    """An elementwise comparison: a bool tensor outside the graph."""
-    try:
-        return Tensor._wrap(np.asarray(ufunc(a.data, numpy_value(b))), False)
-    except ValueError:
-        raise ShapeError(f"{symbol}: shapes {a.shape} and {np.shape(numpy_value(b))} cannot be broadcast "
-                         "together") from None
-
-
-# --- elementwise functions of two or three tensors (torch.where, torch.maximum, torch.minimum) ---------------
-
-
-def where(condition, input, other) -> Tensor:
-    """input where condition is True, other elsewhere, broadcasting the three (torch.where); input and other
-    may be tensors, arrays or numbers. condition is a bool tensor or array: it is not differentiated."""
-    cond = np.array(numpy_value(condition), copy=True)   # NOTE: a copy: the backward must see today's condition
-    if cond.dtype != np.bool_:
-        raise TypeError(f"where: the condition must be a bool tensor or array, got dtype {cond.dtype}")
-    dtype = result_dtype(input, other)
-    return apply_op(ops.Where, lift(input, dtype, "where"), lift(other, dtype, "where"), dtype=dtype, condition=cond)
-
-
-def _broadcast_pair(op: str, input, other) -> tuple[Tensor, Tensor, np.dtype]:
-    """Both operands as Tensors of the op's dtype, checked to broadcast together."""
-    dtype = result_dtype(input, other)
-    a, b = lift(input, dtype, op), lift(other, dtype, op)
-    try:
-        np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ShapeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
-    return a, b, dtype
-
-
-def maximum(input, other) -> Tensor:
-    """The larger of input and other, elementwise with broadcasting (torch.maximum); a tie splits the gradient
-    in half between them, as in PyTorch."""
-    a, b, dtype = _broadcast_pair("maximum", input, other)
-    return apply_op(ops.Maximum, a, b, dtype=dtype)
-
-
-def minimum(input, other) -> Tensor:
-    """The smaller of input and other, elementwise (torch.minimum), composed as −maximum(−input, −other): exact,
-    and a tie splits the gradient in half, as in PyTorch."""
-    a, b, dtype = _broadcast_pair("minimum", input, other)
-    if dtype.kind != "f":   # NOTE: no gradient to route, and −x would wrap around for unsigned or the least int
-        return Tensor._wrap(np.asarray(np.minimum(a.data, b.data)), False)
-    return -apply_op(ops.Maximum, -a, -b, dtype=dtype)
-
-
-# --- the Tensor ---------------------------------------------------------------------------------------------
 
 
 class Tensor:
@@ -360,7 +238,7 @@ class Tensor:
             if not fits:
                 raise ShapeError(f"{symbol}: {a.shape} and {b.shape}: the operand must broadcast to the tensor's "
                                  f"own shape {a.shape}, which an in-place result keeps")
-        if autograd._grad_mode.enabled and (self._requires_grad or getattr(other, "_requires_grad", False)):
+        if grad_mode.this_thread.enabled and (self._requires_grad or getattr(other, "_requires_grad", False)):
             if self._ctx is None and self._requires_grad:
                 raise RuntimeError(f"{symbol}: a leaf Variable that requires grad is being used in an in-place "
                                    "operation; change a parameter in place under no_grad(), as an update step: "
@@ -412,17 +290,19 @@ class Tensor:
     def __ge__(self, other):
         return _compare(">=", np.greater_equal, self, other)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        """Index of the largest value (not differentiable): the tutorial's get_predictions is argmax(axis=0)."""
-        if axis is not None and not -self.data.ndim <= axis < self.data.ndim:
-            raise ShapeError(f"argmax: axis {axis} is out of range for shape {self.data.shape}")
-        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)), False)
+    @numpy_names
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the largest value (not differentiable): the tutorial's get_predictions is argmax(dim=0)."""
+        if dim is not None and not -self.data.ndim <= dim < self.data.ndim:
+            raise ShapeError(f"argmax: axis {dim} is out of range for shape {self.data.shape}")
+        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim)), False)
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    @numpy_names
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the smallest value (not differentiable); the first one where values tie, as PyTorch."""
-        if axis is not None and not -self.data.ndim <= axis < self.data.ndim:
-            raise ShapeError(f"argmin: axis {axis} is out of range for shape {self.data.shape}")
-        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)), False)
+        if dim is not None and not -self.data.ndim <= dim < self.data.ndim:
+            raise ShapeError(f"argmin: axis {dim} is out of range for shape {self.data.shape}")
+        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=dim, keepdims=keepdim)), False)
 
     # --- elementwise functions ---
 
@@ -501,38 +381,48 @@ class Tensor:
         """self ** exponent: a Python number (Pow) or a tensor exponent (PowTensor, differentiable in both)."""
         return self ** exponent
 
-    # --- reductions (numpy's axis: int, tuple or None; keepdims) ---
+    # --- reductions (dim: an int, a tuple or None for all; keepdim. numpy's axis= and keepdims= work too) ---
 
-    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
-        return apply_op(ops.Sum, self, axis=axis, keepdims=keepdims)
+    @numpy_names
+    def sum(self, dim=None, keepdim: bool = False) -> Tensor:
+        return apply_op(ops.Sum, self, axis=dim, keepdims=keepdim)
 
-    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
-        return apply_op(ops.Mean, self, dtype=float_dtype(self), axis=axis, keepdims=keepdims)
+    @numpy_names
+    def mean(self, dim=None, keepdim: bool = False) -> Tensor:
+        return apply_op(ops.Mean, self, dtype=float_dtype(self), axis=dim, keepdims=keepdim)
 
-    def max(self, axis=None, keepdims: bool = False) -> Tensor:
-        return apply_op(ops.Max, self, axis=axis, keepdims=keepdims)
+    @numpy_names
+    def max(self, dim=None, keepdim: bool = False) -> Tensor:
+        """The largest values over dim. With dim, only the values (torch.max(x, dim) also gives the indices: use
+        argmax for those)."""
+        return apply_op(ops.Max, self, axis=dim, keepdims=keepdim)
 
-    def min(self, axis=None, keepdims: bool = False) -> Tensor:
-        return apply_op(ops.Min, self, axis=axis, keepdims=keepdims)
+    @numpy_names
+    def min(self, dim=None, keepdim: bool = False) -> Tensor:
+        """The smallest values over dim; the values only, as max."""
+        return apply_op(ops.Min, self, axis=dim, keepdims=keepdim)
 
-    def prod(self, axis=None, keepdims: bool = False) -> Tensor:
-        return apply_op(ops.Prod, self, axis=axis, keepdims=keepdims)
+    @numpy_names
+    def prod(self, dim=None, keepdim: bool = False) -> Tensor:
+        return apply_op(ops.Prod, self, axis=dim, keepdims=keepdim)
 
-    def cumsum(self, axis: int) -> Tensor:
-        """Running sums along one axis (PyTorch's `dim`, required as there)."""
-        return apply_op(ops.Cumsum, self, axis=axis)
+    @numpy_names
+    def cumsum(self, dim: int) -> Tensor:
+        """Running sums along one axis (dim is required, as in PyTorch)."""
+        return apply_op(ops.Cumsum, self, axis=dim)
 
-    def var(self, axis=None, *, correction=1, keepdims: bool = False) -> Tensor:
+    @numpy_names
+    def var(self, dim=None, *, correction=1, keepdim: bool = False) -> Tensor:
         """Σ(x − mean)² / (n − correction) over the axes, n their number of elements: correction=1 (the default,
         as torch.var) is the unbiased sample variance, 0 the population's. Composed from mean, sub, mul, sum.
 
         With n − correction ≤ 0 the result is inf (or nan where the squares sum to 0), with a warning, as PyTorch.
         """
-        axes = ops.normalize_axes(axis, self.shape, "var")
+        axes = ops.normalize_axes(dim, self.shape, "var")
         n = int(np.prod([self.shape[ax] for ax in axes]))
         dof = max(0, n - correction)
-        d = self - self.mean(axis=axis, keepdims=True)
-        squares = (d * d).sum(axis=axis, keepdims=keepdims)
+        d = self - self.mean(dim, keepdim=True)
+        squares = (d * d).sum(dim, keepdim=keepdim)
         if dof > 0:
             return squares / dof
         warnings.warn(f"var: {n} element(s) per reduction of shape {self.shape} with correction={correction} "
@@ -541,27 +431,43 @@ class Tensor:
         with np.errstate(divide="ignore", invalid="ignore"):
             return squares / 0
 
-    def std(self, axis=None, *, correction=1, keepdims: bool = False) -> Tensor:
+    @numpy_names
+    def std(self, dim=None, *, correction=1, keepdim: bool = False) -> Tensor:
         """√var (same arguments as var); composed as var ** 0.5."""
-        return self.var(axis, correction=correction, keepdims=keepdims) ** 0.5
+        return self.var(dim, correction=correction, keepdim=keepdim) ** 0.5
 
-    def logsumexp(self, axis, keepdims: bool = False) -> Tensor:
-        """log Σ exp(x) over the axes (required, as PyTorch's dim), computed as m + log Σ exp(x − m) with m the
-        maximum, a constant (any m gives the same value), so exp cannot overflow. The gradient is softmax(x)."""
-        axes = ops.normalize_axes(axis, self.shape, "logsumexp")
+    @numpy_names
+    def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
+        """log Σ exp(x) over dim (required, as in PyTorch), computed as m + log Σ exp(x − m) with m the maximum,
+        a constant (any m gives the same value), so exp cannot overflow. The gradient is softmax(x)."""
+        axes = ops.normalize_axes(dim, self.shape, "logsumexp")
         dtype = float_dtype(self)
         m = np.max(self.data.astype(dtype, copy=False), axis=axes, keepdims=True, initial=-np.inf)
         m = np.where(np.isfinite(m), m, dtype.type(0))   # NOTE: all −inf (or an inf): shift by 0 instead
         with np.errstate(divide="ignore"):   # log 0 = −inf where every value is −inf, as PyTorch
-            return (self - m).exp().sum(axis=axes, keepdims=keepdims).log() + (m if keepdims else np.squeeze(m, axes))
+            return (self - m).exp().sum(axes, keepdim=keepdim).log() + (m if keepdim else np.squeeze(m, axes))
 
     # --- shape ---
 
     def reshape(self, *shape) -> Tensor:
         return apply_op(ops.Reshape, self, shape=_shape(shape))
 
-    def transpose(self, *axes) -> Tensor:
-        return apply_op(ops.Transpose, self, axes=_shape(axes) or None)
+    def transpose(self, *dims) -> Tensor:
+        """As torch's transpose: `x.transpose(d0, d1)` swaps those two dims, for any rank ≥ 2 (negative dims
+        allowed), so on a matrix transpose(0, 1) is its transpose. As numpy's: a tuple, or as many ints as the
+        tensor has dims (≥ 3), is a permutation (`permute`); no argument reverses the dims (`.T`)."""
+        if len(dims) == 2 and self.ndim >= 2 and all(isinstance(d, (int, np.integer)) for d in dims):
+            d0, d1 = (ops.normalize_axes(d, self.shape, "transpose")[0] for d in dims)
+            order = list(range(self.ndim))
+            order[d0], order[d1] = d1, d0
+            return apply_op(ops.Transpose, self, axes=tuple(order))
+        return apply_op(ops.Transpose, self, axes=_shape(dims) or None)
+
+    def permute(self, *dims) -> Tensor:
+        """The dims in the order given, `x.permute(2, 0, 1)` or `x.permute((2, 0, 1))`, as torch's permute."""
+        if not dims:
+            raise TypeError("permute() needs the order of the dims, e.g. x.permute(1, 0)")
+        return apply_op(ops.Transpose, self, axes=_shape(dims))
 
     @property
     def T(self) -> Tensor:
@@ -583,12 +489,14 @@ class Tensor:
         s = self.shape or (1,)
         return self.reshape(*s[:start], int(np.prod(s[start:end + 1])), *s[end + 1:])
 
+    @numpy_names
     def squeeze(self, dim=None) -> Tensor:
         """Drops axes of size 1: all of them, or those among dim (an int or a tuple) — an axis of another size
         named in dim stays, as in PyTorch. A reshape."""
         dims = ops.normalize_axes(dim, self.shape if self.ndim or dim is None else (1,), "squeeze")
         return self.reshape(*(n for ax, n in enumerate(self.shape) if not (ax in dims and n == 1)))
 
+    @numpy_names
     def unsqueeze(self, dim: int) -> Tensor:
         """A new axis of size 1 at position dim (−ndim−1 ≤ dim ≤ ndim, as in PyTorch). A reshape."""
         if not -self.ndim - 1 <= dim <= self.ndim:
@@ -616,9 +524,14 @@ class Tensor:
             target.append(n)
         return self + np.zeros(target, dtype=self.dtype)
 
-    def flip(self, *dims) -> Tensor:
-        """The order of the elements reversed along each of dims, as torch's flip; a getitem with step −1."""
-        axes = ops.normalize_axes(_shape(dims), self.shape, "flip")
+    @numpy_names(dim="dims")
+    def flip(self, *dims_, dims=None) -> Tensor:
+        """The order of the elements reversed along each of dims (`x.flip(0, 1)`, `x.flip((0, 1))` or
+        `x.flip(dims=...)`, as torch's flip); a getitem with step −1."""
+        if dims is not None and dims_:
+            raise TypeError("flip() got the dims both as arguments and as dims=: give them once")
+        dims = _shape(dims_) if dims is None else (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+        axes = ops.normalize_axes(dims, self.shape, "flip")
         return self[tuple(slice(None, None, -1) if ax in axes else slice(None) for ax in range(self.ndim))]
 
     def repeat(self, *sizes) -> Tensor:
@@ -635,6 +548,7 @@ class Tensor:
 
     # --- indexing ---
 
+    @numpy_names
     def gather(self, dim: int, index) -> Tensor:
         """out[i][j][k] = self[index[i][j][k]][j][k] for dim 0 (and so on), as torch.gather: index is an integer
         array of self's number of axes, no larger than self along the other axes. Composed from getitem."""
@@ -663,22 +577,25 @@ class Tensor:
 
     # --- softmax and the loss ---
 
-    def softmax(self, axis: int = -1) -> Tensor:
-        return apply_op(ops.Softmax, self, dtype=float_dtype(self), axis=axis)
+    @numpy_names
+    def softmax(self, dim: int = -1) -> Tensor:
+        return apply_op(ops.Softmax, self, dtype=float_dtype(self), axis=dim)
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return apply_op(ops.LogSoftmax, self, dtype=float_dtype(self), axis=axis)
+    @numpy_names
+    def log_softmax(self, dim: int = -1) -> Tensor:
+        return apply_op(ops.LogSoftmax, self, dtype=float_dtype(self), axis=dim)
 
-    def softmax_cross_entropy(self, target, axis: int = -1) -> Tensor:
+    @numpy_names
+    def softmax_cross_entropy(self, target, dim: int = -1) -> Tensor:
         """Mean cross-entropy of softmax(self) against target, fused and stable; ∂L/∂self = (softmax − Y)/m.
 
-        target: integer class labels (self's shape without `axis`) or one-hot/probability rows (self's shape).
-        Classes lie along `axis`: -1 for a batch×classes layout, 0 for the tutorial's classes×m layout.
+        target: integer class labels (self's shape without `dim`) or one-hot/probability rows (self's shape).
+        Classes lie along `dim`: -1 for a batch×classes layout, 0 for the tutorial's classes×m layout.
         """
         if self.data.dtype.kind != "f":
             raise TypeError(f"softmax_cross_entropy: logits must be floating point, got {self.data.dtype}")
         target = target.detach() if isinstance(target, Tensor) else Tensor._wrap(as_array(target), False)
-        return apply_op(ops.SoftmaxCrossEntropy, self, target, axis=axis)
+        return apply_op(ops.SoftmaxCrossEntropy, self, target, axis=dim)
 
     # --- convolution and pooling (N×C×H×W images, as PyTorch; nn.functional.conv2d adds the bias) ---
 
@@ -704,9 +621,131 @@ class Tensor:
         return apply_op(fn_cls, self, dtype=dtype, kernel_size=kernel_size, stride=stride)
 
 
+# --- recording an op -------------------------------------------------------------------------------------
+
+
+def apply_op(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
+    """Runs fn_cls's forward on the parents' arrays (cast to dtype) and records it if any parent needs grad."""
+    arrays, needs_grad = [], []
+    for p in parents:   # NOTE: one plain loop: two comprehensions cost more than the bookkeeping of an op
+        arrays.append(p.data if dtype is None or p.data.dtype == dtype else cast(p.data, dtype, fn_cls.name))
+        needs_grad.append(p._requires_grad)
+    needs_grad = tuple(needs_grad)
+    record = True in needs_grad and grad_mode.this_thread.enabled
+    fn = fn_cls(parents, needs_grad) if record else fn_cls((), ())
+    try:
+        out = fn.forward(*arrays, **kwargs)
+    except ShapeError:
+        raise
+    except (ValueError, IndexError, TypeError) as e:   # numpy's own words, with the op and shapes added
+        shapes = " and ".join(str(a.shape) for a in arrays)
+        error = TypeError if isinstance(e, TypeError) else ShapeError
+        raise error(f"{fn.name}: {shapes}: {str(e).strip()}") from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    t = Tensor._wrap(out, record)
+    if out.base is not None:
+        _share_version(t, parents)
+    if record:
+        t._ctx = fn
+        if fn.saved:
+            fn.note_versions(t)
+    return t
+
+
+def _share_version(view: Tensor, parents) -> None:
+    """A result that is a view of a parent's memory (reshape, transpose, slicing) shares the parent's version
+    counter, as PyTorch's views do: a change in place through either is a change to both."""
+    owner = autograd.memory_owner(view.data)
+    for p in parents:
+        if autograd.memory_owner(p.data) is owner:
+            view._counter = p._counter
+            return
+
+
+def lift(x, dtype, op: str) -> Tensor:
+    """An operand as a Tensor: a constant (no grad) in the op's dtype unless it already is a Tensor.
+
+    An integer scalar must fit that dtype: `int32_tensor + 2**40` is refused (PyTorch wraps it around silently).
+    """
+    if isinstance(x, Tensor):
+        return x
+    if type(x) is np.ndarray and x.dtype == dtype:
+        return Tensor._wrap(x, False)
+    if isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)) and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not info.min <= int(x) <= info.max:   # NOTE: numpy scalars would wrap silently, Python ints raise
+            raise OverflowError(f"{op}: the integer {x} does not fit in {dtype} ({info.min} .. {info.max}), the "
+                                "dtype of this op; make the tensor a wider integer or float dtype")
+    return Tensor._wrap(as_array(x, dtype), False)
+
+
+def binary_op(fn_cls, a, b, dtype=None) -> Tensor:
+    if dtype is None:
+        # NOTE: the common case, two operands of one dtype with dimensions, skips the promotion table
+        same = type(a) in (Tensor, np.ndarray) and type(b) in (Tensor, np.ndarray) and a.dtype == b.dtype
+        dtype = a.dtype if same and a.ndim and b.ndim else result_dtype(a, b)
+    return apply_op(fn_cls, lift(a, dtype, fn_cls.name), lift(b, dtype, fn_cls.name), dtype=dtype)
+
+
+def numpy_value(x):
+    """The numpy value of an operand of a non-differentiable op (comparisons, indices)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _compare(symbol: str, ufunc, a, b) -> Tensor:
+    """An elementwise comparison: a bool tensor outside the graph."""
+    try:
+        return Tensor._wrap(np.asarray(ufunc(a.data, numpy_value(b))), False)
+    except ValueError:
+        raise ShapeError(f"{symbol}: shapes {a.shape} and {np.shape(numpy_value(b))} cannot be broadcast "
+                         "together") from None
+
+
+# --- elementwise functions of two or three tensors (torch.where, torch.maximum, torch.minimum) ---------------
+
+
+def where(condition, input, other) -> Tensor:
+    """input where condition is True, other elsewhere, broadcasting the three (torch.where); input and other
+    may be tensors, arrays or numbers. condition is a bool tensor or array: it is not differentiated."""
+    cond = np.array(numpy_value(condition), copy=True)   # NOTE: a copy: the backward must see today's condition
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: the condition must be a bool tensor or array, got dtype {cond.dtype}")
+    dtype = result_dtype(input, other)
+    return apply_op(ops.Where, lift(input, dtype, "where"), lift(other, dtype, "where"), dtype=dtype, condition=cond)
+
+
+def _broadcast_pair(op: str, input, other) -> tuple[Tensor, Tensor, np.dtype]:
+    """Both operands as Tensors of the op's dtype, checked to broadcast together."""
+    dtype = result_dtype(input, other)
+    a, b = lift(input, dtype, op), lift(other, dtype, op)
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+    return a, b, dtype
+
+
+def maximum(input, other) -> Tensor:
+    """The larger of input and other, elementwise with broadcasting (torch.maximum); a tie splits the gradient
+    in half between them, as in PyTorch."""
+    a, b, dtype = _broadcast_pair("maximum", input, other)
+    return apply_op(ops.Maximum, a, b, dtype=dtype)
+
+
+def minimum(input, other) -> Tensor:
+    """The smaller of input and other, elementwise (torch.minimum), composed as −maximum(−input, −other): exact,
+    and a tie splits the gradient in half, as in PyTorch."""
+    a, b, dtype = _broadcast_pair("minimum", input, other)
+    if dtype.kind != "f":   # NOTE: no gradient to route, and −x would wrap around for unsigned or the least int
+        return Tensor._wrap(np.asarray(np.minimum(a.data, b.data)), False)
+    return -apply_op(ops.Maximum, -a, -b, dtype=dtype)
+
+
 # --- functions of several tensors (top level in tinygrad_edu, as in PyTorch) ------------------------------------
 
 
+@numpy_names
 def cat(tensors, dim: int = 0) -> Tensor:
     """The tensors joined along dim, which they may differ in (their other axes must match), as torch.cat."""
     tensors = list(tensors)
@@ -716,6 +755,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     return apply_op(ops.Cat, *(lift(t, dtype, "cat") for t in tensors), dtype=dtype, axis=dim)
 
 
+@numpy_names
 def stack(tensors, dim: int = 0) -> Tensor:
     """Tensors of one shape joined along a new axis at dim, as torch.stack. Composed: unsqueeze, then cat."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
@@ -731,6 +771,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     return cat([t.unsqueeze(dim) for t in tensors], dim=dim)   # NOTE: dim names the new axis in both
 
 
+@numpy_names
 def gather(input: Tensor, dim: int, index) -> Tensor:
     """out[i][j][k] = input[index[i][j][k]][j][k] for dim 0 (and so on), as torch.gather. Composed from getitem:
     index along dim, and each other axis's own positions, so ∂L/∂input adds ∂L/∂out at the gathered places."""

@@ -55,7 +55,7 @@ def forward_prop(params: Params, X, Y) -> Forward:
     for Z in (Z1, Z2):
         if Z.requires_grad:
             Z.retain_grad()
-    loss = Z2.softmax_cross_entropy(Y, axis=0)   # classes on axis 0: the tutorial's layout
+    loss = Z2.softmax_cross_entropy(Y, dim=0)   # classes on axis 0: the tutorial's layout
     Z1.name, A1.name, Z2.name, loss.name = "Z1", "A1", "Z2", "L"
     return Forward(Z1, A1, Z2, loss)
 

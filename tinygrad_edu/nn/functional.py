@@ -7,6 +7,7 @@ import numpy as np
 
 from tinygrad_edu import ops
 from tinygrad_edu.autograd import ShapeError
+from tinygrad_edu.dims import numpy_names
 from tinygrad_edu.dtypes import as_array, float_dtype
 from tinygrad_edu.tensor import Tensor, apply_op, as_generator, binary_op, cat, numpy_value, where
 
@@ -151,12 +152,14 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     return _reduce(loss, reduction)
 
 
+@numpy_names
 def softmax(input: Tensor, dim: int = -1) -> Tensor:
-    return input.softmax(axis=dim)
+    return input.softmax(dim)
 
 
+@numpy_names
 def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
-    return input.log_softmax(axis=dim)
+    return input.log_softmax(dim)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, *, seed=None) -> Tensor:
