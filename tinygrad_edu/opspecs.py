@@ -172,9 +172,15 @@ def _transpose(c):
     x = real(c, shape(c, min_dims=1))
     keys = c.floats((x.ndim,), 0, 1)
     axes = tuple(int(i) for i in np.argsort(keys, kind="stable"))
-    if c.sample(["axes", "T"]) == "T":
+    form = c.sample(["axes", "permute", "T", "swap"])
+    if form == "T":
         axes = tuple(reversed(range(x.ndim)))
         return (lambda t: t.T), [x], (lambda torch, t: t.permute(axes))
+    if form == "swap" and x.ndim >= 2:   # transpose(d0, d1) swaps two dims, negative ones too, as torch's
+        d0, d1 = c.integers(-x.ndim, x.ndim - 1), c.integers(-x.ndim, x.ndim - 1)
+        return (lambda t: t.transpose(d0, d1)), [x], (lambda torch, t: t.transpose(d0, d1))
+    if form == "permute":
+        return (lambda t: t.permute(*axes)), [x], (lambda torch, t: t.permute(*axes))
     return (lambda t: t.transpose(axes)), [x], (lambda torch, t: t.permute(axes))
 
 
@@ -617,7 +623,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("mean", (ops.Mean,), _reduce("mean"), "axis None, int or tuple; keepdims"),
     OpSpec("max", (ops.Max,), _reduce("max", distinct), "distinct values (no ties); axis; keepdims"),
     OpSpec("reshape", (ops.Reshape,), _reshape),
-    OpSpec("transpose", (ops.Transpose,), _transpose, "any permutation, and .T"),
+    OpSpec("transpose", (ops.Transpose,), _transpose, "any permutation, permute, .T, a swap of two dims"),
     OpSpec("getitem", (ops.GetItem,), _getitem, "slices, and integer arrays with repeated indices"),
     OpSpec("min", (ops.Min,), _reduce("min", distinct), "distinct values (no ties); axis; keepdims"),
     OpSpec("var", (), _var("var"), "≥ 2 elements per reduction, correction 0 to min(2, n − 1); axis; keepdims"),

@@ -102,24 +102,32 @@ class Function:
 # --- the backward walk -----------------------------------------------------------------------------------
 
 
-def topological_order(root) -> list:
-    """The non-leaf tensors that lead to root and require grad, root first, each after all its consumers.
+def topological_order(root, leaves: bool = False) -> list:
+    """The tensors that lead to root, root first, each before the inputs of the op that made it.
 
+    Without leaves: the tensors made by ops that require grad, each after all its consumers, the order the
+    backward walk visits them in. With leaves: the leaves and constants too (what viz draws). The inputs of each
+    op are visited in their order (with leaves, those made by ops first), so the order depends only on the graph.
     Iterative depth-first search, so a chain of 100,000 ops needs no recursion.
     """
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
-        t, children_done = stack.pop()
-        if children_done:
+        t, inputs_done = stack.pop()
+        if inputs_done:
             order.append(t)
             continue
         if id(t) in visited:
             continue
         visited.add(id(t))
         stack.append((t, True))
-        for p in t._ctx.parents:
-            if p._ctx is not None and p._requires_grad and id(p) not in visited:
+        if t._ctx is None:
+            continue
+        parents = t._ctx.parents
+        if leaves:
+            parents = [p for p in parents if p._ctx is not None] + [p for p in parents if p._ctx is None]
+        for p in reversed(parents):   # NOTE: reversed, so the first input is the first taken off the stack
+            if id(p) not in visited and (leaves or (p._ctx is not None and p._requires_grad)):
                 stack.append((p, False))
     order.reverse()
     return order

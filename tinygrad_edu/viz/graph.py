@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinygrad_edu.autograd import topological_order
 from tinygrad_edu.files import write_atomic
 from tinygrad_edu.tensor import Tensor
 
@@ -23,28 +24,12 @@ _RENDER_FORMATS = ("svg", "png", "pdf")
 def graph_nodes(root: Tensor) -> list[Tensor]:
     """Every tensor in the graph under root, each after the inputs of the op that made it (root last).
 
-    The order depends only on the graph, so the numbers in labels are the same on every run.
-    Iterative depth-first search, so a long chain of ops needs no recursion.
+    The backward walk's own order (autograd.topological_order), leaves included and reversed: it depends only
+    on the graph, so the numbers in labels are the same on every run.
     """
     if not isinstance(root, Tensor):
         raise TypeError(f"expected a Tensor, got {type(root).__name__}")
-    order, done = [], set()
-    stack = [(root, False)]
-    while stack:
-        t, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(t)
-            continue
-        if id(t) in done:
-            continue
-        done.add(id(t))
-        stack.append((t, True))
-        if t.grad_fn is not None:
-            # NOTE: inputs made by ops first, then leaves, so the numbers follow the forward pass (W1, X, matmul#3)
-            parents = t.grad_fn.parents
-            first = [p for p in parents if p.grad_fn is not None] + [p for p in parents if p.grad_fn is None]
-            stack.extend((p, False) for p in reversed(first) if id(p) not in done)
-    return order
+    return topological_order(root, leaves=True)[::-1]
 
 
 # What an unnamed op result computes, in the tutorial's notation, when its inputs have names (a, b: the rules'
