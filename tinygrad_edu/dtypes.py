@@ -146,5 +146,6 @@ def model_dtype(owner: str, dtype) -> np.dtype:
     except TypeError:
         dt = None
     if dt is None or all(dt != np.dtype(name) for name in MODEL_DTYPES):
-        raise ValueError(f"{owner}: dtype must be {' or '.join(MODEL_DTYPES)}, got {dtype!r}")
+        got = repr(dtype) if dt is None else str(dt)   # NOTE: np.float16 and "float16" alike print as float16
+        raise ValueError(f"{owner}: dtype must be {' or '.join(MODEL_DTYPES)}, got {got}")
     return dt
