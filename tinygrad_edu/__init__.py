@@ -1,4 +1,9 @@
-"""tinygrad_edu: a small autograd framework on numpy, grown from the 'neural network from scratch' tutorial."""
+"""tinygrad_edu: a small autograd framework on numpy, grown from the 'neural network from scratch' tutorial.
+
+Where to read: ops.py holds every op's forward beside its backward, and its docstring points at the lines that
+compute the tutorial's formulas (dZ2 = A2 − Y, dW2 = dZ2·A1ᵀ, ...); autograd/ holds the graph node and the one
+backward walk; tensor.py the Tensor that records ops. docs/layout.md maps the rest.
+"""
 from tinygrad_edu.autograd import ShapeError, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_edu.gradcheck import GradcheckError, gradcheck
 from tinygrad_edu.tensor import (
