@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 
 from tinygrad_edu.tensor import Tensor
-from tinygrad_edu.viz.graph import _run_dot, format_graph, to_dot
+from tinygrad_edu.viz.graph import format_graph, run_dot, to_dot
 
 NO_GRAPHVIZ = ("(the text tree: Graphviz's `dot` was not found, so no picture; "
                "install Graphviz, e.g. apt-get install graphviz, to draw it)")
@@ -34,7 +34,7 @@ class Graph:
     def svg(self) -> str | None:
         """The picture as SVG text, or None when Graphviz cannot draw it."""
         try:
-            return _run_dot(self.dot, "svg").decode("utf-8")
+            return run_dot(self.dot, "svg").decode("utf-8")
         except Exception:   # NOTE: a display must never fail; without a picture, the text tree is shown
             return None
 

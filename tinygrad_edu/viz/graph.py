@@ -153,7 +153,7 @@ def dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
-def _run_dot(dot: str, fmt: str) -> bytes:
+def run_dot(dot: str, fmt: str) -> bytes:
     """The picture from Graphviz: its Python package when installed, else the `dot` program on PATH."""
     try:
         import graphviz
@@ -183,7 +183,7 @@ def render(t: Tensor, path, rankdir: str = "TB") -> Path:
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in _RENDER_FORMATS:
         raise ValueError(f"render: {path}: the suffix must be one of .svg, .png, .pdf (or use to_dot for .dot)")
-    write_atomic(path, _run_dot(t if isinstance(t, str) else to_dot(t, rankdir), fmt))
+    write_atomic(path, run_dot(t if isinstance(t, str) else to_dot(t, rankdir), fmt))
     return path
 
 
