@@ -80,12 +80,23 @@ def test_a_module_imports_only_its_own_layer_and_those_below(path):
                 assert target in CORE, f"{path.relative_to(PACKAGE)}:{line}: the core imports {target}"
 
 
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_no_module_imports_another_modules_private_names(path):
+def test_no_module_uses_another_modules_private_names(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    module_names = set()   # the names this file binds to tinygrad_edu modules (`from tinygrad_edu import ops`)
     for module, names, line in imported(tree, path):
-        private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+        private = [n for n in names if is_private(n)]
         assert not private, f"{path.relative_to(PACKAGE)}:{line} imports {private} from {module}"
+        folder = PACKAGE.joinpath(*module.split(".")[1:])
+        module_names |= {n for n in names if (folder / f"{n}.py").exists() or (folder / n).is_dir()}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in module_names:
+            assert not is_private(node.attr), (
+                f"{path.relative_to(PACKAGE)}:{node.lineno} uses {node.value.id}.{node.attr}, a private name")
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))

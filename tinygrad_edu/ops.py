@@ -873,7 +873,7 @@ class BinaryCrossEntropyWithLogits(Function):
 # copies the patches once, into the im2col matrix (one row per output position), so that it is one matrix
 # product; its backward is that product transposed, and col2im adds each row of ∂L/∂im2col back onto the pixels
 # its patch came from (a pixel in k patches gets k terms). Pooling takes the same windows one element (p, q) at a
-# time, as kh·kw strided views (_Pool2d).
+# time, as kh·kw strided views (Pool2d).
 #
 # Why ∂L/∂w is a correlation and ∂L/∂x a full convolution with the flipped kernel (stride 1, no padding):
 #     out[n,o,i,j]   = Σ_c,p,q x[n,c,i+p,j+q] · w[o,c,p,q]
@@ -960,7 +960,7 @@ class Conv2d(Function):
         return gx, gw
 
 
-class _Pool2d(Function):
+class Pool2d(Function):
     """Pooling over kh×kw windows, (sh, sw) apart. Window element (p, q) of every window at once is the strided view
     x[:, :, p::sh, q::sw] (cut to Ho×Wo): the forward combines these kh·kw views elementwise (max or sum), and
     the backward adds each view's share of ∂L/∂out back through the same slices, so overlapping windows add up.
@@ -992,7 +992,7 @@ class _Pool2d(Function):
         return (gx,)
 
 
-class MaxPool2d(_Pool2d):
+class MaxPool2d(Pool2d):
     name = "max_pool2d"
 
     @staticmethod
@@ -1014,7 +1014,7 @@ class MaxPool2d(_Pool2d):
         return (mask * g for mask in masks)
 
 
-class AvgPool2d(_Pool2d):
+class AvgPool2d(Pool2d):
     name = "avg_pool2d"
 
     @staticmethod

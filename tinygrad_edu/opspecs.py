@@ -657,9 +657,9 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
            "weight and bias"),
     OpSpec("embedding", (), _embedding, "composed: indices with repeats (their gradients add up)"),
     OpSpec("conv2d", (ops.Conv2d,), _conv2d, "N×C×H×W images, kernels 1–3, strides 1–2, paddings 0–1, int or pair"),
-    OpSpec("max_pool2d", (ops.MaxPool2d, ops._Pool2d), _pool2d("max_pool2d", distinct),
+    OpSpec("max_pool2d", (ops.MaxPool2d, ops.Pool2d), _pool2d("max_pool2d", distinct),
            "distinct values (one clear maximum per window); kernels 1–3, strides default, 1–3 or a pair"),
-    OpSpec("avg_pool2d", (ops.AvgPool2d, ops._Pool2d), _pool2d("avg_pool2d", real),
+    OpSpec("avg_pool2d", (ops.AvgPool2d, ops.Pool2d), _pool2d("avg_pool2d", real),
            "kernels 1–3, strides default, 1–3 or a pair"),
 ]}
 
