@@ -21,7 +21,57 @@ import numpy as np
 from tinygrad_edu.autograd import Function, ShapeError
 from tinygrad_edu.dims import normalize_axes
 
-# --- elementwise, with numpy broadcasting ---------------------------------------------------------------
+# --- the tutorial's ops: Z = W·X + b, A = ReLU(Z), and the loss with dZ2 = A2 − Y -----------------------
+
+
+def _transposed(x) -> bool:
+    """True for a column-major (Fortran-order) matrix, e.g. the .T of a row-major one."""
+    return x.flags.f_contiguous and not x.flags.c_contiguous
+
+
+class MatMul(Function):
+    name = "matmul"
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: both operands need at least one dimension")
+        k_a, k_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if k_a != k_b:
+            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {k_a} and {k_b} differ")
+        try:
+            if a.ndim > 2 or b.ndim > 2:   # NOTE: only batched products have batch axes to check
+                np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} "
+                             "do not broadcast") from None
+        self.save(a, b)
+        return a @ b
+
+    rules = ("∂L/∂{a} += ∂L/∂{out} · {b}ᵀ", "∂L/∂{b} += {a}ᵀ · ∂L/∂{out}")
+
+    def backward(self, g):
+        a, b = self.saved
+        if a.ndim == 2 and b.ndim == 2:
+            # NOTE: a gradient is formed in its operand's memory layout: for a transposed view such as the Wᵀ
+            # of x·Wᵀ, Aᵀ·g is computed as (gᵀ·A)ᵀ, so W.grad comes out contiguous, like W.
+            ga = gb = None
+            if self.needs_grad[0]:
+                ga = (b @ g.T).T if _transposed(a) else g @ b.T
+            if self.needs_grad[1]:
+                gb = (g.T @ a).T if _transposed(b) else a.T @ g
+            return ga, gb
+        # NOTE: a vector operand is a 1-row (a) or 1-column (b) matrix; batch axes are summed by the walk.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g[..., None] if b.ndim == 1 else g            # put back the axes numpy dropped for vectors
+        g2 = np.expand_dims(g2, -2) if a.ndim == 1 else g2
+        ga = np.matmul(g2, np.swapaxes(b2, -1, -2)) if self.needs_grad[0] else None
+        gb = np.matmul(np.swapaxes(a2, -1, -2), g2) if self.needs_grad[1] else None
+        if ga is not None and a.ndim == 1:
+            ga = ga[..., 0, :]   # drop the row axis added above; the walk sums any batch axes
+        if gb is not None and b.ndim == 1:
+            gb = gb[..., 0]
+        return ga, gb
 
 
 class Add(Function):
@@ -34,6 +84,138 @@ class Add(Function):
 
     def backward(self, g):
         return g, g
+
+
+class ReLU(Function):
+    name = "relu"
+
+    def forward(self, a):
+        self.save(a)
+        return np.maximum(a, 0)
+
+    # NOTE: ReLU′(0) = 0, as the tutorial's `Z > 0`.
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ [{a} > 0]",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (g * (a > 0),)
+
+
+def _log_softmax(z, axis):
+    shifted = z - np.max(z, axis=axis, keepdims=True)   # NOTE: subtracting the max keeps exp finite
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _check_axis(z, axis, op):
+    if not -z.ndim <= axis < z.ndim:
+        raise ShapeError(f"{op}: axis {axis} is out of range for shape {z.shape}")
+    return axis % z.ndim
+
+
+def _softmax_axis(z, axis, op):
+    """The class axis; None for a 0-d z, whose one value is its own class (as PyTorch: softmax 1, log_softmax 0)."""
+    if z.ndim == 0 and axis in (-1, 0):
+        return None
+    return _check_axis(z, axis, op)
+
+
+def check_labels(labels, n_classes: int, op: str, logits_axis: tuple | None = None) -> None:
+    """The one check of integer class labels (every loss and one_hot): integers in 0..n_classes − 1. The error
+    names the first bad value and its position: a −1 must not silently pick the last class, as numpy would.
+    logits_axis: (axis, logits shape) where n_classes comes from, named in the error."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class labels must be integers, got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        pos = tuple(int(k) for k in np.argwhere((labels < 0) | (labels >= n_classes))[0])
+        at = f" at position {pos[0] if len(pos) == 1 else pos}" if pos else ""
+        where = f" (the size of axis {logits_axis[0]} of logits {logits_axis[1]})" if logits_axis else ""
+        raise ShapeError(f"{op}: labels must lie in 0..{n_classes - 1}{where}; got {labels[pos]}{at}")
+
+
+def check_target(z, target, axis: int, op: str = "softmax_cross_entropy") -> None:
+    """The one check of a cross-entropy target against logits z with classes on `axis` (every entry point:
+    the op, F.cross_entropy with each reduction, the tutorial's loss). Integer labels have z's shape without
+    `axis` and lie in 0..C−1; probability targets are floating point with z's shape, and any values are
+    accepted, as in PyTorch (the loss is −Σ y·log softmax(z) whatever the rows sum to), except a target that
+    is one-hot along another axis and not along `axis`: the tutorial's classes×m one-hot Y given without
+    axis=0, whose loss would be silently wrong. The errors suggest the axis that would fit.
+    """
+    n_classes = z.shape[axis]
+    labels_shape = z.shape[:axis] + z.shape[axis + 1:]
+    if target.dtype.kind in "iu":
+        if target.shape != labels_shape:
+            fits = [ax for ax in range(z.ndim) if z.shape[:ax] + z.shape[ax + 1:] == target.shape]
+            hint = f"; axis={fits[0]} would fit" if fits else ""
+            raise ShapeError(f"{op}: logits {z.shape} with classes on axis {axis} need integer labels of shape "
+                             f"{labels_shape}, got {target.shape}{hint}")
+        check_labels(target, n_classes, op, (axis, z.shape))   # NOTE: the message is formatted only on failure
+        return
+    if target.dtype.kind != "f":
+        raise TypeError(f"{op}: targets must be integer class labels or floating-point probabilities, "
+                        f"got dtype {target.dtype}")
+    if target.shape != z.shape:
+        hint = f"; class labels must be integers, got dtype {target.dtype}" if target.shape == labels_shape else ""
+        raise ShapeError(f"{op}: one-hot/probability targets must have the logits' shape {z.shape}, "
+                         f"got {target.shape}{hint}")
+    if z.ndim > 1 and ((target == 0) | (target == 1)).all() and not (target.sum(axis=axis) == 1).all():
+        fits = [ax for ax in range(z.ndim) if ax != axis and (target.sum(axis=ax) == 1).all()]
+        if fits:
+            raise ShapeError(f"{op}: targets {target.shape} are one-hot along axis {fits[0]}, not along the class "
+                             f"axis {axis} of logits {z.shape}: pass axis={fits[0]}")
+
+
+class SoftmaxCrossEntropy(Function):
+    """L = −(1/m) Σ_examples Σ_classes Y·log softmax(Z), classes along `axis`, m = the number of examples.
+
+    target is integer labels (Z's shape without `axis`) or one-hot/probability rows (Z's shape), checked by
+    check_target. Rows that do not sum to 1 are allowed, as in PyTorch: the loss is still −Σ Y·log softmax(Z)/m.
+    """
+
+    name = "softmax_cross_entropy"
+
+    def forward(self, z, target, *, axis=-1):
+        axis = _check_axis(z, axis, "softmax_cross_entropy")
+        check_target(z, target, axis)
+        m = z.size // z.shape[axis] if z.shape[axis] else 0
+        labels = target.dtype.kind in "iu"
+        self.attrs.update(axis=axis, m=m, labels=labels)
+        # log softmax(Z) = S − log Σ exp(S), with S = Z − max(Z) so that exp cannot overflow
+        shifted = z - np.max(z, axis=axis, keepdims=True)
+        if labels:   # Y as the position of each example's true class, instead of a one-hot array
+            where = (np.arange(target.size),) if target.ndim == 1 else np.indices(target.shape, sparse=True)
+            target = (*where[:axis], target, *where[axis:])
+            Y_dot_shifted = shifted[target].sum()
+            Y_sum = None
+        else:
+            target = target.astype(z.dtype, copy=False)
+            Y_dot_shifted = (target * shifted).sum()
+            Y_sum = target.sum(axis=axis, keepdims=True)   # 1 for one-hot and probability rows
+        softmax = np.exp(shifted, out=shifted)
+        total = np.sum(softmax, axis=axis, keepdims=True)
+        softmax /= total
+        log_total = np.log(total)
+        Y_dot_log_total = log_total.sum() if labels else (Y_sum * log_total).sum()
+        self.save(softmax, target, Y_sum)
+        return np.asarray((Y_dot_log_total - Y_dot_shifted) / m, dtype=z.dtype)
+
+    # NOTE: with the mean over m examples, ∂L/∂Z2 is the tutorial's dZ2 = A2 − Y divided by m.
+    rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",)
+
+    def backward(self, g):
+        softmax, target, Y_sum = self.saved
+        scale = g / self.attrs["m"]
+        if self.attrs["labels"]:
+            grad = softmax * scale
+            grad[target] -= scale
+        else:
+            # NOTE: a target whose rows do not sum to 1 scales log Σ exp(Z) by its row sums, so the exact
+            # gradient (PyTorch's too) is softmax·ΣY − Y: the rule above with ΣY = 1.
+            grad = (softmax * Y_sum - target) * scale
+        return grad, None
+
+
+# --- elementwise, with numpy broadcasting ---------------------------------------------------------------
 
 
 class Sub(Function):
@@ -112,21 +294,6 @@ class Pow(Function):
             return (g * (p * a ** (p - 1)),)
 
 
-class ReLU(Function):
-    name = "relu"
-
-    def forward(self, a):
-        self.save(a)
-        return np.maximum(a, 0)
-
-    # NOTE: ReLU′(0) = 0, as the tutorial's `Z > 0`.
-    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ [{a} > 0]",)
-
-    def backward(self, g):
-        (a,) = self.saved
-        return (g * (a > 0),)
-
-
 class Exp(Function):
     name = "exp"
 
@@ -193,7 +360,7 @@ class Sigmoid(Function):
         return (g * out * (1 - out),)
 
 
-# --- elementwise, beyond the tutorial's ------------------------------------------------------------------
+# --- elementwise, beyond the tutorial's -----------------------------------------------------------------
 #
 # The primitives below are the ones that cannot be composed exactly from others; the rest (abs, sqrt, clip,
 # minimum, sign, the activations and losses but softplus and BCE) are compositions in tensor.py and
@@ -360,60 +527,7 @@ class BinaryCrossEntropy(Function):
         return gx, gy
 
 
-# --- matrix product ------------------------------------------------------------------------------------
-
-
-def _transposed(x) -> bool:
-    """True for a column-major (Fortran-order) matrix, e.g. the .T of a row-major one."""
-    return x.flags.f_contiguous and not x.flags.c_contiguous
-
-
-class MatMul(Function):
-    name = "matmul"
-
-    def forward(self, a, b):
-        if a.ndim == 0 or b.ndim == 0:
-            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: both operands need at least one dimension")
-        k_a, k_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
-        if k_a != k_b:
-            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {k_a} and {k_b} differ")
-        try:
-            if a.ndim > 2 or b.ndim > 2:   # NOTE: only batched products have batch axes to check
-                np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        except ValueError:
-            raise ShapeError(f"matmul: {a.shape} @ {b.shape}: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} "
-                             "do not broadcast") from None
-        self.save(a, b)
-        return a @ b
-
-    rules = ("∂L/∂{a} += ∂L/∂{out} · {b}ᵀ", "∂L/∂{b} += {a}ᵀ · ∂L/∂{out}")
-
-    def backward(self, g):
-        a, b = self.saved
-        if a.ndim == 2 and b.ndim == 2:
-            # NOTE: a gradient is formed in its operand's memory layout: for a transposed view such as the Wᵀ
-            # of x·Wᵀ, Aᵀ·g is computed as (gᵀ·A)ᵀ, so W.grad comes out contiguous, like W.
-            ga = gb = None
-            if self.needs_grad[0]:
-                ga = (b @ g.T).T if _transposed(a) else g @ b.T
-            if self.needs_grad[1]:
-                gb = (g.T @ a).T if _transposed(b) else a.T @ g
-            return ga, gb
-        # NOTE: a vector operand is a 1-row (a) or 1-column (b) matrix; batch axes are summed by the walk.
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g[..., None] if b.ndim == 1 else g            # put back the axes numpy dropped for vectors
-        g2 = np.expand_dims(g2, -2) if a.ndim == 1 else g2
-        ga = np.matmul(g2, np.swapaxes(b2, -1, -2)) if self.needs_grad[0] else None
-        gb = np.matmul(np.swapaxes(a2, -1, -2), g2) if self.needs_grad[1] else None
-        if ga is not None and a.ndim == 1:
-            ga = ga[..., 0, :]   # drop the row axis added above; the walk sums any batch axes
-        if gb is not None and b.ndim == 1:
-            gb = gb[..., 0]
-        return ga, gb
-
-
-# --- reductions ----------------------------------------------------------------------------------------
+# --- reductions -----------------------------------------------------------------------------------------
 
 
 def _expand(g, axes, keepdims):
@@ -476,7 +590,7 @@ class Max(Function):
         return (mask * (_expand(g, at["axes"], at["keepdims"]) / ties),)
 
 
-# --- shape ---------------------------------------------------------------------------------------------
+# --- shape ----------------------------------------------------------------------------------------------
 
 
 class Reshape(Function):
@@ -689,25 +803,7 @@ class Cat(Function):
         return tuple(np.split(g, list(self.attrs["ends"]), axis=self.attrs["ax"]))
 
 
-# --- softmax and the loss ------------------------------------------------------------------------------
-
-
-def _log_softmax(z, axis):
-    shifted = z - np.max(z, axis=axis, keepdims=True)   # NOTE: subtracting the max keeps exp finite
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-
-
-def _check_axis(z, axis, op):
-    if not -z.ndim <= axis < z.ndim:
-        raise ShapeError(f"{op}: axis {axis} is out of range for shape {z.shape}")
-    return axis % z.ndim
-
-
-def _softmax_axis(z, axis, op):
-    """The class axis; None for a 0-d z, whose one value is its own class (as PyTorch: softmax 1, log_softmax 0)."""
-    if z.ndim == 0 and axis in (-1, 0):
-        return None
-    return _check_axis(z, axis, op)
+# --- softmax, log_softmax and the logistic loss ---------------------------------------------------------
 
 
 class Softmax(Function):
@@ -745,102 +841,6 @@ class LogSoftmax(Function):
         return (g - np.exp(out) * np.sum(g, axis=self.attrs["axis"], keepdims=True),)
 
 
-def check_labels(labels, n_classes: int, op: str, logits_axis: tuple | None = None) -> None:
-    """The one check of integer class labels (every loss and one_hot): integers in 0..n_classes − 1. The error
-    names the first bad value and its position: a −1 must not silently pick the last class, as numpy would.
-    logits_axis: (axis, logits shape) where n_classes comes from, named in the error."""
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"{op}: class labels must be integers, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        pos = tuple(int(k) for k in np.argwhere((labels < 0) | (labels >= n_classes))[0])
-        at = f" at position {pos[0] if len(pos) == 1 else pos}" if pos else ""
-        where = f" (the size of axis {logits_axis[0]} of logits {logits_axis[1]})" if logits_axis else ""
-        raise ShapeError(f"{op}: labels must lie in 0..{n_classes - 1}{where}; got {labels[pos]}{at}")
-
-
-def check_target(z, target, axis: int, op: str = "softmax_cross_entropy") -> None:
-    """The one check of a cross-entropy target against logits z with classes on `axis` (every entry point:
-    the op, F.cross_entropy with each reduction, the tutorial's loss). Integer labels have z's shape without
-    `axis` and lie in 0..C−1; probability targets are floating point with z's shape, and any values are
-    accepted, as in PyTorch (the loss is −Σ y·log softmax(z) whatever the rows sum to), except a target that
-    is one-hot along another axis and not along `axis`: the tutorial's classes×m one-hot Y given without
-    axis=0, whose loss would be silently wrong. The errors suggest the axis that would fit.
-    """
-    n_classes = z.shape[axis]
-    labels_shape = z.shape[:axis] + z.shape[axis + 1:]
-    if target.dtype.kind in "iu":
-        if target.shape != labels_shape:
-            fits = [ax for ax in range(z.ndim) if z.shape[:ax] + z.shape[ax + 1:] == target.shape]
-            hint = f"; axis={fits[0]} would fit" if fits else ""
-            raise ShapeError(f"{op}: logits {z.shape} with classes on axis {axis} need integer labels of shape "
-                             f"{labels_shape}, got {target.shape}{hint}")
-        check_labels(target, n_classes, op, (axis, z.shape))   # NOTE: the message is formatted only on failure
-        return
-    if target.dtype.kind != "f":
-        raise TypeError(f"{op}: targets must be integer class labels or floating-point probabilities, "
-                        f"got dtype {target.dtype}")
-    if target.shape != z.shape:
-        hint = f"; class labels must be integers, got dtype {target.dtype}" if target.shape == labels_shape else ""
-        raise ShapeError(f"{op}: one-hot/probability targets must have the logits' shape {z.shape}, "
-                         f"got {target.shape}{hint}")
-    if z.ndim > 1 and ((target == 0) | (target == 1)).all() and not (target.sum(axis=axis) == 1).all():
-        fits = [ax for ax in range(z.ndim) if ax != axis and (target.sum(axis=ax) == 1).all()]
-        if fits:
-            raise ShapeError(f"{op}: targets {target.shape} are one-hot along axis {fits[0]}, not along the class "
-                             f"axis {axis} of logits {z.shape}: pass axis={fits[0]}")
-
-
-class SoftmaxCrossEntropy(Function):
-    """L = −(1/m) Σ_examples Σ_classes Y·log softmax(Z), classes along `axis`, m = the number of examples.
-
-    target is integer labels (Z's shape without `axis`) or one-hot/probability rows (Z's shape), checked by
-    check_target. Rows that do not sum to 1 are allowed, as in PyTorch: the loss is still −Σ Y·log softmax(Z)/m.
-    """
-
-    name = "softmax_cross_entropy"
-
-    def forward(self, z, target, *, axis=-1):
-        axis = _check_axis(z, axis, "softmax_cross_entropy")
-        check_target(z, target, axis)
-        m = z.size // z.shape[axis] if z.shape[axis] else 0
-        labels = target.dtype.kind in "iu"
-        self.attrs.update(axis=axis, m=m, labels=labels)
-        # log softmax(Z) = S − log Σ exp(S), with S = Z − max(Z) so that exp cannot overflow
-        shifted = z - np.max(z, axis=axis, keepdims=True)
-        if labels:   # Y as the position of each example's true class, instead of a one-hot array
-            where = (np.arange(target.size),) if target.ndim == 1 else np.indices(target.shape, sparse=True)
-            target = (*where[:axis], target, *where[axis:])
-            Y_dot_shifted = shifted[target].sum()
-            Y_sum = None
-        else:
-            target = target.astype(z.dtype, copy=False)
-            Y_dot_shifted = (target * shifted).sum()
-            Y_sum = target.sum(axis=axis, keepdims=True)   # 1 for one-hot and probability rows
-        softmax = np.exp(shifted, out=shifted)
-        total = np.sum(softmax, axis=axis, keepdims=True)
-        softmax /= total
-        log_total = np.log(total)
-        Y_dot_log_total = log_total.sum() if labels else (Y_sum * log_total).sum()
-        self.save(softmax, target, Y_sum)
-        return np.asarray((Y_dot_log_total - Y_dot_shifted) / m, dtype=z.dtype)
-
-    # NOTE: with the mean over m examples, ∂L/∂Z2 is the tutorial's dZ2 = A2 − Y divided by m.
-    rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",)
-
-    def backward(self, g):
-        softmax, target, Y_sum = self.saved
-        scale = g / self.attrs["m"]
-        if self.attrs["labels"]:
-            grad = softmax * scale
-            grad[target] -= scale
-        else:
-            # NOTE: a target whose rows do not sum to 1 scales log Σ exp(Z) by its row sums, so the exact
-            # gradient (PyTorch's too) is softmax·ΣY − Y: the rule above with ΣY = 1.
-            grad = (softmax * Y_sum - target) * scale
-        return grad, None
-
-
 class BinaryCrossEntropyWithLogits(Function):
     """The binary cross-entropy of σ(x) against y, elementwise: −y·log σ(x) − (1 − y)·log(1 − σ(x)).
 
@@ -866,8 +866,7 @@ class BinaryCrossEntropyWithLogits(Function):
         return (g * (sigma - y) if self.needs_grad[0] else None), (-g * x if self.needs_grad[1] else None)
 
 
-
-# --- convolution and pooling (NCHW, as PyTorch) ----------------------------------------------------------
+# --- convolution and pooling (NCHW, as PyTorch) ---------------------------------------------------------
 #
 # _windows(x) is a view N×C×Ho×Wo×kh×kw of every kh×kw patch of x, `stride` apart, with no copy. A convolution
 # copies the patches once, into the im2col matrix (one row per output position), so that it is one matrix
