@@ -141,8 +141,8 @@ def test_a_cnn_file_claiming_a_huge_model_is_refused_before_anything_is_built(tm
                                                              r"more than the 16777216 a weights file can hold"):
             load(path)
     three = checkpoint.save(tmp_path / "n3.npz", model.state_dict(), {**model.architecture(), "n_out": 3})
-    with pytest.raises(checkpoint.CheckpointError, match=r"n3.npz: the cnn model takes 784 inputs and gives 3 outputs; the MNIST commands "
-                                                           r"need 784 \(28×28 pixels\) and 10 \(the digits\)"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"n3.npz: the cnn model takes 784 inputs and gives 3 "
+                                                         r"outputs; the MNIST commands need 784"):
         training.load_model(three)
     bad = checkpoint.save(tmp_path / "b.npz", model.state_dict(), {**model.architecture(), "channels": [4]})
     with pytest.raises(checkpoint.CheckpointError, match="b.npz: cannot rebuild the model from its architecture: CNN: "
