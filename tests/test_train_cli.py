@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_edu import checkpoint, manual, training
+from tinygrad_edu import checkpoint, manual, nn, training
 from tinygrad_edu.cli import build_parser, main
 from tinygrad_edu.cli import train as train_command
 from tinygrad_edu.cli.evaluate import confusion_matrix
 from tinygrad_edu.cli.predict import digit_art
 from tinygrad_edu.cli.train import resolve
 from tinygrad_edu.datasets import pixel_stats, to_float
+from tinygrad_edu.tensor import Tensor
 from tinygrad_edu.training import ConfigError, TrainConfig
 
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -649,3 +650,29 @@ def test_real_data_manual_and_autograd_same_accuracy_in_float64(mnist):
     assert auto.test_accuracy == by_hand.test_accuracy and auto.train_accuracy == by_hand.train_accuracy
     for a, b in zip(auto.model.arrays, by_hand.model.arrays):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("model, options", [("tutorial", ["--hidden", "8"]), ("mlp", ["--hidden", "8"]),
+                                            ("cnn", ["--hidden", "8", "--channels", "2,3"])])
+def test_every_model_train_saves_loads_with_nn_load_and_the_commands(data_dir, tmp_path, capsys, model, options):
+    weights = tmp_path / f"{model}.npz"
+    assert main(train_args(data_dir, "--model", model, "--iterations", "2", *options, "--save", str(weights))) == 0
+    module = nn.load(weights)
+    net, architecture = training.load_model(weights)
+    assert architecture["model"] == model and type(module) is type(net.module)
+    assert module.architecture() == net.module.architecture()
+    for (name, a), (again, b) in zip(module.state_dict().items(), net.module.state_dict().items()):
+        assert name == again and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    X_test, y_test = synthetic_digits(100, 1)
+    X = net.as_input(X_test[:5])
+    module.eval()
+    logits = module(X).data if model != "tutorial" else module(X).data.T
+    np.testing.assert_allclose(net.probabilities(X), Tensor(logits).softmax(axis=1).data, rtol=1e-5, atol=1e-7)
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(weights), "--data", str(data_dir), "--no-download"]) == 0
+    right = int(np.sum(net.probabilities(net.as_input(X_test)).argmax(axis=1) == y_test))
+    assert f"mnist test set: accuracy {right / 100:.4f} ({right} of 100)" in capsys.readouterr().out
+    assert main(["predict", "--weights", str(weights), "--index", "3", "--data", str(data_dir), "--no-download"]) == 0
+    prediction = int(net.probabilities(net.as_input(X_test[3:4]))[0].argmax())
+    assert capsys.readouterr().out.splitlines()[32].startswith(f"prediction  {prediction} (")
