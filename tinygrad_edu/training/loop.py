@@ -105,82 +105,109 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
     """
     progress = progress or Progress(quiet=True)
     (X_train, y_train), (X_eval, y_eval) = split_validation(data, config.validation)
-    evaluated_on = "validation" if config.validation else "test"
-    eval_key = f"{evaluated_on}_accuracy"
     inputs = input_scaling(config, X_train)
-    n = len(y_train)
     full = config.batch_size is None
-    per_epoch = 1 if full else math.ceil(n / config.batch_size)
+    per_epoch = 1 if full else math.ceil(len(y_train) / config.batch_size)
     total = config.iterations if config.iterations is not None else config.epochs * per_epoch
-    n_epochs = math.ceil(total / per_epoch)
     model = MODELS[config.model].create(config, np.random.default_rng(config.seed), total, inputs)
     shuffle = np.random.default_rng([config.seed, 1])   # its own stream: the batches do not depend on the init
     # NOTE: minibatches are drawn from the rows (each image contiguous) and viewed in the model's layout.
     rows = datasets.to_float(X_train, model.dtype, mean=model.inputs[0], std=model.inputs[1])   # as as_input
     view = np.transpose if model.layout == "columns" else np.asarray
-    X, Xe = view(rows), as_input(X_eval, model)
-    log_every = config.log_every or (10 if full else 100)
+    log = _Log(config, progress, total, per_epoch, (as_input(X_eval, model), y_eval))
 
-    history: list[dict] = []
-    step, loss_sum, correct, seen = 0, 0.0, 0, 0
-    start = time.perf_counter()
-
-    def status(epoch, evaluated=None):
-        where = f"iteration {step}/{total}" if full else f"epoch {epoch}/{n_epochs} step {step}/{total}"
-        text = f"{where} | loss {loss_sum / seen:.4f} | train acc {correct / seen:.4f}"
-        text += "" if evaluated is None else f" | {evaluated_on} acc {evaluated:.4f}"
-        return text + f" | {time.perf_counter() - start:.1f} s"
-
-    def epoch_batches():
-        return [(rows, y_train)] if full else datasets.minibatches(rows, y_train, config.batch_size, seed=shuffle)
-
-    def diverged(loss, step):
-        raise TrainingDiverged(f"the loss became {loss} at step {step}: training diverged; "
-                               f"try a smaller --lr than {config.lr}")
-
-    warning = None
-    # NOTE: a diverging run is reported by diverged(), not by numpy's overflow warnings.
+    # NOTE: a diverging run is reported by _diverged(), not by numpy's overflow warnings.
     with np.errstate(over="ignore", invalid="ignore"), contextlib.closing(progress), \
             interrupt_between_steps() as interrupted:
-        for epoch in range(1, n_epochs + 1):
-            for i, (Xb, yb) in enumerate(epoch_batches(), 1):
-                loss, predictions = model.train_step(view(Xb), yb)
-                step += 1
-                if not math.isfinite(loss):
-                    diverged(loss, step)
-                if full:   # each step sees the whole training set: its own numbers are exact, average none
-                    loss_sum, correct, seen = 0.0, 0, 0
-                loss_sum += loss * len(yb)
-                correct += int(np.count_nonzero(predictions == yb))
-                seen += len(yb)
-                last, epoch_end = step == total, not full and i == per_epoch
-                if step == 1 or step % log_every == 0 or epoch_end or last:
-                    entry = {"step": step, "epoch": epoch, "loss": loss_sum / seen, "train_accuracy": correct / seen}
-                    if (full or epoch_end) and not last:
-                        entry[eval_key] = accuracy(model, Xe, y_eval)
-                    entry["seconds"] = time.perf_counter() - start
-                    history.append(entry)
-                    progress.update(status(epoch, entry.get(eval_key)), log=True, keep=epoch_end and not last)
-                    loss_sum, correct, seen = 0.0, 0, 0
-                    if warning is None and (sign := divergence(history, per_epoch)):
-                        warning = divergence_advice(sign, config.lr)
-                        progress.warn(warning)
-                else:
-                    progress.update(status(epoch))
-                if last:   # NOTE: a Ctrl-C during the last step comes too late to lose anything: the run finishes
+        for epoch in range(1, math.ceil(total / per_epoch) + 1):
+            batches = [(rows, y_train)] if full else datasets.minibatches(rows, y_train, config.batch_size,
+                                                                           seed=shuffle)
+            for i, (Xb, yb) in enumerate(batches, 1):
+                _step(model, view(Xb), yb, log, config)
+                log.after_step(model, epoch, epoch_end=not full and i == per_epoch)
+                if log.step == total:   # NOTE: a Ctrl-C during the last step comes too late to lose anything
                     break
                 if interrupted():
-                    raise TrainingInterrupted(model, step, total, history)
+                    raise TrainingInterrupted(model, log.step, total, log.history)
+        final_loss, train_predictions, eval_accuracy = _evaluate(model, view(rows), y_train, log, config)
+    log.history[-1][log.eval_key] = eval_accuracy
+    on_test = log.evaluated_on == "test"
+    return TrainResult(model, float(np.mean(train_predictions == y_train)), eval_accuracy if on_test else None,
+                       final_loss, log.step, log.step / per_epoch, time.perf_counter() - log.start, log.history,
+                       log.evaluated_on, None if on_test else eval_accuracy, log.warning)
 
-        final_loss, train_predictions = model.evaluate(X, y_train)
-        if not math.isfinite(final_loss):
-            diverged(final_loss, step)
-        eval_accuracy = accuracy(model, Xe, y_eval)
-    history[-1][eval_key] = eval_accuracy
-    seconds = time.perf_counter() - start
-    return TrainResult(model, float(np.mean(train_predictions == y_train)),
-                       eval_accuracy if evaluated_on == "test" else None, final_loss, step, step / per_epoch, seconds,
-                       history, evaluated_on, eval_accuracy if evaluated_on == "validation" else None, warning)
+
+def _diverged(loss, step: int, config: TrainConfig):
+    raise TrainingDiverged(f"the loss became {loss} at step {step}: training diverged; "
+                           f"try a smaller --lr than {config.lr}")
+
+
+def _step(model, X, y, log: _Log, config: TrainConfig) -> None:
+    """One update by the model's own rule; its loss and predictions go into the log's window."""
+    loss, predictions = model.train_step(X, y)
+    log.step += 1
+    if not math.isfinite(loss):
+        _diverged(loss, log.step, config)
+    log.add(loss, predictions, y)
+
+
+def _evaluate(model, X, y, log: _Log, config: TrainConfig) -> tuple[float, np.ndarray, float]:
+    """(final loss, predicted labels on the training set, accuracy on the evaluation set) of the final weights."""
+    final_loss, predictions = model.evaluate(X, y)
+    if not math.isfinite(final_loss):
+        _diverged(final_loss, log.step, config)
+    return final_loss, predictions, accuracy(model, *log.evaluation)
+
+
+class _Log:
+    """A run's history and progress: the steps' numbers since the last entry (in full batch, each step's own),
+    an entry when one is due, the status line, and the divergence warning (once)."""
+
+    def __init__(self, config: TrainConfig, progress: Progress, total: int, per_epoch: int, evaluation):
+        self.config, self.progress, self.total, self.per_epoch, self.evaluation = (config, progress, total,
+                                                                                   per_epoch, evaluation)
+        self.full = config.batch_size is None
+        self.evaluated_on = "validation" if config.validation else "test"
+        self.eval_key = f"{self.evaluated_on}_accuracy"
+        self.every = config.log_every or (10 if self.full else 100)
+        self.history: list[dict] = []
+        self.step, self.loss_sum, self.correct, self.seen = 0, 0.0, 0, 0
+        self.warning: str | None = None
+        self.start = time.perf_counter()
+
+    def add(self, loss: float, predictions, y) -> None:
+        if self.full:   # each step sees the whole training set: its own numbers are exact, average none
+            self.loss_sum, self.correct, self.seen = 0.0, 0, 0
+        self.loss_sum += loss * len(y)
+        self.correct += int(np.count_nonzero(predictions == y))
+        self.seen += len(y)
+
+    def status(self, epoch: int, evaluated=None) -> str:
+        n_epochs = math.ceil(self.total / self.per_epoch)
+        where = f"iteration {self.step}/{self.total}" if self.full else \
+            f"epoch {epoch}/{n_epochs} step {self.step}/{self.total}"
+        text = f"{where} | loss {self.loss_sum / self.seen:.4f} | train acc {self.correct / self.seen:.4f}"
+        text += "" if evaluated is None else f" | {self.evaluated_on} acc {evaluated:.4f}"
+        return text + f" | {time.perf_counter() - self.start:.1f} s"
+
+    def after_step(self, model, epoch: int, epoch_end: bool) -> None:
+        """The history entry of the step just made, if one is due (step 1, every `every` steps, the end of an
+        epoch of minibatches, the last step), else the status line only."""
+        last = self.step == self.total
+        if not (self.step == 1 or self.step % self.every == 0 or epoch_end or last):
+            self.progress.update(self.status(epoch))
+            return
+        entry = {"step": self.step, "epoch": epoch, "loss": self.loss_sum / self.seen,
+                 "train_accuracy": self.correct / self.seen}
+        if (self.full or epoch_end) and not last:
+            entry[self.eval_key] = accuracy(model, *self.evaluation)
+        entry["seconds"] = time.perf_counter() - self.start
+        self.history.append(entry)
+        self.progress.update(self.status(epoch, entry.get(self.eval_key)), log=True, keep=epoch_end and not last)
+        self.loss_sum, self.correct, self.seen = 0.0, 0, 0
+        if self.warning is None and (sign := divergence(self.history, self.per_epoch)):
+            self.warning = divergence_advice(sign, self.config.lr)
+            self.progress.warn(self.warning)
 
 
 @contextlib.contextmanager
