@@ -90,28 +90,31 @@ def checkpoint_arrays(model: Module, optimizer=None, scheduler=None) -> dict[str
     return arrays
 
 
+def _models():
+    """tinygrad_edu.models: the kinds of model and their one loader."""
+    # NOTE: the kinds of model live above nn (they are built of nn's layers), so load, from_checkpoint and
+    # expected_parameters hand over to them through this, the one import of nn upwards, made when called
+    from tinygrad_edu import models
+    return models
+
+
 def load(path) -> Module:
     """The model saved at path, of any kind nn.save or a command writes (sequential, mlp, cnn, tutorial), rebuilt
     from its architecture with its weights (names, shapes, dtypes checked, from the arrays' headers, before
     anything is built or read): tinygrad_edu.models.load."""
-    # NOTE: the kinds of model and their one loader live in tinygrad_edu.models, above nn (they are built of
-    # nn's layers), so this is the one import of nn upwards, made when called
-    from tinygrad_edu import models
-    return models.load(path)
+    return _models().load(path)
 
 
 def from_checkpoint(path, arrays: dict[str, np.ndarray], architecture: dict) -> Module:
     """The model rebuilt from what checkpoint.load(path) returned; path is only for the error messages
-    (tinygrad_edu.models.from_checkpoint; imported when called, as in load)."""
-    from tinygrad_edu import models
-    return models.from_checkpoint(path, arrays, architecture)
+    (tinygrad_edu.models.from_checkpoint)."""
+    return _models().from_checkpoint(path, arrays, architecture)
 
 
 def expected_parameters(path, architecture: dict) -> dict[str, tuple[tuple[int, ...], str]]:
     """name -> (shape, dtype) of the model a file's architecture describes, computed without building it
-    (tinygrad_edu.models.expected_arrays; imported when called, as in load)."""
-    from tinygrad_edu import models
-    return models.expected_arrays(path, architecture)
+    (tinygrad_edu.models.expected_arrays)."""
+    return _models().expected_arrays(path, architecture)
 
 
 def load_optimizer_state(path, optimizer, scheduler=None) -> None:
