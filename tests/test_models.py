@@ -1,5 +1,7 @@
 """Saving and loading every kind of model: random layer stacks, the mlp, cnn and tutorial models, main's files."""
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinygrad_edu import checkpoint, models, nn, training
+from tinygrad_edu import checkpoint, models, nn, optim, training
 from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.checkpoint import CheckpointError
 from tinygrad_edu.dtypes import MODEL_DTYPES
@@ -250,7 +252,6 @@ def test_files_written_by_the_old_code_still_load(kind):
 def test_an_old_mlp_file_restores_its_optimizer_state():
     path = MAIN_FORMAT / "mlp.npz"
     model = nn.load(path)
-    from tinygrad_edu import optim
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     nn.load_optimizer_state(path, optimizer)
     assert optimizer.param_groups[0]["lr"] == 0.1
@@ -283,3 +284,12 @@ def test_the_old_import_paths_still_work():
 def test_a_kind_is_registered_once():
     with pytest.raises(ValueError, match="model kind 'mlp' is registered already, by MLP"):
         models.register("mlp")(type("Other", (nn.Module,), {}))
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    """nn reaches models only when a file is loaded, and viz's plots never import training."""
+    code = ("import sys; import tinygrad_edu.nn, tinygrad_edu.viz.plots, tinygrad_edu.models; "
+            "print(sorted(m for m in sys.modules if m.startswith('tinygrad_edu.training')))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+    code = "import sys; import tinygrad_edu.nn; print('tinygrad_edu.models' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
