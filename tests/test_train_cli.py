@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_edu import checkpoint, manual, training
+from tinygrad_edu import checkpoint, manual, nn, training
 from tinygrad_edu.cli import build_parser, main
 from tinygrad_edu.cli import train as train_command
 from tinygrad_edu.cli.evaluate import confusion_matrix
 from tinygrad_edu.cli.predict import digit_art
 from tinygrad_edu.cli.train import resolve
 from tinygrad_edu.datasets import pixel_stats, to_float
+from tinygrad_edu.tensor import Tensor
 from tinygrad_edu.training import ConfigError, TrainConfig
 
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -168,7 +169,7 @@ def test_history_entries_full_batch(digits):
     # In full batch an entry holds its own step's numbers: step 1's are those of the initial weights.
     (X, y), _ = digits
     W1, b1, W2, b2 = manual.init_params(0)
-    Z2 = manual.forward_prop(W1, b1, W2, b2, training.datasets.to_float(X, layout="columns"))[2]
+    Z2 = manual.forward_prop(W1, b1, W2, b2, to_float(X, layout="columns"))[2]
     assert result.history[0]["loss"] == pytest.approx(training.cross_entropy(Z2, y), rel=1e-6)
     assert result.history[0]["train_accuracy"] == np.mean(Z2.argmax(axis=0) == y)
 
@@ -204,7 +205,7 @@ def test_autograd_equals_the_tutorial_by_hand(digits):
     """Full batch, float32: the autograd loop ends with the weights of manual.gradient_descent (the tutorial)."""
     (X, y), _ = digits
     result = training.train(TrainConfig(iterations=30), digits)
-    expected = manual.gradient_descent(training.datasets.to_float(X, layout="columns"), y, 0.1, 30, seed=0)
+    expected = manual.gradient_descent(to_float(X, layout="columns"), y, 0.1, 30, seed=0)
     for got, want in zip(result.model.arrays, expected):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -436,10 +437,9 @@ def test_plot_draws_a_validation_run_from_its_held_out_images(data_dir, tmp_path
     weights, metrics = tmp_path / "w.npz", tmp_path / "m.json"
     assert main(train_args(data_dir, "--model", "mlp", "--epochs", "1", "--hidden", "16", "--validation", "50",
                            "--save", str(weights), "--metrics-out", str(metrics))) == 0
-    from tinygrad_edu.viz import plots
 
     m = json.loads(metrics.read_text())
-    X, y = plots._test_set(m)                                              # what `plot metrics.json` draws from
+    X, y = training.evaluated_set(m)                                       # what `plot metrics.json` draws from
     np.testing.assert_array_equal(X, synthetic_digits(300, 0)[0][-50:])
     np.testing.assert_array_equal(y, synthetic_digits(300, 0)[1][-50:])
     assert main(["plot", str(metrics), "--out", str(tmp_path / "pics")]) == 0
@@ -475,7 +475,7 @@ def test_predict_evaluate_and_plot_scale_images_as_the_weights_were_trained(data
     np.testing.assert_allclose(printed, scaled[i], atol=5e-5)
 
     from tinygrad_edu.viz import plots
-    np.testing.assert_array_equal(plots.predict(weights, X[-100:]), scaled.argmax(axis=1))
+    np.testing.assert_array_equal(plots.predict(training.load_model(weights)[0], X[-100:]), scaled.argmax(axis=1))
     assert (scaled.argmax(axis=1) != unscaled.argmax(axis=1)).any()
 
 
@@ -585,7 +585,7 @@ ARCH = {"model": "tutorial", "sizes": [784, 10, 10], "dtype": "float32", "init":
     (lambda p: None, "no such weights file"),
     (lambda p: p.write_bytes(b"not a zip at all"), "not an .npz weights file"),
     (lambda p: np.savez(p, W1=np.zeros(3)), "has no '__architecture__' entry"),
-    (lambda p: write_npz(p, good_arrays(), {**ARCH, "model": "resnet"}), "model 'resnet' is not one"),
+    (lambda p: write_npz(p, good_arrays(), {**ARCH, "model": "resnet"}), "unknown model 'resnet'"),
     (lambda p: write_npz(p, good_arrays(), {**ARCH, "sizes": [784, 10]}), "sizes must be [784, H, 10]"),
     (lambda p: write_npz(p, good_arrays(), {**ARCH, "dtype": "int8"}), "dtype must be float32 or float64"),
     (lambda p: write_npz(p, {**good_arrays(), "W2": np.zeros((10, 9), np.float32)}, ARCH),
@@ -650,3 +650,29 @@ def test_real_data_manual_and_autograd_same_accuracy_in_float64(mnist):
     assert auto.test_accuracy == by_hand.test_accuracy and auto.train_accuracy == by_hand.train_accuracy
     for a, b in zip(auto.model.arrays, by_hand.model.arrays):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("model, options", [("tutorial", ["--hidden", "8"]), ("mlp", ["--hidden", "8"]),
+                                            ("cnn", ["--hidden", "8", "--channels", "2,3"])])
+def test_every_model_train_saves_loads_with_nn_load_and_the_commands(data_dir, tmp_path, capsys, model, options):
+    weights = tmp_path / f"{model}.npz"
+    assert main(train_args(data_dir, "--model", model, "--iterations", "2", *options, "--save", str(weights))) == 0
+    module = nn.load(weights)
+    net, architecture = training.load_model(weights)
+    assert architecture["model"] == model and type(module) is type(net.module)
+    assert module.architecture() == net.module.architecture()
+    for (name, a), (again, b) in zip(module.state_dict().items(), net.module.state_dict().items()):
+        assert name == again and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    X_test, y_test = synthetic_digits(100, 1)
+    X = net.as_input(X_test[:5])
+    module.eval()
+    logits = module(X).data if model != "tutorial" else module(X).data.T
+    np.testing.assert_allclose(net.probabilities(X), Tensor(logits).softmax(axis=1).data, rtol=1e-5, atol=1e-7)
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(weights), "--data", str(data_dir), "--no-download"]) == 0
+    right = int(np.sum(net.probabilities(net.as_input(X_test)).argmax(axis=1) == y_test))
+    assert f"mnist test set: accuracy {right / 100:.4f} ({right} of 100)" in capsys.readouterr().out
+    assert main(["predict", "--weights", str(weights), "--index", "3", "--data", str(data_dir), "--no-download"]) == 0
+    prediction = int(net.probabilities(net.as_input(X_test[3:4]))[0].argmax())
+    assert capsys.readouterr().out.splitlines()[32].startswith(f"prediction  {prediction} (")

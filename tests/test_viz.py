@@ -323,14 +323,15 @@ def test_plot_run_and_predict(tmp_path):
     rng = np.random.default_rng(1)
     arrays = fake_run(tmp_path, rng)
     images = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8)
-    pred = viz.predict(tmp_path / "weights.npz", images)
+    pred = viz.predict(training.load_model(tmp_path / "weights.npz")[0], images)
     Z1 = arrays["W1"] @ (images.reshape(40, 784).T / np.float32(255)) + arrays["b1"]
     expected = np.argmax(arrays["W2"] @ np.maximum(Z1, 0) + arrays["b2"], axis=0)
     np.testing.assert_array_equal(pred, expected)
     model = training.TutorialNet(*arrays.values())        # a model still in memory, as `train --plot` has it
     np.testing.assert_array_equal(viz.predict(model, images), expected)
     labels = rng.integers(0, 10, 40)
-    written = viz.plot_run(tmp_path / "metrics.json", out_dir=tmp_path / "plots", test_data=(images, labels))
+    written = viz.plot_run(tmp_path / "metrics.json", out_dir=tmp_path / "plots", test_data=(images, labels),
+                           load_model=training.load_model)
     assert [p.name for p in written] == ["curves.png", "weights.png", "misclassified.png", "confusion.png"]
     lines = -(-min(int(np.sum(expected != labels)), 24) // 8)     # 8 mistakes per line, at most 24 shown
     assert [png_size(p) for p in written] == [(1000, 400), (750, 400), (1000, 150 * lines + 50), (650, 600)]

@@ -34,7 +34,7 @@ OPTIM_PREFIX = "optim/"
 MAX_BYTES = 512 * 2**20        # the data of all its arrays together
 MAX_MEMBERS = 4096             # arrays in one file
 MAX_JSON_CHARS = 2**20         # the architecture and the optimizer's meta entry
-MAX_PARAMETERS = 2**24         # numbers in a model rebuilt from a file (the models' from-file checks use it)
+MAX_PARAMETERS = 2**24         # numbers in a model's state (check_parameter_count)
 _KINDS = "biufU"               # bool, integers, floats and text (the JSON entries): no objects, no records
 
 
@@ -167,6 +167,16 @@ def _read_headers(path, zf: zipfile.ZipFile) -> dict[str, tuple[zipfile.ZipInfo,
 def _read_array(zf: zipfile.ZipFile, member: tuple[zipfile.ZipInfo, Header]) -> np.ndarray:
     with zf.open(member[0]) as f:
         return npy.read_array(f, allow_pickle=False)
+
+
+def check_parameter_count(shapes: dict[str, tuple[tuple, str]], what: str) -> int:
+    """The numbers a model's state of these shapes (name -> (shape, dtype)) holds; ValueError naming `what` (e.g.
+    "--model mlp --hidden 4096,4096") when they are more than MAX_PARAMETERS. The loader checks a file's
+    architecture with it, and `train` its configuration before it starts."""
+    count = sum(math.prod(shape) for shape, _ in shapes.values())
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{what} makes {count} parameters, more than the {MAX_PARAMETERS} a weights file can hold")
+    return count
 
 
 def check_arrays(path, arrays: dict, expected: dict[str, tuple[tuple, str]]) -> None:

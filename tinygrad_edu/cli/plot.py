@@ -26,6 +26,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from tinygrad_edu import training
     from tinygrad_edu.checkpoint import CheckpointError
     from tinygrad_edu.cli.common import check_outputs, fail
     from tinygrad_edu.viz import plots
@@ -37,7 +38,8 @@ def run(args) -> int:
     if importlib.util.find_spec("matplotlib") is None:
         return fail("plot", 'plot needs matplotlib, which is not installed: pip install "tinygrad_edu[plot]"')
     try:
-        written = plots.plot_run(args.metrics, args.weights, out)
+        written = plots.plot_run(args.metrics, args.weights, out, load_model=training.load_model,
+                                 evaluated_set=training.evaluated_set)
     except (OSError, ValueError, TypeError, CheckpointError, ModuleNotFoundError) as e:
         return fail("plot", e)
     for path in written:

@@ -16,6 +16,7 @@ from tinygrad_edu.cli.common import (
     positive_int,
     probability,
 )
+from tinygrad_edu.dtypes import MODEL_DTYPES
 from tinygrad_edu.init import INITS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")   # training.OPTIMIZERS, SCHEDULES and NORMALIZATIONS (not imported here:
@@ -121,7 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="tutorial: U[-0.5, 0.5) (rand - 0.5); he: N(0, 2/fan_in), b = 0; xavier: "
                             "U(±√(6/(fan_in+fan_out))), b = 0; torch: U(±1/√fan_in) for W and b "
                             "(PyTorch's Linear) " + _defaults("init"))
-    model.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+    model.add_argument("--dtype", choices=MODEL_DTYPES, default="float32",
                        help="float64 is the exact mode (default: float32)")
     fit = parser.add_argument_group("training")
     fit.add_argument("--lr", type=positive_float, help="learning rate (alpha) " + _defaults("lr"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -250,42 +249,21 @@ def first_layer_weights(arrays: dict[str, np.ndarray]) -> tuple[str, np.ndarray]
 
 
 def predict(model, images) -> np.ndarray:
-    """The classes a model gives images (N×28×28 uint8 pixels).
-
-    model: a model of the training loop's protocol (tinygrad_edu.training), or the path of its weights file,
-    from which it is rebuilt as the `predict` command does (training.load_model).
-    """
-    from tinygrad_edu import training
-
-    if isinstance(model, (str, os.PathLike)):
-        model, _ = training.load_model(model)
-    return np.argmax(model.probabilities(training.as_input(images, model)), axis=1)
+    """The classes a model gives images (N×28×28 uint8 pixels): a model of the training loop's protocol (e.g.
+    train's result.model, or training.load_model(path)[0]), with as_input and probabilities."""
+    return np.argmax(model.probabilities(model.as_input(images)), axis=1)
 
 
-def _test_set(metrics: dict):
-    """The images and labels the run was evaluated on, from its config's dataset and data folder: the test set,
-    or the last N training images of a run with validation N. From disk only: never downloaded here."""
-    from tinygrad_edu import training
-    from tinygrad_edu.datasets import DatasetError
-
-    config = metrics.get("config") or {}
-    data = training.load_data(config.get("dataset", "mnist"), config.get("data"), download=False, progress=False)
-    held_out = config.get("validation") or 0
-    try:
-        return training.split_validation(data, held_out)[1]
-    except training.ConfigError:
-        raise DatasetError(f"the run held out the last {held_out} training images, but the training set on disk "
-                           f"has {len(data[0][1])}") from None
-
-
-def plot_run(metrics, weights_path=None, out_dir=".", *, model=None, test_data=None) -> list[Path]:
+def plot_run(metrics, weights_path=None, out_dir=".", *, model=None, test_data=None, load_model=None,
+             evaluated_set=None) -> list[Path]:
     """All the pictures of a training run, written into out_dir; returns the paths written.
 
     metrics: the dict `train` writes to metrics.json, or that file's path. The model: `model` (one of the
     training loop's, e.g. still in memory), else the one saved at weights_path (default: the file metrics
-    names under "weights", if any). Writes curves.png always; with a model, weights.png, and, given
-    test_data=(X_test uint8 N×28×28, y_test) or finding the run's data set on disk, misclassified.png and
-    confusion.png. What it must skip, it says on stderr.
+    names under "weights", if any), rebuilt by load_model(path) -> (model, architecture) (training.load_model,
+    which the commands pass in). Writes curves.png always; with a model, weights.png, and, given
+    test_data=(X_test uint8 N×28×28, y_test) or evaluated_set(metrics) finding the run's images on disk
+    (training.evaluated_set), misclassified.png and confusion.png. What it must skip, it says on stderr.
     """
     if not isinstance(metrics, dict):
         metrics_path = Path(metrics)
@@ -298,8 +276,10 @@ def plot_run(metrics, weights_path=None, out_dir=".", *, model=None, test_data=N
         weights_path = metrics["weights"]
     out_dir = Path(out_dir)
     if model is None and weights_path is not None:   # read before anything is drawn: a bad file leaves no picture
-        from tinygrad_edu import training
-        model, _ = training.load_model(weights_path)
+        if load_model is None:
+            raise ValueError(f"plot_run: to draw from the weights file {weights_path}, pass load_model, the "
+                             "function that rebuilds a model from a weights file")
+        model, _ = load_model(weights_path)
     written = [plot_curves(metrics["history"], out_dir / FILES["curves"], test_accuracy=metrics.get("test_accuracy"),
                            validation_accuracy=metrics.get("validation_accuracy"))]
     if model is None:
@@ -311,7 +291,9 @@ def plot_run(metrics, weights_path=None, out_dir=".", *, model=None, test_data=N
     if test_data is None:
         from tinygrad_edu.datasets import DatasetError
         try:
-            test_data = _test_set(metrics)
+            if evaluated_set is None:
+                raise DatasetError("no evaluated_set given to find them")
+            test_data = evaluated_set(metrics)
         except DatasetError as e:
             images = "held-out training images" if (metrics.get("config") or {}).get("validation") else "test set"
             print(f"plot: no {images} on disk, so no misclassified digits or confusion matrix ({e})", file=sys.stderr)
