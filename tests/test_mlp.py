@@ -275,7 +275,7 @@ def test_the_tutorial_by_hand_and_by_autograd_agree_on_standardised_inputs(batch
     (dict(sizes=[10, 16, 10]), "the mlp model takes 10 inputs and gives 10 outputs; the MNIST commands need 784 "
                               "(28×28 pixels) and 10 (the digits)"),
     (dict(dtype="int8"), "cannot rebuild the model from its architecture: MLP: dtype must be float32 or float64, "
-                         "got 'int8'"),
+                         "got int8"),
     (dict(inputs={"mean": 0.1, "std": 0}), 'inputs must be {"mean": number, "std": number > 0}, the file says '
                                            "{'mean': 0.1, 'std': 0}"),
     (dict(inputs="standard"), "inputs must be {\"mean\": number, \"std\": number > 0}, the file says 'standard'"),

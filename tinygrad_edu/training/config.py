@@ -55,7 +55,7 @@ class TrainConfig:
         if self.init not in init.INITS:
             raise ConfigError(f"unknown init {self.init!r}; choose one of {', '.join(init.INITS)}")
         if self.dtype not in MODEL_DTYPES:
-            raise ConfigError(f"dtype must be {' or '.join(MODEL_DTYPES)}, got {self.dtype!r}")
+            raise ConfigError(f"dtype must be {' or '.join(MODEL_DTYPES)}, got {self.dtype}")
         for name in ("batch_size", "iterations", "epochs", "log_every"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

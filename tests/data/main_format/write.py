@@ -1,4 +1,5 @@
-"""Wrote these weights files and expected.npz with main at 9e0af1d, before nn, models and training were split up."""
+"""Wrote these weights files and expected.npz with main at dcf3ce5, before nn, models and training were split up:
+`PYTHONPATH=<a git archive of dcf3ce5> python tests/data/main_format/write.py`."""
 from pathlib import Path
 
 import numpy as np
