@@ -123,7 +123,10 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
             batches = [(rows, y_train)] if full else datasets.minibatches(rows, y_train, config.batch_size,
                                                                            seed=shuffle)
             for i, (Xb, yb) in enumerate(batches, 1):
-                _step(model, view(Xb), yb, log, config)
+                # NOTE: the step's outputs stay bound until the next step replaces them, as the loop before
+                # this one did: freeing the 480 KB predictions at once lets the C allocator hand the step's
+                # 2.4 MB temporaries back to the OS every step (7× the page faults, +15% on the default run)
+                loss, predictions = _step(model, view(Xb), yb, log, config)
                 log.after_step(model, epoch, epoch_end=not full and i == per_epoch)
                 if log.step == total:   # NOTE: a Ctrl-C during the last step comes too late to lose anything
                     break
@@ -142,13 +145,14 @@ def _diverged(loss, step: int, config: TrainConfig):
                            f"try a smaller --lr than {config.lr}")
 
 
-def _step(model, X, y, log: _Log, config: TrainConfig) -> None:
-    """One update by the model's own rule; its loss and predictions go into the log's window."""
+def _step(model, X, y, log: _Log, config: TrainConfig) -> tuple[float, np.ndarray]:
+    """One update by the model's own rule; its loss and predictions go into the log's window, and are returned."""
     loss, predictions = model.train_step(X, y)
     log.step += 1
     if not math.isfinite(loss):
         _diverged(loss, log.step, config)
     log.add(loss, predictions, y)
+    return loss, predictions
 
 
 def _evaluate(model, X, y, log: _Log, config: TrainConfig) -> tuple[float, np.ndarray, float]:
