@@ -124,17 +124,26 @@ def test_the_lab_in_a_real_browser(lab_url):
                 page.locator("#panel-forward").screenshot(path=shots / "lab-forward.png")
                 page.locator("#panel-backward").screenshot(path=shots / "lab-backward.png")
 
-            # the training view: a short run, the curve grows
+            # the training view: the curve grows while a run goes (a long run, paused once it has grown: each step
+            # sleeps at least 0.5 ms, so 20,000 steps last over 10 s, many polls), then Reset ends it
             page.select_option("#batch-mode", "mini")
             page.fill("#batch-size", "64")
-            page.fill("#steps", "300")
+            page.fill("#steps", "20000")
             page.fill("#lr", "0.1")
             page.select_option("#init", "he")
             page.click("#train-start")
-            page.wait_for_function("Number(document.getElementById('curve').dataset.points) >= 2", timeout=60000)
+            page.wait_for_function("Number(document.getElementById('curve').dataset.points) >= 1", timeout=60000)
             first = int(page.get_attribute("#curve", "data-points"))
             page.wait_for_function(f"Number(document.getElementById('curve').dataset.points) > {first}",
                                    timeout=60000)
+            page.click("#train-pause")
+            page.wait_for_function("document.getElementById('train-status').textContent.startsWith('paused')")
+            page.click("#reset")
+            page.wait_for_function("!document.getElementById('train-start').disabled")
+
+            # a short run to its end: every entry arrives, once
+            page.fill("#steps", "300")
+            page.click("#train-start")
             page.wait_for_function("document.getElementById('train-status').textContent.startsWith('done')",
                                    timeout=120000)
             assert int(page.get_attribute("#curve", "data-points")) == 30   # 300 steps, an entry every 10
