@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_edu"
 # below it. docs/layout.md describes the same layers.
 LAYERS = {
     0: {"grad_mode", "dtypes", "dims", "autograd", "ops", "tensor", "files"},   # the core, and the file writer
-    1: {"init", "gradcheck", "manual", "tutorial", "nn", "optim", "checkpoint", "opspecs", "datasets"},
+    1: {"init", "gradcheck", "manual", "tutorial", "nn", "optim", "checkpoint", "opspecs", "datasets",
+        "messages"},
     2: {"models", "mlp", "cnn"},
     3: {"viz"},
     4: {"training"},

@@ -61,3 +61,10 @@ def test_installed_wheel_trains_on_its_bundled_copy_from_anywhere(wheel, tmp_pat
                         first)
     assert re.search(r"^test accuracy +0\.\d{4}$", run.stdout, re.M)
     assert not (tmp_path / "xdg").exists()
+
+
+def test_wheel_holds_the_message_catalogue(wheel):
+    from tinygrad_edu import messages
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    assert {f"tinygrad_edu/messages/{area}.json" for area in messages.areas()} <= names
