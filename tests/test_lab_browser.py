@@ -6,8 +6,10 @@ On real MNIST (TINYGRAD_EDU_DATA or the bundled copy) it uses the network the la
 a small synthetic data set.
 """
 import os
+import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,12 +70,26 @@ def preview_ink(page) -> int:
         let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 250) n++; return n; }""")
 
 
+def wait_until(page, check, timeout=60.0, what="the page"):
+    """Polls check() from Python until it is true (the page's CSP allows no eval, so no wait_for_function)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not true after {timeout} s")
+        page.wait_for_timeout(50)
+
+
+def points(page) -> int:
+    return int(page.get_attribute("#curve", "data-points"))
+
+
 def shown_probabilities(page, where="#probs"):
     return [float(p) for p in page.eval_on_selector_all(f"{where} .prob", "els => els.map(e => e.dataset.p)")]
 
 
 def test_the_lab_in_a_real_browser(lab_url):
     sync_playwright = browser_or_skip()
+    from playwright.sync_api import expect
     shots = os.environ.get("TINYGRAD_EDU_SCREENSHOTS")
     shots = Path(shots) if shots else None
     if shots:
@@ -81,12 +97,14 @@ def test_the_lab_in_a_real_browser(lab_url):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            # NOTE: bypass_csp lets wait_for_function evaluate its strings; the page itself allows no eval
-            page = browser.new_page(viewport={"width": 1500, "height": 1000}, bypass_csp=True)
+            # the page under its real Content-Security-Policy: any console error (a blocked inline style, a script
+            # error) fails the test
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
             errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+            page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
             page.goto(lab_url)
-            page.wait_for_function("document.querySelectorAll('#probs .prob').length === 10")
+            expect(page.locator("#probs .prob")).to_have_count(10)
 
             # draw a 7 with real pointer events
             box = page.locator("#draw").bounding_box()
@@ -96,7 +114,7 @@ def test_the_lab_in_a_real_browser(lab_url):
             for x, y in [(130, 58), (210, 55), (190, 110), (160, 170), (135, 235)]:
                 page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
             page.mouse.up()
-            page.wait_for_function("document.getElementById('picked').textContent.startsWith('your drawing')")
+            expect(page.locator("#picked")).to_have_text(re.compile("^your drawing"))
             page.wait_for_timeout(300)
             page.wait_for_load_state("networkidle")
             assert preview_ink(page) > 20
@@ -108,7 +126,11 @@ def test_the_lab_in_a_real_browser(lab_url):
             # choose the label, see the backward pass, take a step: the loss goes down
             page.click("#labels button[data-digit='7']")
             page.wait_for_selector("#backward:not([hidden])")
-            page.wait_for_function("document.querySelectorAll('#dW1 .unit').length === 10")
+            expect(page.locator("#dW1 .unit")).to_have_count(10)
+            # the dW2 heat map has its colours (set through the CSSOM, which the CSP allows): red +, blue −
+            colours = page.eval_on_selector_all("#dW2 td", "tds => tds.map(td => getComputedStyle(td).backgroundColor)")
+            assert len(colours) == 10 * 10 and all(c.startswith("rgb(") for c in colours), colours[:3]
+            assert len(set(colours)) > 10, "the heat map's cells are not coloured"
             assert page.inner_text("#rule-Z1") == "∂L/∂Z1 += ∂L/∂A1 ⊙ [Z1 > 0]"
             assert "∂L/∂W1 += " in page.inner_text("#rule-W1")
             page.fill("#alpha", "0.5")
@@ -132,20 +154,18 @@ def test_the_lab_in_a_real_browser(lab_url):
             page.fill("#lr", "0.1")
             page.select_option("#init", "he")
             page.click("#train-start")
-            page.wait_for_function("Number(document.getElementById('curve').dataset.points) >= 1", timeout=60000)
-            first = int(page.get_attribute("#curve", "data-points"))
-            page.wait_for_function(f"Number(document.getElementById('curve').dataset.points) > {first}",
-                                   timeout=60000)
+            wait_until(page, lambda: points(page) >= 1, what="the curve's first point")
+            first = points(page)
+            wait_until(page, lambda: points(page) > first, what="the curve's growth")
             page.click("#train-pause")
-            page.wait_for_function("document.getElementById('train-status').textContent.startsWith('paused')")
+            expect(page.locator("#train-status")).to_have_text(re.compile("^paused"))
             page.click("#reset")
-            page.wait_for_function("!document.getElementById('train-start').disabled")
+            expect(page.locator("#train-start")).to_be_enabled()
 
             # a short run to its end: every entry arrives, once
             page.fill("#steps", "300")
             page.click("#train-start")
-            page.wait_for_function("document.getElementById('train-status').textContent.startsWith('done')",
-                                   timeout=120000)
+            expect(page.locator("#train-status")).to_have_text(re.compile("^done"), timeout=120000)
             assert int(page.get_attribute("#curve", "data-points")) == 30   # 300 steps, an entry every 10
             assert page.evaluate("lab.history.map(e => e.step)") == list(range(10, 301, 10))
             assert len(page.query_selector_all("#train-weights .unit canvas")) == 10

@@ -94,14 +94,23 @@ function column(table, values, { head = "k", name = "", mask = null } = {}) {
     rows.join("");
 }
 
+// NOTE: each cell's colour is set through the CSSOM (td.style), which the page's Content-Security-Policy allows;
+// a style="..." attribute written as HTML is an inline style, which it blocks.
 function heat(table, matrix) {
   const scale = Math.max(1e-12, ...matrix.flat().map(Math.abs));
-  const head = "<tr><th></th>" + matrix[0].map((_, j) => `<th>j=${j}</th>`).join("") + "</tr>";
-  table.innerHTML = head + matrix.map((row, k) => `<tr><th>k=${k}</th>` + row.map((v) => {
-    const t = Math.min(1, Math.abs(v) / scale), c = Math.round(255 * (1 - 0.6 * t));
-    const bg = v >= 0 ? `rgb(255,${c},${c})` : `rgb(${c},${c},255)`;
-    return `<td style="background:${bg}">${fmt(v, 3)}</td>`;
-  }).join("") + "</tr>").join("");
+  const cell = (tag, text) => { const c = document.createElement(tag); c.textContent = text; return c; };
+  const head = document.createElement("tr");
+  head.append(cell("th", ""), ...matrix[0].map((_, j) => cell("th", `j=${j}`)));
+  table.replaceChildren(head, ...matrix.map((row, k) => {
+    const tr = document.createElement("tr");
+    tr.append(cell("th", `k=${k}`), ...row.map((v) => {
+      const t = Math.min(1, Math.abs(v) / scale), c = Math.round(255 * (1 - 0.6 * t));
+      const td = cell("td", fmt(v, 3));
+      td.style.backgroundColor = v >= 0 ? `rgb(255, ${c}, ${c})` : `rgb(${c}, ${c}, 255)`;
+      return td;
+    }));
+    return tr;
+  }));
 }
 
 // --- the panels -----------------------------------------------------------------------------------------
