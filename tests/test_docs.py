@@ -7,7 +7,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from doc_blocks import ROOT, doc_pages, keep_machine_marks, matches, parse_session, run_session, unmarked_blocks
+from doc_blocks import (
+    ROOT,
+    blocks,
+    doc_pages,
+    keep_machine_marks,
+    mark_and_needs,
+    matches,
+    needing,
+    parse_session,
+    run_session,
+    unmarked_blocks,
+)
+from sybil import Document
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import code_links  # noqa: E402
@@ -120,6 +132,32 @@ def test_console_sessions(tmp_path):
         run_session("$ sleep 30 & sleep 30\n", tmp_path, timeout=0.5)
     with pytest.raises(ValueError, match="first line must be a `\\$ ` command"):
         parse_session("output first\n$ echo\n")
+
+
+def test_a_block_needing_a_missing_tool_skips_with_the_reason_and_fails_under_ci(monkeypatch):
+    text = "<!-- run needs=dot,no-such-tool -->\n```python\nx = 1\n```\n"
+    assert mark_and_needs(text, text.index("```")) == ("run", ("dot", "no-such-tool"))
+    assert mark_and_needs("<!-- run -->\n```", 13) == ("run", ())
+    evaluate = needing(("no-such-tool",), lambda example: None)
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="this block needs no-such-tool, not on PATH"):
+        evaluate(None)
+    monkeypatch.setenv("CI", "true")
+    assert "this block needs no-such-tool, not on PATH" in evaluate(None)
+    assert evaluate(None).endswith("CI must run it")
+    assert needing(("sh",), lambda example: "ran")(None) == "ran"     # the tool is here: the block runs
+
+
+OPTIONAL_TOOLS = {"dot": re.compile(r"viz\.render\(|^\$ dot ", re.M)}
+
+
+@pytest.mark.parametrize("page", doc_pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_run_block_using_an_optional_tool_says_it_needs_it(page):
+    """A newcomer's `pytest` passes without Graphviz: a run block that draws with `dot` is marked needs=dot."""
+    for block in blocks(Document(page.read_text(encoding="utf-8"), str(page))):
+        for tool, uses in OPTIONAL_TOOLS.items():
+            if block.mark == "run" and uses.search(block.source):
+                assert tool in block.needs, f"{page.name}:{block.line} uses {tool}: mark it <!-- run needs={tool} -->"
 
 
 PAGE = '''# A page
