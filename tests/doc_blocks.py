@@ -35,6 +35,7 @@ MARK_RE = re.compile(r"^[ \t]*<!--\s*(\S+?)(?:\s+needs=([\w.,-]+))?\s*-->[ \t]*$
 ELISION = "..."
 NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 MACHINE_NUMBER = re.compile(r"~(" + NUMBER + r")")   # `~` right before a number: any number matches
+SUITE_SIZE = __import__("pytest").StashKey[int | None]()   # the whole suite's test count (conftest.py sets it)
 COMMAND_TIMEOUT = 600                 # seconds for one console command (a run block should take seconds)
 
 

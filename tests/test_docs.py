@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+import doc_blocks
 import pytest
 from doc_blocks import (
     ROOT,
@@ -109,6 +110,16 @@ def test_a_stale_or_untitled_line_link_is_caught(tmp_path):
     ]
     with pytest.raises(ValueError, match="has no title"):
         code_links.rewrite(tmp_path / "p.md")     # a page with a broken link is not rewritten
+
+def test_the_readme_says_about_how_many_tests_there_are(request):
+    """README.md's "about 1,800 tests" stays within 15% of the whole suite's size (counted when it is collected)."""
+    size = request.config.stash.get(doc_blocks.SUITE_SIZE, None)
+    if size is None:
+        pytest.skip("the suite's size is known only when the whole suite is collected (plain `pytest`)")
+    claimed = re.search(r"about ([\d,]+) tests", (ROOT / "README.md").read_text(encoding="utf-8")).group(1)
+    assert abs(int(claimed.replace(",", "")) - size) <= 0.15 * size, \
+        f"README.md says about {claimed} tests; the suite has {size}: round the new count"
+
 
 def test_markers():
     assert matches("step 0\n...\nloss ~2.30 after ~4.1 s\n", "step 0\nstep 1\nstep 2\nloss 0.41 after 12 s")
