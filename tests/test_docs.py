@@ -246,3 +246,41 @@ def test_numbers_beside_the_pictures_are_the_recorded_runs(page):
         assert number == f"{run[what + '_accuracy']:.{len(number) - 2}f}", \
             f"{page.name} says {what} accuracy {number}; the pictures' run (docs/images/run.json) says " \
             f"{run[what + '_accuracy']}: python scripts/make_doc_images.py redraws both"
+
+
+# --- the Vietnamese pages: one notation (the seed's), and lists that a decimal comma cannot blur -------------
+
+VIETNAMESE = sorted((ROOT / "docs").glob("*.vi.md")) + sorted((ROOT / "notebooks").glob("*.vi.ipynb"))
+MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
+
+
+def prose(path: Path) -> str:
+    """A page's text outside code blocks (a notebook's markdown cells)."""
+    if path.suffix == ".ipynb":
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+
+
+@pytest.mark.parametrize("page", VIETNAMESE, ids=lambda p: p.name)
+def test_vietnamese_pages_write_the_seeds_notation(page):
+    """z^[l] and dz^[l] in lower case, as the seed (and the Vietnamese notebook) write them; docs/tutorial.vi.md
+    says so."""
+    capitals = [m for m in MATH.findall(prose(page)) if re.search(r"(?<![A-Za-z\\])d?Z\^\{\[", m)]
+    assert capitals == [], f"{page.name}: write z^{{[l]}}, dz^{{[l]}} (the seed's): {capitals[:3]}"
+
+
+@pytest.mark.parametrize("page", VIETNAMESE, ids=lambda p: p.name)
+def test_vietnamese_lists_of_decimals_are_separated_by_semicolons(page):
+    """0,05; 0,1; 0,2 — not 0,05, 0,1, 0,2, where the decimal comma and the list's comma look alike."""
+    text = re.sub(r"`[^`\n]*`", "", MATH.sub("", prose(page)))
+    blurred = re.findall(r"\d,\d+, \d[\d,]*", text)
+    assert blurred == [], f"{page.name}: separate decimals with '; ': {blurred[:3]}"
+
+
+def test_the_derivation_is_on_both_tutorial_pages_in_both_languages():
+    assert "(derivation.md)" in (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    assert "(derivation.vi.md)" in (ROOT / "docs" / "tutorial.vi.md").read_text(encoding="utf-8")
+    for name in ("derivation.md", "derivation.vi.md"):
+        text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+        assert "<!-- run -->" in text and "dz^{[2]} = A^{[2]} - Y" in text and "A^{[1]T}" in text, name

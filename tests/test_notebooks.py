@@ -167,6 +167,21 @@ def test_notebook_01_trains_to_the_readme_figure_and_every_comparison_row_agrees
     assert html.count(">ok</td>") == 6 and "ValueError" in html
     assert len(outputs_with(nb, "image/png")) == 5                    # the digits and the four viz plots
     check_graph_output(nb, "L")
+    # the two-line rule the learner derived is shown above each op's code, in the tutorial's names
+    markdown = "".join(outputs_with(nb, "text/markdown"))
+    assert "∂L/∂Z2 = ∂L/∂L · (softmax(Z2) − onehot(Y))/m" in markdown and "grad[target] -= scale" in markdown
+    assert "∂L/∂W2 += ∂L/∂(W2·A1) · A1ᵀ\n∂L/∂A1 += W2ᵀ · ∂L/∂(W2·A1)" in markdown
+
+
+@pytest.mark.parametrize("name", NAMES[:2])
+def test_notebook_01_shows_each_ops_rule_beside_its_code_and_says_why_the_code_differs(name):
+    cells = read(name)["cells"]
+    source = ["".join(c["source"]) for c in cells]
+    for op in ("SoftmaxCrossEntropy", "MatMul"):
+        (i,) = [i for i, s in enumerate(source) if f"show_rule(ops.{op}," in s]
+        assert cells[i]["cell_type"] == "code" and cells[i - 1]["cell_type"] == "markdown"
+        assert ("grad[target] -= scale" if op == "SoftmaxCrossEntropy" else "g @ b.T") in source[i - 1]
+    assert not any("show(ops.MatMul.backward)" in s for s in source)
 
 
 def test_notebook_02_trains_the_mlp_to_98_percent_and_ports_it_to_pytorch():
