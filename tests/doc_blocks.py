@@ -2,6 +2,8 @@
 
 Every fenced block in README.md and docs/**/*.md is preceded by `<!-- run -->` (CI runs it, in page order) or
 `<!-- measurement -->` (scripts/record_docs.py runs it and records its output); ```text blocks need no mark.
+A run block that needs an optional tool says so, `<!-- run needs=dot -->`: without the tool on PATH it skips with
+the reason, except under CI=true, where it fails.
 Run blocks are ```console (shell sessions: `$ command`, then its output) or ```python (one namespace per page;
 with `>>> ` lines, a doctest session). Each page's blocks run in one temporary folder, the page's cwd.
 In expected output: a line `...` alone stands for any lines, `...` inside a line for any text, and `~` before a
@@ -28,10 +30,12 @@ from sybil.parsers.markdown.lexers import RawFencedCodeBlockLexer
 ROOT = Path(__file__).resolve().parent.parent
 MARKS = ("run", "measurement")
 UNMARKED = ("text",)                  # info strings that need no mark: diagrams, formulas, file listings
-MARK_RE = re.compile(r"^[ \t]*<!--\s*(\S+?)\s*-->[ \t]*$")
+# a mark may name the optional tools its block needs: `<!-- run needs=dot -->` (several: needs=dot,jupyter)
+MARK_RE = re.compile(r"^[ \t]*<!--\s*(\S+?)(?:\s+needs=([\w.,-]+))?\s*-->[ \t]*$")
 ELISION = "..."
 NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 MACHINE_NUMBER = re.compile(r"~(" + NUMBER + r")")   # `~` right before a number: any number matches
+SUITE_SIZE = __import__("pytest").StashKey[int | None]()   # the whole suite's test count (conftest.py sets it)
 COMMAND_TIMEOUT = 600                 # seconds for one console command (a run block should take seconds)
 
 
@@ -54,6 +58,7 @@ class Block:
     source: str
     source_start: int     # offset of the source in the page's text
     line: int             # 1-based line of the opening fence
+    needs: tuple[str, ...] = ()   # the optional tools (commands on PATH) the block needs: `needs=dot`
 
     @property
     def needs_mark(self) -> bool:
@@ -62,11 +67,18 @@ class Block:
 
 def mark_before(text: str, position: int) -> str | None:
     """The mark on the line just before the fence starting at `position` (blank lines between are allowed)."""
+    return mark_and_needs(text, position)[0]
+
+
+def mark_and_needs(text: str, position: int) -> tuple[str | None, tuple[str, ...]]:
+    """The mark before the fence at `position` and the tools it says the block needs (`needs=dot,jupyter`)."""
     for line in reversed(text[:position].splitlines()):
         if line.strip():
             m = MARK_RE.match(line)
-            return m.group(1) if m else None
-    return None
+            if not m:
+                return None, ()
+            return m.group(1), tuple(m.group(2).split(",")) if m.group(2) else ()
+    return None, ()
 
 
 def blocks(document: Document) -> list[Block]:
@@ -76,8 +88,9 @@ def blocks(document: Document) -> list[Block]:
         source = region.lexemes["source"]
         info = region.lexemes["info"].strip()
         source_start = region.start + source.offset
-        found.append(Block(region, mark_before(document.text, region.start), info.split()[0] if info else "",
-                           str(source), source_start, document.text.count("\n", 0, region.start) + 1))
+        mark, needs = mark_and_needs(document.text, region.start)
+        found.append(Block(region, mark, info.split()[0] if info else "", str(source), source_start,
+                           document.text.count("\n", 0, region.start) + 1, needs))
     return sorted(found, key=lambda b: b.region.start)
 
 
@@ -285,6 +298,28 @@ def _wrong_language(language):
     return evaluate
 
 
+def missing_tools(needs: tuple[str, ...]) -> list[str]:
+    """The tools of `needs` that are not on PATH."""
+    return [tool for tool in needs if shutil.which(tool) is None]
+
+
+def needing(tools: tuple[str, ...], evaluator):
+    """evaluator, run only when every tool is on PATH: else the block skips, saying which is missing and how to
+    get it; under CI=true (where .ci/run installs them) a missing tool fails the block instead."""
+    import pytest
+
+    def evaluate(example):
+        missing = missing_tools(tools)
+        if missing:
+            reason = (f"this block needs {', '.join(missing)}, not on PATH (docs/docs-tests.md says how to "
+                      "install the optional tools)")
+            if os.environ.get("CI", "").lower() == "true":
+                return f"{reason}: CI must run it"
+            pytest.skip(reason)
+        return evaluator(example)
+    return evaluate
+
+
 class RunBlockParser:
     """Sybil's parser for the run blocks of a page (measurement and text blocks are left alone)."""
 
@@ -301,10 +336,14 @@ class RunBlockParser:
             if block.language == "python" and block.source.lstrip().startswith(">>>"):
                 for doctest_region in self.doctest(region.parsed, document.path):
                     doctest_region.adjust(region, region.parsed)
+                    if block.needs:
+                        doctest_region.evaluator = needing(block.needs, doctest_region.evaluator)
                     yield doctest_region
                 continue
             region.evaluator = {"console": evaluate_console, "python": self.python}.get(
                 block.language, _wrong_language(block.language))
+            if block.needs:
+                region.evaluator = needing(block.needs, region.evaluator)
             yield region
 
 

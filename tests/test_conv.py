@@ -151,3 +151,23 @@ def test_gradcheck_covers_a_padded_strided_conv_with_bias():
     w = Tensor(rng.normal(size=(3, 2, 3, 2)), requires_grad=True)
     b = Tensor(rng.normal(size=3), requires_grad=True)
     assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2)), [x, w, b])
+
+
+def test_the_worked_example_on_the_page_is_the_one_the_picture_draws():
+    """docs/conv.md's worked example and scripts/conv_example.py (its picture) use the same numbers, and the
+    picture's gradients are the derivation's."""
+    import importlib.util
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("conv_example", root / "scripts" / "conv_example.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    page = (root / "docs" / "conv.md").read_text(encoding="utf-8")
+    for name, value in (("x", script.X), ("w", script.W), ("G", script.G)):
+        literal = re.search(rf"^{name} = np\.array\((\[.*?\])\)", page, re.M).group(1)
+        assert eval(literal) == value, name
+    values = script.example()
+    assert values["dw"].tolist() == [[3.0, 7.0], [0.0, 2.0]]
+    assert values["dx"].tolist() == [[1.0, -1.0, 0.0], [1.0, 3.0, -2.0], [-2.0, 4.0, 0.0]]
+    assert (root / "docs" / "images" / "conv" / "worked-example.png").exists()

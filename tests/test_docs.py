@@ -6,8 +6,21 @@ import re
 import sys
 from pathlib import Path
 
+import doc_blocks
 import pytest
-from doc_blocks import ROOT, doc_pages, keep_machine_marks, matches, parse_session, run_session, unmarked_blocks
+from doc_blocks import (
+    ROOT,
+    blocks,
+    doc_pages,
+    keep_machine_marks,
+    mark_and_needs,
+    matches,
+    needing,
+    parse_session,
+    run_session,
+    unmarked_blocks,
+)
+from sybil import Document
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import code_links  # noqa: E402
@@ -98,6 +111,16 @@ def test_a_stale_or_untitled_line_link_is_caught(tmp_path):
     with pytest.raises(ValueError, match="has no title"):
         code_links.rewrite(tmp_path / "p.md")     # a page with a broken link is not rewritten
 
+def test_the_readme_says_about_how_many_tests_there_are(request):
+    """README.md's "about 1,800 tests" stays within 15% of the whole suite's size (counted when it is collected)."""
+    size = request.config.stash.get(doc_blocks.SUITE_SIZE, None)
+    if size is None:
+        pytest.skip("the suite's size is known only when the whole suite is collected (plain `pytest`)")
+    claimed = re.search(r"about ([\d,]+) tests", (ROOT / "README.md").read_text(encoding="utf-8")).group(1)
+    assert abs(int(claimed.replace(",", "")) - size) <= 0.15 * size, \
+        f"README.md says about {claimed} tests; the suite has {size}: round the new count"
+
+
 def test_markers():
     assert matches("step 0\n...\nloss ~2.30 after ~4.1 s\n", "step 0\nstep 1\nstep 2\nloss 0.41 after 12 s")
     assert matches("a\n...\nb", "a\nb")                  # `...` alone: any number of lines, none included
@@ -120,6 +143,32 @@ def test_console_sessions(tmp_path):
         run_session("$ sleep 30 & sleep 30\n", tmp_path, timeout=0.5)
     with pytest.raises(ValueError, match="first line must be a `\\$ ` command"):
         parse_session("output first\n$ echo\n")
+
+
+def test_a_block_needing_a_missing_tool_skips_with_the_reason_and_fails_under_ci(monkeypatch):
+    text = "<!-- run needs=dot,no-such-tool -->\n```python\nx = 1\n```\n"
+    assert mark_and_needs(text, text.index("```")) == ("run", ("dot", "no-such-tool"))
+    assert mark_and_needs("<!-- run -->\n```", 13) == ("run", ())
+    evaluate = needing(("no-such-tool",), lambda example: None)
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="this block needs no-such-tool, not on PATH"):
+        evaluate(None)
+    monkeypatch.setenv("CI", "true")
+    assert "this block needs no-such-tool, not on PATH" in evaluate(None)
+    assert evaluate(None).endswith("CI must run it")
+    assert needing(("sh",), lambda example: "ran")(None) == "ran"     # the tool is here: the block runs
+
+
+OPTIONAL_TOOLS = {"dot": re.compile(r"viz\.render\(|^\$ dot ", re.M)}
+
+
+@pytest.mark.parametrize("page", doc_pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_run_block_using_an_optional_tool_says_it_needs_it(page):
+    """A newcomer's `pytest` passes without Graphviz: a run block that draws with `dot` is marked needs=dot."""
+    for block in blocks(Document(page.read_text(encoding="utf-8"), str(page))):
+        for tool, uses in OPTIONAL_TOOLS.items():
+            if block.mark == "run" and uses.search(block.source):
+                assert tool in block.needs, f"{page.name}:{block.line} uses {tool}: mark it <!-- run needs={tool} -->"
 
 
 PAGE = '''# A page
@@ -197,3 +246,41 @@ def test_numbers_beside_the_pictures_are_the_recorded_runs(page):
         assert number == f"{run[what + '_accuracy']:.{len(number) - 2}f}", \
             f"{page.name} says {what} accuracy {number}; the pictures' run (docs/images/run.json) says " \
             f"{run[what + '_accuracy']}: python scripts/make_doc_images.py redraws both"
+
+
+# --- the Vietnamese pages: one notation (the seed's), and lists that a decimal comma cannot blur -------------
+
+VIETNAMESE = sorted((ROOT / "docs").glob("*.vi.md")) + sorted((ROOT / "notebooks").glob("*.vi.ipynb"))
+MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
+
+
+def prose(path: Path) -> str:
+    """A page's text outside code blocks (a notebook's markdown cells)."""
+    if path.suffix == ".ipynb":
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+
+
+@pytest.mark.parametrize("page", VIETNAMESE, ids=lambda p: p.name)
+def test_vietnamese_pages_write_the_seeds_notation(page):
+    """z^[l] and dz^[l] in lower case, as the seed (and the Vietnamese notebook) write them; docs/tutorial.vi.md
+    says so."""
+    capitals = [m for m in MATH.findall(prose(page)) if re.search(r"(?<![A-Za-z\\])d?Z\^\{\[", m)]
+    assert capitals == [], f"{page.name}: write z^{{[l]}}, dz^{{[l]}} (the seed's): {capitals[:3]}"
+
+
+@pytest.mark.parametrize("page", VIETNAMESE, ids=lambda p: p.name)
+def test_vietnamese_lists_of_decimals_are_separated_by_semicolons(page):
+    """0,05; 0,1; 0,2 — not 0,05, 0,1, 0,2, where the decimal comma and the list's comma look alike."""
+    text = re.sub(r"`[^`\n]*`", "", MATH.sub("", prose(page)))
+    blurred = re.findall(r"\d,\d+, \d[\d,]*", text)
+    assert blurred == [], f"{page.name}: separate decimals with '; ': {blurred[:3]}"
+
+
+def test_the_derivation_is_on_both_tutorial_pages_in_both_languages():
+    assert "(derivation.md)" in (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    assert "(derivation.vi.md)" in (ROOT / "docs" / "tutorial.vi.md").read_text(encoding="utf-8")
+    for name in ("derivation.md", "derivation.vi.md"):
+        text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+        assert "<!-- run -->" in text and "dz^{[2]} = A^{[2]} - Y" in text and "A^{[1]T}" in text, name

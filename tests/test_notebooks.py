@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from contextlib import redirect_stdout
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
 NAMES = ["01_from_scratch_to_autograd.ipynb", "01_from_scratch_to_autograd.vi.ipynb", "02_your_own_model.ipynb",
          "03_write_an_op.ipynb"]
 # NOTE: a guard against a hung kernel, not a speed test: each notebook takes under two minutes on an idle 2-core
@@ -57,6 +59,41 @@ def test_valid_nbformat_and_the_data_loaded_without_a_path(name):
     assert "TINYGRAD_EDU_DATA" not in source and "/work/" not in source
     if "load_mnist(" in source:
         assert re.findall(r"load_mnist\((.*?)\)", source) == [""] * source.count("load_mnist(")
+
+
+def extra(name: str) -> list[str]:
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11's tomllib reads pyproject.toml")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return project["optional-dependencies"][name]
+
+
+def test_one_install_command_gives_jupyterlab_and_what_the_notebooks_and_exercises_need():
+    wanted = {"jupyterlab", "nbconvert", "nbclient", "ipykernel", "hypothesis"}
+    names = {re.split(r"[<>=\[ ]", r)[0] for r in extra("notebooks")}
+    assert wanted <= names, wanted - names
+    assert any(r.startswith("tinygrad_edu[") and "plot" in r and "exercises" in r for r in extra("notebooks"))
+    assert any(r.startswith("tinygrad_edu[") and "notebooks" in r for r in extra("dev"))   # CI installs dev
+    for page in ("README.md", "docs/notebooks.md", "docs/start.vi.md"):
+        text = (ROOT / page).read_text(encoding="utf-8")
+        assert 'python3 -m pip install -e ".[notebooks]"' in text and "jupyter lab notebooks" in text, page
+    for name in NAMES:
+        first = code_cells(read(name))[0]
+        assert 'pip install -e ".[notebooks]"' in first and "jupyter lab" in first, name
+        assert "OWNER" not in first and "github.com" not in first, f"{name}: a placeholder address"
+
+
+@pytest.mark.parametrize("command", [["jupyter", "lab", "--version"], ["jupyter", "nbconvert", "--version"]])
+def test_the_jupyter_commands_the_docs_give_run(command):
+    """Skips (with the reason) when the notebooks extra is not installed; under CI=true, which installs it, fails."""
+    jupyter = shutil.which("jupyter")
+    out = jupyter and subprocess.run([jupyter, *command[1:]], capture_output=True, text=True, timeout=120)
+    if not out or (out.returncode != 0 and "not found" in out.stderr):   # "Jupyter command `jupyter-lab` not found"
+        reason = f"`{' '.join(command[:2])}` is not installed: pip install -e \".[notebooks]\""
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI installs the notebooks extra: {reason}")
+        pytest.skip(reason)
+    assert out.returncode == 0, out.stderr
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*\n", out.stdout), out.stdout
 
 
 def test_the_vietnamese_notebook_runs_the_same_code_as_the_english_one():
@@ -130,6 +167,21 @@ def test_notebook_01_trains_to_the_readme_figure_and_every_comparison_row_agrees
     assert html.count(">ok</td>") == 6 and "ValueError" in html
     assert len(outputs_with(nb, "image/png")) == 5                    # the digits and the four viz plots
     check_graph_output(nb, "L")
+    # the two-line rule the learner derived is shown above each op's code, in the tutorial's names
+    markdown = "".join(outputs_with(nb, "text/markdown"))
+    assert "∂L/∂Z2 = ∂L/∂L · (softmax(Z2) − onehot(Y))/m" in markdown and "grad[target] -= scale" in markdown
+    assert "∂L/∂W2 += ∂L/∂(W2·A1) · A1ᵀ\n∂L/∂A1 += W2ᵀ · ∂L/∂(W2·A1)" in markdown
+
+
+@pytest.mark.parametrize("name", NAMES[:2])
+def test_notebook_01_shows_each_ops_rule_beside_its_code_and_says_why_the_code_differs(name):
+    cells = read(name)["cells"]
+    source = ["".join(c["source"]) for c in cells]
+    for op in ("SoftmaxCrossEntropy", "MatMul"):
+        (i,) = [i for i, s in enumerate(source) if f"show_rule(ops.{op}," in s]
+        assert cells[i]["cell_type"] == "code" and cells[i - 1]["cell_type"] == "markdown"
+        assert ("grad[target] -= scale" if op == "SoftmaxCrossEntropy" else "g @ b.T") in source[i - 1]
+    assert not any("show(ops.MatMul.backward)" in s for s in source)
 
 
 def test_notebook_02_trains_the_mlp_to_98_percent_and_ports_it_to_pytorch():

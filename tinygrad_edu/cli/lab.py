@@ -5,6 +5,7 @@ import argparse
 import ipaddress
 
 from tinygrad_edu.cli.common import check_outputs, fail
+from tinygrad_edu.messages import DEFAULT_LANGUAGE, LANGUAGES, text
 
 HELP = "open the lab: draw a digit, see forward and backward, take a step, watch training (a local web page)"
 DESCRIPTION = """\
@@ -19,6 +20,7 @@ examples:
   tinygrad-edu lab
   tinygrad-edu lab --weights weights.npz --save lab-weights.npz
   tinygrad-edu lab --host 0.0.0.0 --port 8080 --no-browser     # a classroom: reachable from other machines
+  tinygrad-edu lab --lang vi                                    # the page in Vietnamese (it has a switch too)
 """
 
 LOOPBACK = "127.0.0.1"
@@ -45,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="folder holding MNIST's four IDX files (default: "
                         "$TINYGRAD_EDU_DATA, then the copy bundled with tinygrad_edu, then the cache)")
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    parser.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE,
+                        help="the page's language at first (it has a switch) and this command's messages "
+                             f"(default: {DEFAULT_LANGUAGE})")
 
 
 def is_loopback(host: str) -> bool:
@@ -77,28 +82,29 @@ def run(args) -> int:
             session.check_network(net)
         except checkpoint.CheckpointError as e:
             return fail("lab", e)
-        source = f"{args.weights} ({training.describe(net)})"
+        origin = {"kind": "file", "path": str(args.weights), "description": training.describe(net)}
+        source = text("lab.origin_file", args.lang, path=origin["path"], description=origin["description"])
     else:
         result = session.train_startup(data)
         net = result.model
-        source = (f"trained at startup: He init, {result.iterations} minibatch steps in {result.seconds:.1f} s, "
-                  f"test accuracy {result.test_accuracy:.4f}")
-    print(f"lab: network {source}", flush=True)
-    lab = session.Lab(net, data, save_path=args.save, source=source)
+        origin = {"kind": "startup", "steps": result.iterations, "accuracy": f"{result.test_accuracy:.4f}"}
+        source = text("lab.origin_startup", args.lang, **{k: v for k, v in origin.items() if k != "kind"})
+    print(text("cli.lab_network", args.lang, source=source), flush=True)
+    lab = session.Lab(net, data, save_path=args.save, source=source, origin=origin, language=args.lang)
     try:
         httpd = server.bind(lab, args.host, args.port, verbose=args.verbose)
     except OSError as e:
         return fail("lab", f"cannot listen on {args.host}:{args.port or 8000}: {e.strerror or e}")
     if not is_loopback(args.host):
-        print(f"lab: warning: listening on {args.host}: anyone who can reach this machine on port "
-              f"{httpd.server_address[1]} can use the lab", flush=True)
+        print(text("cli.lab_exposed", args.lang, host=args.host, port=httpd.server_address[1]), flush=True)
     try:   # NOTE: from here on, Ctrl-C stops the lab cleanly
-        print(f"lab: serving on {httpd.url} (ready in {time.perf_counter() - start:.1f} s; Ctrl-C stops)", flush=True)
+        print(text("cli.lab_serving", args.lang, url=httpd.url, seconds=f"{time.perf_counter() - start:.1f}"),
+              flush=True)
         if not args.no_browser:
             threading.Thread(target=webbrowser.open, args=(httpd.url,), daemon=True).start()
         httpd.serve_forever()
     except KeyboardInterrupt:
-        print("\nlab: stopping", flush=True)
+        print("\n" + text("cli.lab_stopping", args.lang), flush=True)
     finally:
         lab.close()
         httpd.server_close()

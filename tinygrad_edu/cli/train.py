@@ -47,7 +47,7 @@ MODEL_DEFAULTS = {
                  "optimizer": "sgd", "schedule": "none", "normalize": "none"},
     "mlp": {"hidden": (256,), "init": "torch", "lr": 1e-3, "batch_size": 128, "epochs": 15,
             "optimizer": "adam", "schedule": "cosine", "normalize": "standard"},
-    # the recipe chosen on validation images by the second study's rule in docs/conv.md (candidate E)
+    # the recipe chosen on validation images by the second study's rule in docs/conv_study.md (candidate E)
     "cnn": {"channels": (16, 32), "hidden": (128,), "init": "torch", "lr": 2e-3, "batch_size": 128, "epochs": 5,
             "optimizer": "adam", "schedule": "cosine", "normalize": "standard"},
 }

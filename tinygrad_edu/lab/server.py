@@ -19,8 +19,9 @@ from importlib import resources
 
 import numpy as np
 
+from tinygrad_edu import messages
 from tinygrad_edu.lab.digits import mnist_style
-from tinygrad_edu.lab.session import INITS, LR_RANGE, MAX_STEPS, Lab, LabError
+from tinygrad_edu.lab.session import EPS_RANGE, INITS, LR_RANGE, MAX_STEPS, PARAMS, Lab, LabError
 
 MAX_BODY = 1 << 20            # bytes: a 280×280 drawing at 3 decimals is well under this
 PIXELS = 784
@@ -168,6 +169,38 @@ def api_save(lab: Lab, body: dict):
     return {"saved": lab.save()}
 
 
+def api_messages(lab: Lab, body: dict):
+    """{"lang": "vi"} (default: the lab's language, `lab --lang`): the page's words from the message catalogue
+    (tinygrad_edu/messages/lab.json, and common.json's as `common.KEY`), {name} fields left for the page."""
+    _fields(body, (), ("lang",))
+    lang = body.get("lang", lab.language)
+    if lang not in messages.LANGUAGES:
+        raise BadRequest(f"lang must be one of {', '.join(messages.LANGUAGES)}, got {json.dumps(lang)[:40]}")
+    common = {f"common.{k}": v for k, v in messages.in_language("common", lang).items()}
+    return {"lang": lang, "languages": list(messages.LANGUAGES),
+            "messages": {**common, **messages.in_language("lab", lang)}}
+
+
+def api_nudge(lab: Lab, body: dict):
+    """{"image", "label", "param": "W1"|"b1"|"W2"|"b2", "index": [row, column], "eps"}: finite differences for
+    that one weight beside the backward pass's gradient (Lab.nudge)."""
+    _fields(body, ("image", "label", "param", "index", "eps"))
+    param = body["param"]
+    if param not in PARAMS:
+        raise BadRequest(f"param must be one of {', '.join(PARAMS)}, got {json.dumps(param)[:40]}")
+    shape = getattr(lab.params, param).shape
+    index = body["index"]
+    if not (isinstance(index, list) and len(index) == 2 and all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i, n in zip(index, shape))):
+        raise BadRequest(f"index must be [row, column] within {param}, which is {shape[0]}×{shape[1]}, "
+                         f"got {json.dumps(index)[:40]}")
+    row, col = index
+    eps, (low, high) = body["eps"], EPS_RANGE
+    if not (_number(eps) and math.isfinite(eps) and low <= eps <= high):
+        raise BadRequest(f"eps must be a number from {low} to {high}, got {json.dumps(eps)[:40]}")
+    return lab.nudge(image_field(body), label_field(body), param, (row, col), float(eps))
+
+
 def api_train_start(lab: Lab, body: dict):
     _fields(body, ("lr", "batch_size"), ("steps", "init", "seed"))
     init_name = body.get("init", "tutorial")
@@ -205,7 +238,8 @@ def with_weights(lab: Lab, status: dict) -> dict:
 ROUTES = {"/api/state": api_state, "/api/forward": api_forward, "/api/backward": api_backward,
           "/api/step": api_step, "/api/test-image": api_test_image, "/api/reset": api_reset, "/api/save": api_save,
           "/api/train/start": api_train_start, "/api/train/pause": api_train_pause,
-          "/api/train/resume": api_train_resume, "/api/train/status": api_train_status}
+          "/api/train/resume": api_train_resume, "/api/train/status": api_train_status,
+          "/api/messages": api_messages, "/api/nudge": api_nudge}
 
 
 # --- the server -------------------------------------------------------------------------------------------

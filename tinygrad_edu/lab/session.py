@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from tinygrad_edu import checkpoint, datasets, init, manual, training, tutorial
+from tinygrad_edu import checkpoint, datasets, init, manual, messages, training, tutorial
 from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.tensor import Tensor
 from tinygrad_edu.viz.trace import trace
@@ -25,6 +25,8 @@ LR_RANGE = (1e-4, 10.0)      # α accepted for a step or a training run
 MAX_STEPS = 100_000          # the longest training run the page can ask for
 LOG_MINIBATCH = 10           # training history: one entry per step in full batch, per 10 steps with minibatches
 EVALUATE_EVERY = 10          # test accuracy on every 10th history entry (and the last)
+PARAMS = ("W1", "b1", "W2", "b2")   # the weights a nudge can move, in the network's order
+EPS_RANGE = (1e-8, 1.0)      # a nudge's ε
 STARTUP = training.TrainConfig(init="he", batch_size=128, epochs=1, iterations=None, lr=0.1)
 
 
@@ -54,8 +56,14 @@ def train_startup(data, config: training.TrainConfig = STARTUP) -> training.Trai
 class Lab:
     """The network the page works on, its starting weights (for Reset), the MNIST images, and the trainer."""
 
-    def __init__(self, net: training.TutorialNet, data, save_path=None, source: str = ""):
+    def __init__(self, net: training.TutorialNet, data, save_path=None, source: str = "", origin: dict | None = None,
+                 language: str = messages.DEFAULT_LANGUAGE):
+        """origin: where the starting weights came from, as fields the page words in its language
+        ({"kind": "startup", "steps", "accuracy"} or {"kind": "file", "path", "description"});
+        language: the page's language until the learner switches it."""
         check_network(net)
+        self.origin = origin
+        self.language = messages.check_language(language)
         self.net = net
         self.start = tuple(a.copy() for a in net.arrays)
         (self.X_train, self.y_train), (self.X_test, self.y_test) = data
@@ -163,6 +171,35 @@ class Lab:
                               "loss": training.cross_entropy(after["Z2"], Y)},
                     "version": self.version}
 
+    def nudge(self, image: np.ndarray, label: int, param: str, index: tuple[int, int], eps: float) -> dict:
+        """Finite differences for one weight: L with that weight moved to w + ε and to w − ε (the forward pass
+        of manual.py, in float64, on a copy of the weights), (L(w + ε) − L(w − ε))/2ε, and beside it the same
+        element of the backward pass's dW (tutorial.backward_prop, as /api/backward). The weights are not changed."""
+        with self.lock:
+            k = PARAMS.index(param)
+            mean, std = self.net.inputs
+            X = ((np.asarray(image[None, :], dtype=np.float64) - mean) / std).T
+            Y = np.array([label])
+            arrays = [np.asarray(a, dtype=np.float64) for a in self.net.arrays]
+
+            def loss_at(value: float) -> float:
+                moved = [a.copy() for a in arrays]
+                moved[k][index] = value
+                Z2 = manual.forward_prop(*moved, X)[2]
+                return training.cross_entropy(Z2, Y)
+
+            w = float(arrays[k][index])
+            plus, minus = loss_at(w + eps), loss_at(w - eps)
+            fwd = tutorial.forward_prop(self.params, Tensor(self.as_input(image[None, :]), name="X"), Y)
+            g = tutorial.backward_prop(self.params, fwd)
+            for p in self.params:
+                p.grad = None
+            backward = float(getattr(g, "d" + param)[index])
+            numeric = (plus - minus) / (2 * eps)
+            return {"param": param, "index": list(index), "eps": eps, "label": label, "w": w,
+                    "loss_plus": plus, "loss_minus": minus, "numeric": numeric, "backward": backward,
+                    "difference": abs(numeric - backward), "version": self.version}
+
     def pick(self, index: int | None = None, misclassified: bool = False, rng=None) -> dict:
         """A test image by index, or a random one the network gets wrong now; with its label and prediction."""
         n = len(self.y_test)
@@ -205,7 +242,8 @@ class Lab:
         return {"hidden": int(self.params.W1.shape[0]), "test_count": int(len(self.y_test)),
                 "train_count": int(len(self.y_train)), "source": self.source,
                 "can_save": self.save_path is not None, "lr_range": LR_RANGE, "max_steps": MAX_STEPS,
-                "inits": INITS, **self.weights(), "training": self.trainer.status()}
+                "inits": INITS, **self.weights(), "training": self.trainer.status(), "origin": self.origin,
+                "lang": self.language, "languages": list(messages.LANGUAGES)}
 
     def close(self) -> None:
         self.trainer.stop()

@@ -3,7 +3,38 @@
 
 const $ = (id) => document.getElementById(id);
 const lab = { image: null, label: null, hidden: 10, busy: false, pending: false, history: [],
-              polling: null, pollBusy: false, trainState: "idle" };
+              polling: null, pollBusy: false, trainState: "idle", training: null,
+              lang: "en", msgs: {}, source: "", origin: null, trainCount: 0,
+              changed: null, singleSteps: 0,     // what changed the starting weights: null, "training" or steps
+              status: null, picked: null, backward: null, nudged: null, shapes: {} };
+
+// --- the page's words: the message catalogue's (tinygrad_edu/messages/lab.json), from POST /api/messages -----
+
+// t("stepped", {alpha: 0.1}): the message in the page's language, its {name} fields filled as Python fills them
+function t(key, fields = {}) {
+  const text = lab.msgs[key] ?? key;
+  return text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name) => (name in fields ? String(fields[name]) : m));
+}
+
+function translatePage() {
+  document.documentElement.lang = lab.lang;
+  document.querySelectorAll("[data-msg]").forEach((el) => { el.textContent = t(el.dataset.msg); });
+  document.querySelectorAll("[data-msg-aria]").forEach((el) => el.setAttribute("aria-label", t(el.dataset.msgAria)));
+  showSource();
+  showPicked();
+  showStatus();
+  if (lab.training) showTraining(lab.training, false);
+  if (lab.backward) showBackward(lab.backward);
+  if (lab.nudged) showNudge(lab.nudged);
+}
+
+async function setLanguage(lang) {
+  const m = await post("/api/messages", lang ? { lang } : {});
+  lab.lang = m.lang;
+  lab.msgs = m.messages;
+  $("lang").value = m.lang;
+  translatePage();
+}
 
 // --- talking to the server ------------------------------------------------------------------------------
 
@@ -15,14 +46,58 @@ async function post(path, body = {}) {
   return data;
 }
 
-function say(text, ok = false) {
-  const s = $("status");
-  s.textContent = text;
-  s.className = ok ? "ok" : "";
+// the status line: a message (key and fields, so that a language switch rewords it) or a server's error
+function say(key, fields = {}, ok = true) {
+  lab.status = { key, fields, ok };
+  showStatus();
+}
+
+function sayError(message) {
+  lab.status = { raw: message, ok: false };
+  showStatus();
+}
+
+function showStatus() {
+  const s = $("status"), st = lab.status;
+  s.textContent = st ? (st.raw ?? t(st.key, st.fields)) : "";
+  s.className = st && !st.ok ? "" : "ok";
 }
 
 async function guarded(action) {
-  try { await action(); } catch (e) { say(e.message); }
+  try { await action(); } catch (e) { sayError(e.message); }
+}
+
+// the header: where the weights now come from (the startup's training, a file, a run of panel 4, single steps)
+function showSource() {
+  const o = lab.origin;
+  let source = lab.source;
+  if (o && o.kind === "startup") source = t("origin_startup", o);
+  else if (o && o.kind === "file") source = t("origin_file", o);
+  if (lab.changed === "training" && lab.training) {
+    const s = lab.training;
+    source = t("origin_trained", { state: t(`state_${s.state}`), step: s.step, steps: s.steps });
+  } else if (lab.singleSteps > 0) {
+    source = t("origin_stepped", { source, count: lab.singleSteps });
+  }
+  $("source").textContent = t("network", { hidden: lab.hidden, source });
+}
+
+function showPicked() {
+  const p = lab.picked;
+  $("picked").textContent = !p ? "" : t(p.key, p.verdict ? { ...p.fields, verdict: t(p.verdict) } : p.fields);
+}
+
+// a step's Before/After and its status line belong to one image, label and set of weights: gone when they change
+function forgetStep() {
+  $("step-result").hidden = true;
+  if (lab.status && lab.status.key === "stepped") { lab.status = null; showStatus(); }
+}
+
+function updateButtons() {
+  const training = lab.trainState === "running" || lab.trainState === "paused";
+  $("step").disabled = lab.label === null || training;
+  $("nudge").disabled = lab.label === null;
+  $("batch-size").disabled = $("batch-mode").value === "full";
 }
 
 // --- pictures and numbers ---------------------------------------------------------------------------------
@@ -89,19 +164,32 @@ function bars(container, p, { truth = null } = {}) {
 
 function column(table, values, { head = "k", name = "", mask = null } = {}) {
   const rows = values.map((v, k) => `<tr><th>${head}=${k}</th><td>${fmt(v)}</td>` +
-    (mask ? `<td>${mask[k] ? "ReLU′ = 1" : "<span class=muted>masked</span>"}</td>` : "") + "</tr>");
+    (mask ? `<td>${mask[k] ? t("relu_on") : `<span class=muted>${t("masked")}</span>`}</td>` : "") + "</tr>");
   table.innerHTML = (name ? `<tr><th></th><th>${name}</th>${mask ? "<th>Z1 &gt; 0</th>" : ""}</tr>` : "") +
     rows.join("");
 }
 
+// NOTE: each cell's colour is set through the CSSOM (td.style), which the page's Content-Security-Policy allows;
+// a style="..." attribute written as HTML is an inline style, which it blocks.
 function heat(table, matrix) {
   const scale = Math.max(1e-12, ...matrix.flat().map(Math.abs));
-  const head = "<tr><th></th>" + matrix[0].map((_, j) => `<th>j=${j}</th>`).join("") + "</tr>";
-  table.innerHTML = head + matrix.map((row, k) => `<tr><th>k=${k}</th>` + row.map((v) => {
-    const t = Math.min(1, Math.abs(v) / scale), c = Math.round(255 * (1 - 0.6 * t));
-    const bg = v >= 0 ? `rgb(255,${c},${c})` : `rgb(${c},${c},255)`;
-    return `<td style="background:${bg}">${fmt(v, 3)}</td>`;
-  }).join("") + "</tr>").join("");
+  const cell = (tag, text) => { const c = document.createElement(tag); c.textContent = text; return c; };
+  const head = document.createElement("tr");
+  head.append(cell("th", ""), ...matrix[0].map((_, j) => cell("th", `j=${j}`)));
+  table.replaceChildren(head, ...matrix.map((row, k) => {
+    const tr = document.createElement("tr");
+    tr.append(cell("th", `k=${k}`), ...row.map((v, j) => {
+      const share = Math.min(1, Math.abs(v) / scale), c = Math.round(255 * (1 - 0.6 * share));
+      const td = cell("td", fmt(v, 3));
+      td.dataset.k = k;
+      td.dataset.j = j;
+      const chosen = lab.nudgeChoice;
+      if (chosen && chosen.param === "W2" && chosen.row === k && chosen.col === j) td.classList.add("chosen");
+      td.style.backgroundColor = v >= 0 ? `rgb(255, ${c}, ${c})` : `rgb(${c}, ${c}, 255)`;
+      return td;
+    }));
+    return tr;
+  }));
 }
 
 // --- the panels -----------------------------------------------------------------------------------------
@@ -114,11 +202,13 @@ function showForward(f) {
   column($("z2"), f.Z2, { name: "Z2" });
   bars($("probs"), f.A2, { truth: lab.label });
   $("prediction").textContent = f.prediction;
-  $("step").disabled = lab.label === null;
+  updateButtons();
 }
 
 function showBackward(b) {
+  lab.backward = b;
   $("backward").hidden = false;
+  $("nudge-panel").hidden = false;
   $("loss").textContent = fmt(b.loss);
   for (const name of ["Z2", "b2", "W2", "A1", "Z1", "W1"]) $(`rule-${name}`).textContent = b.rules[name];
   column($("dZ2"), b.dZ2, { name: "dZ2" });
@@ -138,6 +228,7 @@ async function refresh() {
 }
 
 function chooseLabel(d) {
+  if (d !== lab.label) forgetStep();
   lab.label = d;
   document.querySelectorAll("#labels button").forEach((b) => b.classList.toggle("chosen", +b.dataset.digit === d));
   guarded(refresh);
@@ -173,7 +264,7 @@ async function sendDrawing() {
     if (lab.label !== null) body.label = lab.label;
     showForward(await post("/api/forward", body));
     if (lab.label !== null) showBackward(await post("/api/backward", { image: lab.image, label: lab.label }));
-  } catch (e) { say(e.message); }
+  } catch (e) { sayError(e.message); }
   lab.busy = false;
   if (lab.pending) { lab.pending = false; sendDrawing(); }
 }
@@ -181,11 +272,9 @@ async function sendDrawing() {
 pad.addEventListener("pointerdown", (e) => {
   pad.setPointerCapture(e.pointerId);
   if (!drawn) {   // a new drawing: its true label is not known until chosen
-    $("picked").textContent = "your drawing: choose its true label Y below to see the backward pass";
-    lab.label = null;
-    document.querySelectorAll("#labels button").forEach((b) => b.classList.remove("chosen"));
-    $("backward").hidden = true;
-    $("loss").textContent = "–";
+    lab.picked = { key: "picked_drawing" };
+    showPicked();
+    forgetLabel();
   }
   drawing = true; last = null;
   strokeTo(e);
@@ -195,9 +284,25 @@ pad.addEventListener("pointermove", (e) => { if (drawing) { strokeTo(e); sendDra
 for (const type of ["pointerup", "pointercancel"]) {
   pad.addEventListener(type, () => { if (drawing) { drawing = false; last = null; sendDrawing(); } });
 }
+// no label, no backward pass: what a new drawing or a cleared pad starts from
+function forgetLabel() {
+  forgetStep();
+  lab.label = null;
+  lab.backward = null;
+  document.querySelectorAll("#labels button").forEach((b) => b.classList.remove("chosen"));
+  $("backward").hidden = true;
+  $("nudge-panel").hidden = true;
+  $("nudge-result").hidden = true;
+  lab.nudged = null;
+  $("loss").textContent = "–";
+}
+
 $("clear").addEventListener("click", () => {
   pen.clearRect(0, 0, pad.width, pad.height);
   drawn = false;
+  lab.picked = { key: "picked_empty" };
+  showPicked();
+  forgetLabel();
   sendDrawing();
 });
 
@@ -208,8 +313,11 @@ async function showTest(body) {
   pen.clearRect(0, 0, pad.width, pad.height);
   drawn = false;
   $("index").value = f.index;
-  $("picked").textContent = `test image ${f.index} of ${f.count}: its label is ${f.label}, ` +
-    `the network says ${f.prediction} (${f.prediction === f.label ? "right" : "wrong"})`;
+  lab.picked = { key: "picked_test", fields: { index: f.index, count: f.count, label: f.label, prediction: f.prediction },
+                 verdict: f.prediction === f.label ? "right" : "wrong" };
+  showPicked();
+  if (lab.image === null || f.index !== lab.pickedIndex) forgetStep();
+  lab.pickedIndex = f.index;
   lab.image = f.image;
   chooseLabel(f.label);
 }
@@ -227,18 +335,67 @@ $("step").addEventListener("click", () => guarded(async () => {
   $("loss-after").dataset.loss = s.after.loss;
   bars($("probs-before"), s.before.A2, { truth: s.label });
   bars($("probs-after"), s.after.A2, { truth: s.label });
-  say(`one step with α = ${s.alpha}: L ${fmt(s.before.loss)} → ${fmt(s.after.loss)}`, true);
+  if (lab.changed !== "training") lab.singleSteps += 1;
+  showSource();
+  say("stepped", { alpha: s.alpha, before: fmt(s.before.loss), after: fmt(s.after.loss) });
   await refresh();
 }));
 $("reset").addEventListener("click", () => guarded(async () => {
   await post("/api/reset");
-  $("step-result").hidden = true;
-  say("back to the starting weights", true);
+  forgetStep();
+  lab.changed = null;
+  lab.singleSteps = 0;
+  showTraining(await post("/api/train/status", { since: lab.history.length }));
+  say("was_reset");
   await refresh();
 }));
 $("save").addEventListener("click", () => guarded(async () => {
   const s = await post("/api/save");
-  say(`saved to ${s.saved}`, true);
+  say("saved", { path: s.saved });
+}));
+
+// --- a nudge: finite differences for one weight beside the backward pass's dW -----------------------------
+
+function nudgeLimits() {
+  const shape = lab.shapes[$("nudge-param").value] || [1, 1];
+  $("nudge-row").max = shape[0] - 1;
+  $("nudge-col").max = shape[1] - 1;
+}
+
+$("nudge-param").addEventListener("change", nudgeLimits);
+$("dW2").addEventListener("click", (e) => {
+  const td = e.target.closest("td");
+  if (!td || td.dataset.k === undefined) return;
+  $("nudge-param").value = "W2";
+  $("nudge-row").value = td.dataset.k;
+  $("nudge-col").value = td.dataset.j;
+  lab.nudgeChoice = { param: "W2", row: Number(td.dataset.k), col: Number(td.dataset.j) };
+  nudgeLimits();
+  $("dW2").querySelectorAll("td.chosen").forEach((c) => c.classList.remove("chosen"));
+  td.classList.add("chosen");
+});
+
+const precise = (x) => (x === 0 ? "0" : Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4 ? x.toExponential(6) : x.toPrecision(7));
+
+function showNudge(n) {
+  lab.nudged = n;
+  const index = n.index.join(", ");
+  $("nudge-result").hidden = false;
+  $("nudge-losses").textContent = t("nudge_result", { name: n.param, index, w: precise(n.w),
+                                                      plus: precise(n.loss_plus), minus: precise(n.loss_minus) });
+  $("nudge-numeric").textContent = t("nudge_numeric", { numeric: precise(n.numeric) });
+  $("nudge-numeric").dataset.value = n.numeric;
+  $("nudge-backward").textContent = t("nudge_backward", { name: n.param, index, backward: precise(n.backward) });
+  $("nudge-backward").dataset.value = n.backward;
+  $("nudge-difference").textContent = t("nudge_difference", { difference: n.difference.toExponential(2) });
+}
+
+$("nudge").addEventListener("click", () => guarded(async () => {
+  lab.nudgeChoice = { param: $("nudge-param").value, row: Number($("nudge-row").value),
+                      col: Number($("nudge-col").value) };
+  showNudge(await post("/api/nudge", { image: lab.image, label: lab.label, param: lab.nudgeChoice.param,
+                                       index: [lab.nudgeChoice.row, lab.nudgeChoice.col],
+                                       eps: Number($("nudge-eps").value) }));
 }));
 
 // --- training -------------------------------------------------------------------------------------------
@@ -267,30 +424,47 @@ function drawCurve() {
   line(h.map((e) => [e.step, y(e.train_accuracy, 1)]), "#2563eb");
   line(h.filter((e) => e.test_accuracy !== undefined).map((e) => [e.step, y(e.test_accuracy, 1)]), "#15803d");
   ctx.fillStyle = "#667085";
-  ctx.fillText(`loss ${maxLoss.toFixed(2)}`, 2, T + 8);
+  ctx.fillText(t("curve_loss", { value: maxLoss.toFixed(2) }), 2, T + 8);
   ctx.fillText("0", L - 12, H - B);
-  ctx.fillText("acc 1", W - R + 4, T + 8);
-  ctx.fillText(`step ${maxStep}`, W - R - 50, H - 8);
+  ctx.fillText(t("curve_acc"), W - R + 4, T + 8);
+  ctx.textAlign = "right";
+  ctx.fillText(t("curve_step", { step: maxStep }), W - R, H - 8);
+  ctx.textAlign = "left";
   const e = h[h.length - 1];
-  const legend = [["#dc2626", `loss ${e.loss.toFixed(4)}`], ["#2563eb", `train acc ${e.train_accuracy.toFixed(4)}`]];
+  const legend = [["#dc2626", t("curve_loss", { value: e.loss.toFixed(4) })],
+                  ["#2563eb", t("curve_train", { value: e.train_accuracy.toFixed(4) })]];
   const tested = h.filter((d) => d.test_accuracy !== undefined);
-  if (tested.length) legend.push(["#15803d", `test acc ${tested[tested.length - 1].test_accuracy.toFixed(4)}`]);
-  legend.forEach(([color, text], i) => { ctx.fillStyle = color; ctx.fillText(text, L + 8 + 150 * i, H - 8); });
+  if (tested.length) {
+    legend.push(["#15803d", t("curve_test", { value: tested[tested.length - 1].test_accuracy.toFixed(4) })]);
+  }
+  let x0 = L + 8;
+  legend.forEach(([color, text]) => {
+    ctx.fillStyle = color;
+    ctx.fillText(text, x0, H - 8);
+    x0 += ctx.measureText(text).width + 18;
+  });
 }
 
-function showTraining(s) {
+function showTraining(s, fresh = true) {
   lab.trainState = s.state;
-  // the entries from index history_length − history.length on: an overlapping poll cannot add them twice
-  lab.history = lab.history.slice(0, s.history_length - s.history.length).concat(s.history);
+  if (fresh) {
+    // the entries from index history_length − history.length on: an overlapping poll cannot add them twice
+    lab.history = lab.history.slice(0, s.history_length - s.history.length).concat(s.history);
+    units($("train-weights"), s.weights.W1, s.weights.W1.map((_, j) => `j=${j}`));
+    lab.training = { ...s, history: [], weights: null };
+  }
   drawCurve();
-  const W = s.weights;
-  units($("train-weights"), W.W1, W.W1.map((_, j) => `j=${j}`));
-  const where = `step ${s.step} of ${s.steps}, lr ${s.lr}, ${s.batch_size === null ? "full batch" :
-    "minibatches of " + s.batch_size}`;
-  $("train-status").textContent = `${s.state}: ${where}${s.error ? " — " + s.error : ""}`;
+  const batch = s.batch_size === null ? t("full_batch") : t("minibatches", { size: s.batch_size });
+  // before any run: what Start will do (the controls, not the trainer's defaults, say how)
+  $("train-status").textContent = s.state === "idle" ? t("train_intro", { count: lab.trainCount }) :
+    t("train_status", { state: t(`state_${s.state}`), step: s.step, steps: s.steps, lr: s.lr, batch }) +
+    (s.error ? " — " + s.error : "");
+  $("train-status").dataset.state = s.state;
   $("train-start").disabled = s.state === "running" || s.state === "paused";
   $("train-pause").disabled = !(s.state === "running" || s.state === "paused");
-  $("train-pause").textContent = s.state === "paused" ? "Resume" : "Pause";
+  $("train-pause").textContent = t(s.state === "paused" ? "resume" : "pause");
+  updateButtons();
+  showSource();
 }
 
 async function poll() {
@@ -304,7 +478,7 @@ async function poll() {
       lab.polling = null;
       await refresh();
     }
-  } catch (e) { say(e.message); }
+  } catch (e) { sayError(e.message); }
   lab.pollBusy = false;
 }
 
@@ -316,9 +490,14 @@ $("train-start").addEventListener("click", () => guarded(async () => {
   const s = await post("/api/train/start", { lr: Number($("lr").value), batch_size: batchSize(),
                                               steps: Number($("steps").value), init: $("init").value });
   lab.history = [];
+  lab.changed = "training";
+  lab.singleSteps = 0;
+  forgetStep();
   showTraining(s);
   startPolling();
 }));
+$("batch-mode").addEventListener("change", updateButtons);
+$("lang").addEventListener("change", () => guarded(() => setLanguage($("lang").value)));
 $("train-pause").addEventListener("click", () => guarded(async () => {
   const s = lab.trainState === "paused" ?
     await post("/api/train/resume", { lr: Number($("lr").value), batch_size: batchSize() }) :
@@ -332,7 +511,18 @@ $("train-pause").addEventListener("click", () => guarded(async () => {
 async function main() {
   const s = await post("/api/state");
   lab.hidden = s.hidden;
-  $("source").textContent = `784-${s.hidden}-10, ${s.source}`;
+  lab.source = s.source;
+  lab.origin = s.origin;
+  lab.trainCount = s.train_count;
+  lab.shapes = { W1: [s.hidden, 784], b1: [s.hidden, 1], W2: [10, s.hidden], b2: [10, 1] };
+  nudgeLimits();
+  if (s.training.state !== "idle") {   // a run of an earlier visit: the controls show it
+    lab.changed = "training";
+    $("batch-mode").value = s.training.batch_size === null ? "full" : "mini";
+    if (s.training.batch_size !== null) $("batch-size").value = s.training.batch_size;
+    $("lr").value = s.training.lr;
+  }
+  await setLanguage(s.lang);
   $("save").hidden = !s.can_save;
   $("index").max = s.test_count - 1;
   $("labels").replaceChildren(...Array.from({ length: 10 }, (_, d) => {
