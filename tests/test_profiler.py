@@ -272,3 +272,35 @@ def test_train_profile_without_a_number_profiles_up_to_ten_steps_and_refuses_zer
         main(["train", "--data", str(tiny_mnist), "--no-download", "--profile", "0"])
     assert stop.value.code == 2
     assert "argument --profile: expected an integer ≥ 1, got '0'" in capsys.readouterr().err
+
+
+def op_classes() -> dict:
+    """Each op of ops.py by its name (the first class of a name: pow's two classes count alike)."""
+    from tinygrad_edu import ops
+    found = {}
+    for c in vars(ops).values():
+        if isinstance(c, type) and issubclass(c, Function) and c is not Function and "name" in vars(c):
+            found.setdefault(c.name, c)
+    return found
+
+
+MOVES = {"reshape", "transpose", "getitem", "cat", "where"}
+
+
+def test_every_op_states_its_flops_and_only_moves_count_none():
+    for name, c in op_classes().items():
+        declared = any("flops_per_element" in vars(k) or "flops" in vars(k) for k in c.__mro__[:-2])
+        assert declared == (name not in MOVES), name
+
+
+def test_the_docs_flop_table_is_the_ops_own():
+    from pathlib import Path
+    text = (Path(__file__).parents[1] / "docs" / "performance.md").read_text(encoding="utf-8")
+    table = {m[0]: (int(m[1]), m[2]) for m in re.findall(r"^\| `(\w+)` \| (\d+) \| ([\d, ]+) \|$", text, re.M)}
+    expected = {}
+    for name, c in op_classes().items():
+        if name in ("matmul", "conv2d"):
+            continue
+        f, b = c.flops_per_element
+        expected[name] = (f, ", ".join(map(str, b)) if isinstance(b, tuple) else str(b))
+    assert table == expected
