@@ -198,13 +198,13 @@ def test_trace_numbers_gradients_the_same_as_the_unrenamed_network():
 
 
 def test_trace_header_once_over_several_backward_passes_and_hooks_removed():
-    before = list(autograd._backward_hooks.hooks)
+    before = autograd.watchers.this_thread.watchers
     out = io.StringIO()
     with pytest.raises(RuntimeError, match="stop"), viz.trace(file=out) as tr:
         for seed in (0, 1):
             tutorial_graph(seed=seed)[1].loss.backward()
         raise RuntimeError("stop")
-    assert autograd._backward_hooks.hooks == before
+    assert autograd.watchers.this_thread.watchers == before
     text = out.getvalue()
     assert text.count("Backward trace") == 1 and text.count("backward from L ():") == 2
     assert len(tr.gradients) == 18

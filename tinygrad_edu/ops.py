@@ -32,6 +32,16 @@ def _transposed(x) -> bool:
 class MatMul(Function):
     name = "matmul"
 
+    @classmethod
+    def flops(cls, shapes, out_shape):
+        """2·n·k·m: each of the output's n·m elements is k multiply-adds (batched: per matrix)."""
+        return 2 * math.prod(out_shape) * shapes[0][-1]
+
+    @classmethod
+    def backward_flops(cls, shapes, out_shape, needs_grad):
+        """One product of the forward's size for each input that needs a gradient (g·bᵀ, aᵀ·g)."""
+        return sum(needs_grad) * cls.flops(shapes, out_shape)
+
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ShapeError(f"matmul: {a.shape} @ {b.shape}: both operands need at least one dimension")
@@ -76,6 +86,7 @@ class MatMul(Function):
 
 class Add(Function):
     name = "add"
+    flops_per_element = (1, 0)
 
     def forward(self, a, b):
         return a + b
@@ -88,6 +99,7 @@ class Add(Function):
 
 class ReLU(Function):
     name = "relu"
+    flops_per_element = (1, 1)
 
     def forward(self, a):
         self.save(a)
@@ -173,6 +185,7 @@ class SoftmaxCrossEntropy(Function):
     """
 
     name = "softmax_cross_entropy"
+    flops_per_element = (5, 2)
 
     def forward(self, z, target, *, axis=-1):
         axis = _check_axis(z, axis, "softmax_cross_entropy")
@@ -220,6 +233,7 @@ class SoftmaxCrossEntropy(Function):
 
 class Sub(Function):
     name = "sub"
+    flops_per_element = (1, (0, 1))
 
     def forward(self, a, b):
         return a - b
@@ -232,6 +246,7 @@ class Sub(Function):
 
 class Mul(Function):
     name = "mul"
+    flops_per_element = (1, 1)
 
     def forward(self, a, b):
         self.save(a, b)
@@ -246,6 +261,7 @@ class Mul(Function):
 
 class Div(Function):
     name = "div"
+    flops_per_element = (1, (1, 3))
 
     def forward(self, a, b):
         self.save(a, b)
@@ -262,6 +278,7 @@ class Div(Function):
 
 class Neg(Function):
     name = "neg"
+    flops_per_element = (1, 1)
 
     def forward(self, a):
         return -a
@@ -274,6 +291,7 @@ class Neg(Function):
 
 class Pow(Function):
     name = "pow"
+    flops_per_element = (1, 3)
 
     def forward(self, a, *, exponent):
         if a.dtype.kind in "biu" and exponent < 0:   # NOTE: 1/aⁿ is not an integer; PyTorch refuses it too
@@ -296,6 +314,7 @@ class Pow(Function):
 
 class Exp(Function):
     name = "exp"
+    flops_per_element = (1, 1)
 
     def forward(self, a):
         out = np.exp(a)
@@ -311,6 +330,7 @@ class Exp(Function):
 
 class Log(Function):
     name = "log"
+    flops_per_element = (1, 1)
 
     def forward(self, a):
         self.save(a)
@@ -325,6 +345,7 @@ class Log(Function):
 
 class Tanh(Function):
     name = "tanh"
+    flops_per_element = (1, 3)
 
     def forward(self, a):
         out = np.tanh(a)
@@ -347,6 +368,7 @@ def _sigmoid(z):
 
 class Sigmoid(Function):
     name = "sigmoid"
+    flops_per_element = (3, 3)
 
     def forward(self, a):
         out = _sigmoid(a)
@@ -391,6 +413,7 @@ class Where(Function):
 
 class Maximum(Function):
     name = "maximum"
+    flops_per_element = (1, 1)
 
     def forward(self, a, b):
         self.save(a, b)
@@ -412,6 +435,7 @@ class PowTensor(Function):
     """a ** b with a tensor exponent b (Pow has a constant one)."""
 
     name = "pow"
+    flops_per_element = (1, 3)
 
     def forward(self, a, b):
         if a.dtype.kind in "biu" and b.dtype.kind in "biu" and b.size and b.min() < 0:
@@ -438,6 +462,7 @@ class PowTensor(Function):
 
 class Sin(Function):
     name = "sin"
+    flops_per_element = (1, 2)
 
     def forward(self, a):
         self.save(a)
@@ -452,6 +477,7 @@ class Sin(Function):
 
 class Cos(Function):
     name = "cos"
+    flops_per_element = (1, 2)
 
     def forward(self, a):
         self.save(a)
@@ -469,6 +495,7 @@ _erf = np.frompyfunc(math.erf, 1, 1)   # NOTE: numpy has no erf; math.erf is the
 
 class Erf(Function):
     name = "erf"
+    flops_per_element = (1, 4)
 
     def forward(self, a):
         self.save(a)
@@ -485,6 +512,7 @@ class Softplus(Function):
     """log(1 + exp(β·a))/β, and a itself where β·a > threshold (PyTorch's convention, there exact to rounding)."""
 
     name = "softplus"
+    flops_per_element = (3, 3)
 
     def forward(self, a, *, beta=1.0, threshold=20.0):
         self.attrs.update(beta=beta, threshold=threshold)
@@ -508,6 +536,7 @@ class BinaryCrossEntropy(Function):
     """−(y·log x + (1 − y)·log(1 − x)) elementwise, x probabilities, each log clamped at −100 as in PyTorch."""
 
     name = "binary_cross_entropy"
+    flops_per_element = (5, 4)
 
     def forward(self, x, y):
         with np.errstate(divide="ignore"):
@@ -537,6 +566,7 @@ def _expand(g, axes, keepdims):
 
 class Sum(Function):
     name = "sum"
+    flops_per_element = (1, 0)
 
     def forward(self, a, *, axis=None, keepdims=False):
         axes = normalize_axes(axis, a.shape, "sum")
@@ -552,6 +582,7 @@ class Sum(Function):
 
 class Mean(Function):
     name = "mean"
+    flops_per_element = (1, 1)
 
     def forward(self, a, *, axis=None, keepdims=False):
         axes = normalize_axes(axis, a.shape, "mean")
@@ -568,6 +599,7 @@ class Mean(Function):
 
 class Max(Function):
     name = "max"
+    flops_per_element = (1, 2)
     extremum = staticmethod(np.max)   # Min below is this op with np.min
 
     def forward(self, a, *, axis=None, keepdims=False):
@@ -729,6 +761,7 @@ def _others_product(b):
 
 class Prod(Function):
     name = "prod"
+    flops_per_element = (1, 2)
 
     def forward(self, a, *, axis=None, keepdims=False):
         axes = normalize_axes(axis, a.shape, "prod")
@@ -754,6 +787,7 @@ class Prod(Function):
 
 class Cumsum(Function):
     name = "cumsum"
+    flops_per_element = (1, 1)
 
     def forward(self, a, *, axis):
         if not _is_int(axis):
@@ -808,6 +842,7 @@ class Cat(Function):
 
 class Softmax(Function):
     name = "softmax"
+    flops_per_element = (4, 4)
 
     def forward(self, z, *, axis=-1):
         axis = _softmax_axis(z, axis, "softmax")
@@ -826,6 +861,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     name = "log_softmax"
+    flops_per_element = (4, 3)
 
     def forward(self, z, *, axis=-1):
         axis = _softmax_axis(z, axis, "log_softmax")
@@ -849,6 +885,7 @@ class BinaryCrossEntropyWithLogits(Function):
     """
 
     name = "binary_cross_entropy_with_logits"
+    flops_per_element = (6, 4)
 
     def forward(self, x, y):
         if x.shape != y.shape:
@@ -920,6 +957,17 @@ class Conv2d(Function):
     """
 
     name = "conv2d"
+
+    @classmethod
+    def flops(cls, shapes, out_shape):
+        """2·N·O·Ho·Wo·C·kh·kw: each output element is a C×kh×kw patch of multiply-adds."""
+        _, C, kh, kw = shapes[1]
+        return 2 * math.prod(out_shape) * C * kh * kw
+
+    @classmethod
+    def backward_flops(cls, shapes, out_shape, needs_grad):
+        """One product of the forward's size for each input that needs a gradient (col2im's adds not counted)."""
+        return sum(needs_grad) * cls.flops(shapes, out_shape)
 
     def forward(self, x, w, *, stride=(1, 1), padding=(0, 0)):
         _check_nchw("conv2d", x)
@@ -993,6 +1041,7 @@ class Pool2d(Function):
 
 class MaxPool2d(Pool2d):
     name = "max_pool2d"
+    flops_per_element = (1, 2)
 
     @staticmethod
     def combine(out, view):
@@ -1015,6 +1064,7 @@ class MaxPool2d(Pool2d):
 
 class AvgPool2d(Pool2d):
     name = "avg_pool2d"
+    flops_per_element = (1, 1)
 
     @staticmethod
     def combine(out, view):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from tinygrad_edu.autograd import enable_grad, no_grad
+from tinygrad_edu.autograd import enable_grad, no_grad, watchers
 from tinygrad_edu.tensor import Tensor
 
 __all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "LRScheduler", "Optimizer", "StepLR"]
@@ -77,11 +77,16 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        watching = watchers.this_thread.watchers   # the profiler's row for the step
+        for w in watching:
+            w.region_begins(f"{type(self).__name__}.step")
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
                         self._update(p, p.grad, self.state.setdefault(p, {}), group)
+        for w in reversed(watching):
+            w.region_ends(f"{type(self).__name__}.step")
         return loss
 
     def _update(self, p: Tensor, g: np.ndarray, state: dict, group: dict) -> None:  # pragma: no cover

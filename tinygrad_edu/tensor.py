@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from tinygrad_edu import autograd, grad_mode, ops
-from tinygrad_edu.autograd import ShapeError
+from tinygrad_edu.autograd import ShapeError, watchers
 from tinygrad_edu.dims import numpy_names
 from tinygrad_edu.dtypes import DEFAULT_FLOAT, as_array, cast, float_dtype, is_scalar, rank, result_dtype
 
@@ -626,6 +626,13 @@ class Tensor:
 
 def apply_op(fn_cls, *parents: Tensor, dtype=None, **kwargs) -> Tensor:
     """Runs fn_cls's forward on the parents' arrays (cast to dtype) and records it if any parent needs grad."""
+    watching = watchers.this_thread.watchers   # the profiler, when on: told before and after the op
+    if watching:
+        return watchers.watched_op(watching, _run_op, fn_cls, parents, dtype, kwargs)
+    return _run_op(fn_cls, parents, dtype, kwargs)
+
+
+def _run_op(fn_cls, parents: tuple, dtype, kwargs: dict) -> Tensor:
     arrays, needs_grad = [], []
     for p in parents:   # NOTE: one plain loop: two comprehensions cost more than the bookkeeping of an op
         arrays.append(p.data if dtype is None or p.data.dtype == dtype else cast(p.data, dtype, fn_cls.name))

@@ -2,16 +2,18 @@
 
 Reading order: Function (what an op records), topological_order (the order the walk visits the graph in),
 reduce_to (where every gradient is fitted to its tensor), backward (the walk). Grad mode (no_grad, ...) lives in
-tinygrad_edu.grad_mode and is re-exported here; the walk's helpers (accumulating into leaves, hooks, the version
-check's memory owners) come after the walk.
+tinygrad_edu.grad_mode and is re-exported here; the walk's helpers (accumulating into leaves, the version check's
+memory owners) come after the walk. Who watches the walk (the profiler, viz.trace, the lab) is told through
+`autograd.watchers`, the one instrumentation point.
 """
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+import math
 
 import numpy as np
 
+from tinygrad_edu.autograd import watchers
+from tinygrad_edu.autograd.watchers import add_backward_hook
 from tinygrad_edu.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Function", "ShapeError", "add_backward_hook", "backward", "broadcast_axes", "enable_grad",
@@ -36,6 +38,24 @@ class Function:
     __slots__ = ("parents", "needs_grad", "saved", "released", "attrs", "versions")
     name = "function"
     rules: tuple[str, ...] = ()
+    # The profiler's FLOP count: (forward, backward) floating-point operations per element the op touches (the
+    # largest of its inputs and its output), the backward's for each input that needs a gradient (a number, or
+    # one per input). Ops whose cost is not per element (matmul, conv2d) override flops and backward_flops.
+    flops_per_element: tuple = (0, 0)
+
+    @classmethod
+    def flops(cls, shapes: tuple, out_shape: tuple) -> int:
+        """The forward's floating-point operations for inputs of these shapes (a multiply-add counts 2)."""
+        return cls.flops_per_element[0] * max(math.prod(s) for s in (*shapes, out_shape))
+
+    @classmethod
+    def backward_flops(cls, shapes: tuple, out_shape: tuple, needs_grad: tuple) -> int:
+        """The backward's floating-point operations: only for the inputs that need a gradient, each with the sum
+        that fits a broadcast gradient back to its input (reduce_to)."""
+        per = cls.flops_per_element[1]
+        per = per if isinstance(per, tuple) else (per,) * len(shapes)
+        touched, n = max(math.prod(s) for s in (*shapes, out_shape)), math.prod(out_shape)
+        return sum(k * touched + (n if math.prod(s) < n else 0) for s, k, need in zip(shapes, per, needs_grad) if need)
 
     def __init__(self, parents: tuple, needs_grad: tuple[bool, ...]):
         self.parents = parents          # input Tensors, kept after backward so the graph stays viewable
@@ -49,6 +69,10 @@ class Function:
 
     def save(self, *arrays) -> None:
         self.saved = arrays
+
+    def saved_arrays(self) -> list:
+        """The numpy arrays among the saved items, looking inside tuples (e.g. an index tuple of label arrays)."""
+        return _flat_arrays(self.saved)
 
     def note_versions(self, out) -> None:
         """Remembers the versions of the inputs and the output as the op saves its arrays, so that backward can
@@ -65,7 +89,7 @@ class Function:
         Called by backward only when some version moved, so the search through the saved arrays costs
         nothing in the usual case. A tensor counts only if a saved array uses its memory: changing an input
         that the op did not save (e.g. either input of an add) harms nothing."""
-        saved = {id(memory_owner(a)) for a in _flat_arrays(self.saved)}
+        saved = {id(memory_owner(a)) for a in self.saved_arrays()}
         roles = [f"input {i}" for i in range(len(self.parents))] + ["output"]
         for t, role, (c, then) in zip((*self.parents, out), roles, self.versions):
             if c[0] != then and id(memory_owner(t.data)) in saved:
@@ -174,7 +198,10 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         accumulate(root, grad)
         return
 
-    grads, hooks = {id(root): grad}, tuple(_backward_hooks.hooks)
+    watching = watchers.this_thread.watchers   # the profiler, viz.trace, the lab: usually none
+    for w in watching:
+        w.walk_begins(root, retain_graph)
+    grads = {id(root): grad}
     for t in topological_order(root):
         g = grads.pop(id(t))
         if t._retains_grad:
@@ -190,11 +217,13 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 if stale is not None:
                     raise stale
                 break
+        for w in watching:
+            w.rule_begins(t, fn)
         raw_grads = fn.backward(g)
         parent_grads = [reduce_to(pg, p) if need and pg is not None else None
                         for p, pg, need in zip(fn.parents, raw_grads, fn.needs_grad)]
-        for hook in hooks:
-            hook(t, fn, g, raw_grads, parent_grads)
+        for w in watching:
+            w.rule_ends(t, fn, g, raw_grads, parent_grads)
         for p, pg in zip(fn.parents, parent_grads):
             if pg is None:
                 continue
@@ -206,6 +235,8 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 grads[id(p)] = pg
         if not retain_graph:
             fn.saved, fn.released, fn.versions = (), True, ()
+    for w in watching:
+        w.walk_ends(root)
 
 
 # --- the walk's helpers --------------------------------------------------------------------------------------
@@ -225,29 +256,6 @@ def accumulate(t, g: np.ndarray) -> None:
 def retain(t, g: np.ndarray) -> None:
     """A non-leaf that called retain_grad keeps ∂L/∂t, as its own writable copy (g may be shared or a view)."""
     t._grad = np.array(g) if t._grad is None else t._grad + g
-
-
-class _Hooks(threading.local):
-    """Callables hook(tensor, fn, grad_out, raw_grads, parent_grads), called once per node during backward.
-    One list per thread, as grad mode: a trace opened in one thread never sees another thread's backward."""
-
-    def __init__(self):
-        self.hooks: list[Callable] = []
-
-
-_backward_hooks = _Hooks()
-
-
-def add_backward_hook(hook: Callable) -> Callable[[], None]:
-    """Calls hook(node, fn, ∂L/∂node, raw_grads, parent_grads) for each node this thread's backward visits, in order.
-
-    raw_grads are what fn.backward returned (in the output's broadcast shape), parent_grads the same reduced
-    to each parent's shape and dtype (None where a parent needs no gradient). viz.trace is built on this.
-    Returns a function that removes the hook.
-    """
-    hooks = _backward_hooks.hooks
-    hooks.append(hook)
-    return lambda: hooks.remove(hook)
 
 
 def memory_owner(a: np.ndarray):

@@ -179,6 +179,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="steps between history entries and progress lines (default: 10 in full batch, "
                           "100 with minibatches)")
     out.add_argument("--quiet", action="store_true", help="no progress on stderr; results still go to stdout")
+    out.add_argument("--profile", type=positive_int, nargs="?", const=10, metavar="N",
+                     help="profile N steps (default 10; from step 2, after the warm-up) and print where their time, "
+                          "FLOPs and memory went, after the results (also with --quiet)")
 
 
 def resolve(args):
@@ -237,7 +240,7 @@ def run(args) -> int:
                      f"init {config.init}, {config.dtype}{inputs}) by {config.backprop}: {_update_rule(config)}, "
                      f"{_batches(config.batch_size)}, {length}, seed {config.seed}")
     try:
-        result = training.train(config, data, progress)
+        result = training.train(config, data, progress, profile=args.profile)
     except training.TrainingDiverged as e:
         return fail("train", e, 1)
     except training.TrainingInterrupted as e:
@@ -272,6 +275,11 @@ def run(args) -> int:
         except ModuleNotFoundError as e:   # matplotlib is an optional extra
             return fail("train", e)
         print(f"{'pictures':<{width}}{', '.join(str(p) for p in written)}")
+    if result.profile is not None:
+        n = min(args.profile, result.iterations)   # (all the steps of a run shorter than N + 1)
+        steps = f"{n} steps" if n > 1 else "1 step"
+        print(f"\nprofile of {steps} ({config.model}, {_batches(config.batch_size)}):")
+        print(result.profile.key_averages().table())
     return 0
 
 

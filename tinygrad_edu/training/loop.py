@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_edu import datasets
+from tinygrad_edu import datasets, profiler
 from tinygrad_edu.files import write_atomic
 from tinygrad_edu.training.adapters import MODELS, as_input
 from tinygrad_edu.training.config import ConfigError, TrainConfig, input_scaling
@@ -75,9 +75,10 @@ class TrainResult:
     evaluated_on: str = "test"
     validation_accuracy: float | None = None
     warning: str | None = None   # the divergence warning, if the run printed one
+    profile: object = None       # the profiler.profile of train(profile=N)'s steps
 
 
-def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainResult:
+def train(config: TrainConfig, data, progress: Progress | None = None, profile: int | None = None) -> TrainResult:
     """Trains config.model on data = ((X_train, y_train), (X_test, y_test)) (uint8 images, as load_mnist gives).
 
     default_rng(config.seed) draws the initial weights (so init "tutorial" gives manual.init_params(seed); the
@@ -102,6 +103,10 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
     says what and what to try, once, and the run goes on (TrainResult.warning keeps the line). A loss that is not
     a finite number raises TrainingDiverged. In the main thread, a Ctrl-C lets the step under way finish and then
     raises TrainingInterrupted, which holds the model (a second Ctrl-C interrupts at once).
+
+    profile = N profiles N steps with profiler.profile (steps 2 to N + 1: the first warms the caches up; all of
+    them when the run is shorter), each step's own Python as the row "train_step"; the result's .profile holds it.
+    Only the steps are profiled: the history's evaluations between them are not.
     """
     progress = progress or Progress(quiet=True)
     (X_train, y_train), (X_eval, y_eval) = split_validation(data, config.validation)
@@ -115,6 +120,7 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
     rows = datasets.to_float(X_train, model.dtype, mean=model.inputs[0], std=model.inputs[1])   # as as_input
     view = np.transpose if model.layout == "columns" else np.asarray
     log = _Log(config, progress, total, per_epoch, (as_input(X_eval, model), y_eval))
+    profiled = _Profiled(profile, total)
 
     # NOTE: a diverging run is reported by _diverged(), not by numpy's overflow warnings.
     with np.errstate(over="ignore", invalid="ignore"), contextlib.closing(progress), \
@@ -126,7 +132,8 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
                 # NOTE: the step's outputs stay bound until the next step replaces them, as the loop before
                 # this one did: freeing the 480 KB predictions at once lets the C allocator hand the step's
                 # 2.4 MB temporaries back to the OS every step (7× the page faults, +15% on the default run)
-                loss, predictions = _step(model, view(Xb), yb, log, config)
+                with profiled.step(log.step + 1):
+                    loss, predictions = _step(model, view(Xb), yb, log, config)
                 log.after_step(model, epoch, epoch_end=not full and i == per_epoch)
                 if log.step == total:   # NOTE: a Ctrl-C during the last step comes too late to lose anything
                     break
@@ -137,7 +144,29 @@ def train(config: TrainConfig, data, progress: Progress | None = None) -> TrainR
     on_test = log.evaluated_on == "test"
     return TrainResult(model, float(np.mean(train_predictions == y_train)), eval_accuracy if on_test else None,
                        final_loss, log.step, log.step / per_epoch, time.perf_counter() - log.start, log.history,
-                       log.evaluated_on, None if on_test else eval_accuracy, log.warning)
+                       log.evaluated_on, None if on_test else eval_accuracy, log.warning, profiled.profile)
+
+
+class _Profiled:
+    """The steps `train(profile=N)` profiles: N of them from step 2 (from step 1 when the run has no N + 1)."""
+
+    def __init__(self, n: int | None, total: int):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"profile: the number of steps to profile must be a positive integer, got {n!r}")
+        self.profile = None if n is None else profiler.profile()
+        self.first = 2 if n is not None and total > n else 1
+        self.last = 0 if n is None else min(total, self.first + n - 1)
+
+    def step(self, number: int):
+        if not self.first <= number <= self.last:
+            return contextlib.nullcontext()
+        return _both(self.profile, profiler.record_function("train_step"))
+
+
+@contextlib.contextmanager
+def _both(outer, inner):
+    with outer, inner:
+        yield
 
 
 def _diverged(loss, step: int, config: TrainConfig):
