@@ -1,0 +1,230 @@
+"""Text for the sequence models: the bundled corpora, their train/val/test splits, and the character tokenizer.
+
+`load_text("names")` (also `datasets.load_text`) reads a bundled corpus, checked against its SHA-256 on every
+load, or any UTF-8 file; `CharTokenizer` maps its characters to ids and back. The text is normalised to Unicode
+NFC, so a Vietnamese letter typed as one code point ("ệ", U+1EC7) or as a letter and its combining marks
+("e" + U+0323 + U+0302, as some keyboards and macOS file names give it) is one character to the models.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinygrad_edu.datasets import DatasetError
+
+__all__ = ["BUNDLED_TEXT", "CORPORA", "CharTokenizer", "TextData", "TextError", "load_text"]
+
+BUNDLED_TEXT = Path(__file__).parent / "data" / "text"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    file: str
+    kind: str            # "words": one item per line; "text": running text
+    sha256: str
+    about: str
+
+
+# The bundled corpora (data/text/NOTICE says where each comes from and under which licence).
+CORPORA = {
+    "names": Corpus("names.txt", "words", "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d",
+                    "32,033 English given names (makemore's names.txt)"),
+    "vi-words": Corpus("vi_words.txt", "words", "517743d27e71d43343e4b8e9e89015cdc68d84ebe1d48106449e501d918ece4a",
+                       "31,158 Vietnamese words and compounds (pyvi's word list)"),
+    "kieu": Corpus("truyen_kieu.txt", "text", "2e3ddda39fd0bf7dc1ed64eb4d81ac90c7734365b8b57cff372bcba1e299795b",
+                   "Truyện Kiều, Nguyễn Du's 3,254 verses in lục bát, one per line"),
+    "shakespeare": Corpus("tinyshakespeare.txt", "text",
+                          "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+                          "tiny Shakespeare, 1,115,394 characters of the plays"),
+}
+KINDS = ("words", "text")
+# A file read without kind= is a word list when its lines are short: none over WORD_MAX characters and their
+# mean under WORD_MEAN (names: 15 and 6.1; vi-words: 43 and 7.5; Truyện Kiều's verses: 44 and 31.0).
+WORD_MAX, WORD_MEAN = 48, 16
+
+
+class TextError(DatasetError):
+    """A text file or a string that cannot be used: the message names it and what is wrong."""
+
+
+@dataclass
+class TextData:
+    """A corpus split for training: lists of words (kind "words"), or strings of running text (kind "text", whose
+    test is None: running text is split in two, as nanoGPT does)."""
+    name: str
+    kind: str
+    train: list[str] | str
+    val: list[str] | str
+    test: list[str] | str | None
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{split} {len(getattr(self, split))}" for split in ("train", "val", "test")
+                          if getattr(self, split) is not None)
+        unit = "words" if self.kind == "words" else "characters"
+        return f"TextData({self.name!r}, {self.kind}: {sizes} {unit})"
+
+
+def normalize(text: str) -> str:
+    """NFC, line ends as LF, no byte-order mark: the one form every text takes before it is split or encoded."""
+    return unicodedata.normalize("NFC", text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def read_text(path) -> str:
+    """A UTF-8 file's text, normalised; a TextError naming the file when it cannot be read as such."""
+    path = Path(path)
+    if path.is_dir():
+        raise TextError(f"{path}: is a folder, not a text file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise TextError(f"{path}: no such text file (a corpus name is one of {', '.join(CORPORA)})") from None
+    except OSError as e:
+        raise TextError(f"{path}: cannot be read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TextError(f"{path}: is not UTF-8 text (byte {e.start} is {data[e.start]:#04x}); save it as UTF-8"
+                        ) from None
+    text = normalize(text)
+    if not text.strip():
+        raise TextError(f"{path}: is empty: there is no text to learn from")
+    return text
+
+
+def _bundled(name: str) -> str:
+    corpus = CORPORA[name]
+    path = BUNDLED_TEXT / corpus.file
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != corpus.sha256:
+        raise TextError(f"{path}: this corpus bundled with tinygrad_edu is damaged: its SHA-256 is {digest}, "
+                        f"expected {corpus.sha256}. Reinstall tinygrad_edu (pip install --force-reinstall; in a git "
+                        f"clone, git checkout -- {path})")
+    return normalize(data.decode("utf-8"))
+
+
+def guess_kind(text: str) -> str:
+    """"words" when the lines are short (none over WORD_MAX characters, their mean under WORD_MEAN), else "text"."""
+    lines = [line for line in text.split("\n") if line]
+    lengths = [len(line) for line in lines]
+    return "words" if lines and max(lengths) <= WORD_MAX and sum(lengths) / len(lines) < WORD_MEAN else "text"
+
+
+def split_words(words: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """makemore's split, exactly: random.seed(42), random.shuffle, then the first 80% train, 10% val, the rest test.
+
+    (random's state is saved and put back, so a caller's own use of random is not disturbed.)"""
+    words = list(words)
+    state = random.getstate()
+    try:
+        random.seed(42)
+        random.shuffle(words)
+    finally:
+        random.setstate(state)
+    n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+    return words[:n1], words[n1:n2], words[n2:]
+
+
+def load_text(name_or_path, kind: str | None = None) -> TextData:
+    """A bundled corpus by name ("names", "vi-words", "kieu", "shakespeare"), or a UTF-8 file, split for training.
+
+    Words (one per line, empty lines skipped): makemore's split (split_words). Running text: the first 90% of its
+    characters train, the last 10% val, as nanoGPT. kind= ("words" or "text") says how to read a file; without it,
+    guess_kind decides; a bundled corpus has its own kind.
+    """
+    if kind is not None and kind not in KINDS:
+        raise TextError(f"load_text: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if isinstance(name_or_path, str) and name_or_path in CORPORA:
+        name, text = name_or_path, _bundled(name_or_path)
+        kind = CORPORA[name].kind if kind is None else kind
+    else:
+        path = Path(name_or_path)
+        name, text = str(path), read_text(path)
+        kind = guess_kind(text) if kind is None else kind
+    if kind == "words":
+        words = [line for line in text.split("\n") if line]
+        if len(words) < 10:
+            raise TextError(f"{name}: {len(words)} words are too few to split into train, val and test (10 at least)")
+        return TextData(name, kind, *split_words(words))
+    n = int(0.9 * len(text))
+    return TextData(name, kind, text[:n], text[n:], None)
+
+
+class CharTokenizer:
+    """Characters ↔ ids: the training split's characters, sorted, each an id. A word list's tokenizer also has a
+    boundary token (id 0: its start and end, as makemore's "."), which is not a character: "." and "-" of a word
+    are characters of their own.
+
+    encode(str) → int64 array of ids; decode(ids) → str (the boundary token is left out). A character the
+    training split never had is a TextError naming it and its position. The tokenizer saves as a plain dict
+    (`state()`, `from_state`), which weights files hold, so sampling needs no corpus.
+    """
+
+    BOUNDARY = 0
+
+    def __init__(self, chars, boundary: bool):
+        chars = sorted(set(chars))
+        if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise TextError("CharTokenizer: the characters must be single-character strings, and at least one")
+        self.boundary = bool(boundary)
+        self.chars = chars
+        offset = 1 if self.boundary else 0
+        self.ids = {c: i + offset for i, c in enumerate(chars)}
+
+    @classmethod
+    def from_data(cls, data: TextData) -> CharTokenizer:
+        """The tokenizer of data's training split (a boundary token for word lists)."""
+        chars = set("".join(data.train)) if data.kind == "words" else set(data.train)
+        return cls(chars - ({"\n"} if data.kind == "words" else set()), boundary=data.kind == "words")
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars) + self.boundary
+
+    def encode(self, text: str) -> np.ndarray:
+        text = unicodedata.normalize("NFC", text)
+        try:
+            return np.array([self.ids[c] for c in text], dtype=np.int64)
+        except KeyError:
+            pass
+        position = next(i for i, c in enumerate(text) if c not in self.ids)
+        c = text[position]
+        raise TextError(f"the character {c!r} (U+{ord(c):04X}) at position {position} of {_excerpt(text, position)} "
+                        "is not in the tokenizer's vocabulary: the training text never had it")
+
+    def decode(self, ids) -> str:
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            raise TextError(f"decode: ids must be a 1-D array of integers, got {ids.dtype} of shape {ids.shape}")
+        offset = 1 if self.boundary else 0
+        bad = (ids < 0) | (ids >= self.vocab_size)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise TextError(f"decode: id {int(ids[i])} at position {i} is outside the vocabulary "
+                            f"0..{self.vocab_size - 1}")
+        return "".join(self.chars[i - offset] for i in ids.tolist() if not (self.boundary and i == self.BOUNDARY))
+
+    def state(self) -> dict:
+        return {"chars": "".join(self.chars), "boundary": self.boundary}
+
+    @classmethod
+    def from_state(cls, state: dict) -> CharTokenizer:
+        if not isinstance(state, dict) or not isinstance(state.get("chars"), str) \
+                or not isinstance(state.get("boundary"), bool):
+            raise TextError("CharTokenizer: a saved tokenizer is {'chars': str, 'boundary': bool}, "
+                            f"got {state!r:.80}")
+        return cls(state["chars"], state["boundary"])
+
+    def __repr__(self) -> str:
+        extra = " + the boundary token" if self.boundary else ""
+        return f"CharTokenizer({len(self.chars)} characters{extra}: {''.join(self.chars)[:40]!r})"
+
+
+def _excerpt(text: str, position: int) -> str:
+    start = max(0, position - 10)
+    return repr(("…" if start else "") + text[start:position + 10] + ("…" if position + 10 < len(text) else ""))
