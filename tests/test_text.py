@@ -122,7 +122,7 @@ def test_missing_files_folders_and_kinds_are_named(tmp_path):
 
 def test_a_word_tokenizer_has_a_boundary_token_apart_from_dots_and_dashes():
     tok = CharTokenizer.from_data(load_text("vi-words"))
-    assert tok.boundary and tok.ids["-"] != CharTokenizer.BOUNDARY and tok.ids["."] != CharTokenizer.BOUNDARY
+    assert tok.ids["-"] != CharTokenizer.BOUNDARY and tok.ids["."] != CharTokenizer.BOUNDARY and "\n" not in tok.ids
     assert min(tok.ids.values()) == 1 and tok.vocab_size == len(tok.chars) + 1
     names = CharTokenizer.from_data(load_text("names"))
     assert names.chars == list("abcdefghijklmnopqrstuvwxyz") and names.vocab_size == 27
@@ -130,9 +130,9 @@ def test_a_word_tokenizer_has_a_boundary_token_apart_from_dots_and_dashes():
     assert names.decode([0, 5, 13, 13, 1, 0]) == "emma"
 
 
-def test_a_running_text_tokenizer_has_no_boundary_and_keeps_newlines():
+def test_a_running_text_tokenizer_keeps_newlines_as_characters():
     tok = CharTokenizer.from_data(load_text("shakespeare"))
-    assert not tok.boundary and tok.vocab_size == 65 and "\n" in tok.ids and tok.ids["\n"] == 0
+    assert tok.vocab_size == 65 + 1 and tok.ids["\n"] == 1          # 65 characters and the boundary token
 
 
 def test_decomposed_input_is_one_character_per_letter():
@@ -155,14 +155,14 @@ def test_a_character_never_seen_in_training_is_named_with_its_position():
 def test_a_tokenizer_saves_as_a_plain_dict_and_comes_back_the_same():
     tok = CharTokenizer.from_data(load_text("kieu"))
     again = CharTokenizer.from_state(tok.state())
-    assert again.ids == tok.ids and again.boundary == tok.boundary
-    assert isinstance(tok.state()["chars"], str)
-    with pytest.raises(TextError, match="a saved tokenizer is"):
-        CharTokenizer.from_state({"chars": 3, "boundary": True})
+    assert again.ids == tok.ids and tok.state() == {"chars": "".join(tok.chars)}
+    for bad in ({"chars": 3}, {"chars": "ab", "more": 1}, ["ab"]):
+        with pytest.raises(TextError, match="a saved tokenizer is"):
+            CharTokenizer.from_state(bad)
 
 
 @given(st.lists(st.sampled_from(list("abcdefghijklmnopqrstuvwxyz")), min_size=0, max_size=30).map("".join))
 def test_encode_then_decode_gives_back_any_text_of_known_characters(word):
-    tok = CharTokenizer(list("abcdefghijklmnopqrstuvwxyz"), boundary=True)
+    tok = CharTokenizer(list("abcdefghijklmnopqrstuvwxyz"))
     ids = tok.encode(word)
     assert ids.dtype == np.int64 and tok.decode(ids) == word

@@ -17,7 +17,8 @@ import numpy as np
 
 from tinygrad_edu.datasets import DatasetError
 
-__all__ = ["BUNDLED_TEXT", "CORPORA", "CharTokenizer", "TextData", "TextError", "load_text"]
+__all__ = ["BUNDLED_TEXT", "CORPORA", "CharTokenizer", "Sequences", "TextData", "TextError", "load_text",
+           "sequences"]
 
 BUNDLED_TEXT = Path(__file__).parent / "data" / "text"
 
@@ -156,35 +157,33 @@ def load_text(name_or_path, kind: str | None = None) -> TextData:
 
 
 class CharTokenizer:
-    """Characters ↔ ids: the training split's characters, sorted, each an id. A word list's tokenizer also has a
-    boundary token (id 0: its start and end, as makemore's "."), which is not a character: "." and "-" of a word
-    are characters of their own.
+    """Characters ↔ ids: id 0 is the boundary token, then the training split's characters, sorted, from 1.
 
-    encode(str) → int64 array of ids; decode(ids) → str (the boundary token is left out). A character the
-    training split never had is a TextError naming it and its position. The tokenizer saves as a plain dict
-    (`state()`, `from_state`), which weights files hold, so sampling needs no corpus.
+    The boundary token is not a character: it is where a word starts and ends (makemore's "."), and, in running
+    text, the nothing before a window's first character, which a fixed-context model reads as padding. So the
+    ".", "-" and "/" inside a word are characters of their own. encode(str) → int64 array of ids; decode(ids) → str
+    (boundary tokens left out). A character the training split never had is a TextError naming it and its
+    position. The tokenizer saves as a plain dict (`state()`, `from_state`), which weights files hold, so
+    sampling needs no corpus.
     """
 
     BOUNDARY = 0
 
-    def __init__(self, chars, boundary: bool):
+    def __init__(self, chars):
         chars = sorted(set(chars))
         if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
             raise TextError("CharTokenizer: the characters must be single-character strings, and at least one")
-        self.boundary = bool(boundary)
         self.chars = chars
-        offset = 1 if self.boundary else 0
-        self.ids = {c: i + offset for i, c in enumerate(chars)}
+        self.ids = {c: i + 1 for i, c in enumerate(chars)}
 
     @classmethod
     def from_data(cls, data: TextData) -> CharTokenizer:
-        """The tokenizer of data's training split (a boundary token for word lists)."""
-        chars = set("".join(data.train)) if data.kind == "words" else set(data.train)
-        return cls(chars - ({"\n"} if data.kind == "words" else set()), boundary=data.kind == "words")
+        """The tokenizer of data's training split (a word list's line ends are boundaries, not characters)."""
+        return cls(set("".join(data.train)) if data.kind == "words" else set(data.train))
 
     @property
     def vocab_size(self) -> int:
-        return len(self.chars) + self.boundary
+        return len(self.chars) + 1
 
     def encode(self, text: str) -> np.ndarray:
         text = unicodedata.normalize("NFC", text)
@@ -199,30 +198,84 @@ class CharTokenizer:
 
     def decode(self, ids) -> str:
         ids = np.asarray(ids)
-        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
             raise TextError(f"decode: ids must be a 1-D array of integers, got {ids.dtype} of shape {ids.shape}")
-        offset = 1 if self.boundary else 0
         bad = (ids < 0) | (ids >= self.vocab_size)
         if bad.any():
             i = int(np.argmax(bad))
             raise TextError(f"decode: id {int(ids[i])} at position {i} is outside the vocabulary "
                             f"0..{self.vocab_size - 1}")
-        return "".join(self.chars[i - offset] for i in ids.tolist() if not (self.boundary and i == self.BOUNDARY))
+        return "".join(self.chars[i - 1] for i in ids.tolist() if i != self.BOUNDARY)
 
     def state(self) -> dict:
-        return {"chars": "".join(self.chars), "boundary": self.boundary}
+        return {"chars": "".join(self.chars)}
 
     @classmethod
     def from_state(cls, state: dict) -> CharTokenizer:
-        if not isinstance(state, dict) or not isinstance(state.get("chars"), str) \
-                or not isinstance(state.get("boundary"), bool):
-            raise TextError("CharTokenizer: a saved tokenizer is {'chars': str, 'boundary': bool}, "
-                            f"got {state!r:.80}")
-        return cls(state["chars"], state["boundary"])
+        if not isinstance(state, dict) or not isinstance(state.get("chars"), str) or set(state) != {"chars"}:
+            raise TextError(f"CharTokenizer: a saved tokenizer is {{'chars': str}}, got {state!r:.80}")
+        return cls(state["chars"])
 
     def __repr__(self) -> str:
-        extra = " + the boundary token" if self.boundary else ""
-        return f"CharTokenizer({len(self.chars)} characters{extra}: {''.join(self.chars)[:40]!r})"
+        return f"CharTokenizer({len(self.chars)} characters + the boundary token: {''.join(self.chars)[:40]!r})"
+
+
+@dataclass
+class Sequences:
+    """What a model reads and what it must predict, row by row: inputs and targets are N×T token ids, mask
+    says which targets count (a padded row's tail does not). targets[i, t] is the character after inputs[i, :t+1]."""
+    inputs: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def predictions(self) -> int:
+        """How many characters are predicted: the metric's denominator."""
+        return int(self.mask.sum())
+
+    def rows(self, index) -> Sequences:
+        return Sequences(self.inputs[index], self.targets[index], self.mask[index])
+
+    def examples(self, context: int) -> tuple[np.ndarray, np.ndarray]:
+        """(X, y): each marked target with the `context` ids before it (the boundary token where the row has
+        fewer), X P×context and y P: makemore's build_dataset, for the models that read a fixed context."""
+        padded = np.concatenate([np.full((len(self), context - 1), CharTokenizer.BOUNDARY, np.int64), self.inputs],
+                                axis=1)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, context, axis=1)   # N × T × context
+        return np.ascontiguousarray(windows[self.mask]), self.targets[self.mask]
+
+
+def sequences(split, tokenizer: CharTokenizer, block_size: int = 8) -> Sequences:
+    """The rows of a split, as every metric and every training step reads them.
+
+    A word list: one row per word, from its start: inputs [boundary, c1, ..., cn], targets [c1, ..., cn, boundary]
+    (its end counts, as makemore counts), padded to the longest word. Running text: consecutive non-overlapping
+    windows of block_size + 1 characters (the model's context), inputs the first block_size and targets the last:
+    each character after a window's first predicted from its in-window prefix (a fixed-context model pads the
+    prefix with the boundary token, as at a word's start).
+    """
+    if isinstance(split, str):
+        ids = tokenizer.encode(split)
+        n = len(ids) // (block_size + 1)
+        if n == 0:
+            raise TextError(f"the text is {len(ids)} characters long, shorter than one window of {block_size + 1}")
+        windows = ids[:n * (block_size + 1)].reshape(n, block_size + 1)
+        return Sequences(windows[:, :-1], windows[:, 1:], np.ones((n, block_size), bool))
+    words = [tokenizer.encode(w) for w in split]
+    if not words:
+        raise TextError("there are no words to make sequences of")
+    T = max(len(w) for w in words) + 1
+    inputs = np.zeros((len(words), T), np.int64)
+    targets = np.zeros((len(words), T), np.int64)
+    mask = np.zeros((len(words), T), bool)
+    for i, w in enumerate(words):
+        inputs[i, 1:len(w) + 1] = w
+        targets[i, :len(w)] = w
+        mask[i, :len(w) + 1] = True
+    return Sequences(inputs, targets, mask)
 
 
 def _excerpt(text: str, position: int) -> str:
