@@ -127,3 +127,46 @@ def test_the_loss_of_a_batch_is_cross_entropy_of_its_targets(tok, names):
 def test_a_text_config_refuses_what_does_not_apply(config, message):
     with pytest.raises(ConfigError, match=message):
         TextConfig(**config)
+
+
+def trained_bigram(tok, names):
+    """A bigram whose table is the smoothed counts' log: the count model as a net."""
+    model = Bigram(tok, dtype="float64")
+    model.W.data[...] = np.log(count_model(text.sequences(names.train, tok), tok.vocab_size))
+    return model
+
+
+def test_sampling_is_reproducible_and_starts_with_the_prompt(tok, names):
+    from tinygrad_edu.models.text import sample
+    model = trained_bigram(tok, names)
+    first = sample(model, "words", num=20, seed=3)
+    assert first == sample(model, "words", num=20, seed=3) and first != sample(model, "words", num=20, seed=4)
+    assert all(w and set(w) <= set(tok.chars) for w in first)
+    assert all(w.startswith("mi") for w in sample(model, "words", num=5, prompt="mi", seed=0))
+    # top_k=1 is greedy: from the boundary, the most likely first letter, then its most likely successor, ...
+    P = count_model(text.sequences(names.train, tok), tok.vocab_size)
+    greedy, c = "", 0
+    while (c := int(P[c].argmax())) != 0 and len(greedy) < 20:
+        greedy += tok.chars[c - 1]
+    assert sample(model, "words", num=2, top_k=1, seed=0) == [greedy, greedy]
+
+
+def test_running_text_samples_hold_the_lines_asked_for():
+    from tinygrad_edu.models.text import sample
+    kieu = text.load_text("kieu")
+    tok = text.CharTokenizer.from_data(kieu)
+    model = CharRNN(tok, 4, 8, seed=0)
+    for s in sample(model, "text", num=3, lines=2, seed=0, max_chars=10_000):
+        assert s.count("\n") == 2 and s.endswith("\n")
+    assert all(len(s) == 15 for s in sample(model, "text", num=2, max_chars=15, seed=1))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(temperature=0), "temperature must be a positive number, got 0"),
+    (dict(top_k=0), "top_k must be a positive integer, got 0"),
+    (dict(prompt="Zed"), r"the character 'Z' \(U\+005A\) at position 0"),
+])
+def test_sampling_refuses_bad_options_by_name(tok, options, message):
+    from tinygrad_edu.models.text import sample
+    with pytest.raises((ValueError, text.TextError), match=message):
+        sample(Bigram(tok), "words", **options)

@@ -16,11 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_edu import nn
+from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.models.registry import register
 from tinygrad_edu.tensor import Tensor, as_generator
 from tinygrad_edu.text import CharTokenizer
 
-__all__ = ["Bigram", "CharMLP", "CharRNN", "TEXT_KINDS"]
+__all__ = ["Bigram", "CharMLP", "CharRNN", "TEXT_KINDS", "sample"]
 
 
 class _CharModel(nn.Module):
@@ -169,3 +170,59 @@ class CharRNN(_CharModel):
 
 
 TEXT_KINDS = {cls.kind: cls for cls in (Bigram, CharMLP, CharRNN)}
+
+
+def sample(model: _CharModel, kind: str, *, num: int = 10, prompt: str = "", temperature: float = 1.0,
+           top_k: int | None = None, max_chars: int = 200, lines: int | None = None, seed=None) -> list[str]:
+    """num samples from model, each drawn one character at a time from softmax(logits / temperature) (only the
+    top_k most likely, if given), with rng = default_rng(seed): the same seed, the same samples.
+
+    kind "words": each sample is a word, from its start (after prompt, which it begins with), until the boundary
+    token or max_chars. kind "text": each sample starts at a line start (after a newline, then prompt) and runs
+    for `lines` complete lines, or max_chars characters when lines is None.
+    """
+    if not (isinstance(temperature, (int, float)) and temperature > 0 and np.isfinite(temperature)):
+        raise ValueError(f"sample: temperature must be a positive number, got {temperature!r}")
+    if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
+        raise ValueError(f"sample: top_k must be a positive integer, got {top_k!r}")
+    tok, rng = model.tokenizer, np.random.default_rng(seed)
+    start = [CharTokenizer.BOUNDARY] + ([] if kind == "words" else tok.encode("\n").tolist())
+    primed = start + tok.encode(prompt).tolist()
+    out = []
+    with no_grad():
+        model.eval()
+        try:
+            for _ in range(num):
+                out.append(prompt + _draw(model, kind, primed, temperature, top_k, max_chars, lines, rng))
+        finally:
+            model.train()
+    return out
+
+
+def _draw(model, kind, ids, temperature, top_k, max_chars, lines, rng) -> str:
+    tok, ids, drawn, newlines = model.tokenizer, list(ids), [], 0
+    state = None
+    while len(drawn) < max_chars:
+        if model.context is not None:
+            window = ([CharTokenizer.BOUNDARY] * model.context + ids)[-model.context:]
+            logits = model(np.array([window])).data[0]
+        else:   # the RNN: the prefix once, then one character at a time from its hidden state
+            feed = np.array([ids if state is None else ids[-1:]])
+            out, state = model(feed, state)
+            logits = out.data[0, -1]
+        logits = logits.astype(np.float64) / temperature
+        if kind == "text":
+            logits[CharTokenizer.BOUNDARY] = -np.inf      # running text has no end: never the boundary
+        if top_k is not None and top_k < len(logits):
+            logits[logits < np.sort(logits)[-top_k]] = -np.inf
+        p = np.exp(logits - logits.max())
+        nxt = int(rng.choice(len(p), p=p / p.sum()))
+        if kind == "words" and nxt == CharTokenizer.BOUNDARY:
+            break
+        ids.append(nxt)
+        drawn.append(nxt)
+        if kind == "text" and lines is not None and tok.chars[nxt - 1] == "\n":
+            newlines += 1
+            if newlines == lines:
+                break
+    return tok.decode(drawn)
