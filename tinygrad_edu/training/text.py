@@ -18,7 +18,7 @@ from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.models.text import TEXT_KINDS, Bigram, CharMLP, CharRNN
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.training.config import ConfigError
-from tinygrad_edu.training.loop import TrainingDiverged
+from tinygrad_edu.training.loop import TrainingDiverged, TrainingInterrupted, interrupt_between_steps
 from tinygrad_edu.training.progress import Progress
 
 # Each model's recipe when the command line leaves an option out (provisional: the studies choose the defaults).
@@ -146,7 +146,8 @@ def count_nll(P: np.ndarray, rows: text.Sequences) -> float:
 
 
 def train_text(config: TextConfig, data: text.TextData, progress: Progress | None = None) -> TextResult:
-    """Trains config's model on data's train split; its val_loss and train_loss are nll over each whole split."""
+    """Trains config's model on data's train split; its val_loss and train_loss are nll over each whole split.
+    A Ctrl-C lets the step under way finish and raises TrainingInterrupted (holding the model), as for MNIST."""
     progress = progress or Progress(quiet=True)
     tokenizer = text.CharTokenizer.from_data(data)
     train = text.sequences(data.train, tokenizer, config.block_size)
@@ -158,22 +159,27 @@ def train_text(config: TextConfig, data: text.TextData, progress: Progress | Non
     rng = np.random.default_rng([config.seed, 1])
     start, history, window = time.perf_counter(), [], []
     data = batches(model, train)
-    for step in range(1, config.steps + 1):
-        full = config.batch_size is None or config.batch_size >= size(data)
-        value = loss(model, data if full else take(data, rng.integers(0, size(data), config.batch_size)))
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-        if schedule is not None:
-            schedule.step()
-        window.append(value.item())
-        if not math.isfinite(window[-1]):
-            raise TrainingDiverged(f"the loss became {window[-1]} at step {step}: try a smaller --lr than "
-                                   f"{config.lr}")
-        if step % config.log_every == 0 or step == config.steps:
-            history.append({"step": step, "loss": float(np.mean(window)), "seconds": time.perf_counter() - start})
-            window = []
-            progress.update(f"step {step}/{config.steps}  loss {history[-1]['loss']:.4f}", log=True)
+    with interrupt_between_steps() as interrupted:
+        for step in range(1, config.steps + 1):
+            full = config.batch_size is None or config.batch_size >= size(data)
+            value = loss(model, data if full else take(data, rng.integers(0, size(data), config.batch_size)))
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+            if schedule is not None:
+                schedule.step()
+            window.append(value.item())
+            if not math.isfinite(window[-1]):
+                raise TrainingDiverged(f"the loss became {window[-1]} at step {step}: training diverged; try a "
+                                       f"smaller --lr than {config.lr}")
+            if step % config.log_every == 0 or step == config.steps:
+                history.append({"step": step, "loss": float(np.mean(window)),
+                                "seconds": time.perf_counter() - start})
+                window = []
+                progress.update(f"step {step}/{config.steps}  loss {history[-1]['loss']:.4f}  "
+                                f"{history[-1]['seconds']:.1f} s", log=True)
+            if step < config.steps and interrupted():
+                raise TrainingInterrupted(model, step, config.steps, history)
     result = TextResult(model, nll(model, train), nll(model, val), config.steps, time.perf_counter() - start,
                         history)
     if config.model == "bigram":
