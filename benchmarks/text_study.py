@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tinygrad_edu import text
+from tinygrad_edu import nn, text
 from tinygrad_edu.training.text import BLOCK_SIZE, TextConfig, nll, train_text
 
 CANDIDATES = {   # docs/text_study.md, "Candidates"
@@ -28,24 +28,34 @@ CANDIDATES = {   # docs/text_study.md, "Candidates"
 SEEDS = (0, 1, 2)
 
 
+WEIGHTS = Path(os.environ.get("TMPDIR", "/tmp")) / "tinygrad_edu_text_study"   # each run's model, for the test
+
+
 def run(model: str, name: str, seed: int, data, out: Path, test: bool = False) -> dict:
-    path = out / f"{model}-{name}-seed{seed}.json"
-    if path.exists() and (not test or "test_loss" in json.loads(path.read_text())):
-        return json.loads(path.read_text())
+    """One candidate's run (read back from its record if it was run before); test: its test loss, from the
+    run's saved model, added to the record."""
+    path, weights = out / f"{model}-{name}-seed{seed}.json", WEIGHTS / f"{model}-{name}-seed{seed}.npz"
+    if path.exists():
+        record = json.loads(path.read_text())
+        if test and "test_loss" not in record:
+            trained = nn.load(weights)
+            block = trained.context if trained.context is not None else BLOCK_SIZE
+            record["test_loss"] = nll(trained, text.sequences(data.test, trained.tokenizer, block))
+            path.write_text(json.dumps(record, indent=2) + "\n")
+        return record
     config = TextConfig(model=model, seed=seed, **CANDIDATES[model][name])
     start = time.process_time()
     result = train_text(config, data)
+    WEIGHTS.mkdir(exist_ok=True)
+    nn.save(result.model, weights)
     record = {"model": model, "candidate": name, "seed": seed, **CANDIDATES[model][name],
               "val_loss": result.val_loss, "train_loss": result.train_loss, "seconds": result.seconds,
               "cpu_seconds": time.process_time() - start, "load_average": os.getloadavg()[0]}
     if result.count_val_loss is not None:
         record["count_val_loss"] = result.count_val_loss
-    if test:
-        block = config.block_size if model == "mlp" else BLOCK_SIZE
-        record["test_loss"] = nll(result.model, text.sequences(data.test, result.model.tokenizer, block))
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record), flush=True)
-    return record
+    return run(model, name, seed, data, out, test) if test else record
 
 
 def main(argv=None) -> int:

@@ -72,7 +72,7 @@ def test_the_count_model_and_the_trained_bigram_agree_within_a_hundredth(names, 
     train, val = (text.sequences(s, tok) for s in (names.train, names.val))
     P = count_model(train, tok.vocab_size)
     assert np.allclose(P.sum(axis=1), 1) and count_nll(P, val) == pytest.approx(2.453, abs=0.002)
-    result = train_text(TextConfig(model="bigram", steps=300), names)
+    result = train_text(TextConfig(model="bigram"), names)   # the default: 200 steps
     assert result.count_val_loss == pytest.approx(count_nll(P, val))
     assert abs(result.val_loss - result.count_val_loss) < 0.01
     assert result.val_loss <= 2.46
