@@ -52,3 +52,13 @@ def test_against_a_bad_revision_is_one_error_line():
     assert len(lines) == 1, out.stderr
     assert lines[0].startswith("step.py: error: --against no-such-revision-xyz: ")
     assert "Traceback" not in out.stderr
+
+
+def test_text_step_quick_prints_both_ratios():
+    pytest.importorskip("torch")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "text_step.py"), "--quick"], capture_output=True,
+                         text=True, env=env, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^mlp +\d+\.\d+ +\d+\.\d+ +\d+\.\d+×$", out.stdout, re.M)
+    assert re.search(r"^rnn +\d+\.\d+ +\d+\.\d+ +\d+\.\d+× \(UnfusedRNN\)$", out.stdout, re.M)

@@ -39,6 +39,21 @@ TABLE = [
     (["train", "--metrics-out", "empty"], 2, "tinygrad-edu train: error: --metrics-out empty is a folder"),
     (["train", "--validation", "60000"], 2, "tinygrad-edu train: error: --validation 60000 leaves no images to train "
                                             "on: the training set has 60000"),
+    (["train", "--data", "names", "--model", "tutorial"], 2,
+     "tinygrad-edu train: error: --model tutorial trains on MNIST images; on text choose one of bigram, mlp, rnn"),
+    (["train", "--model", "rnn"], 2, "tinygrad-edu train: error: --model rnn is a text model: give it text, e.g. "
+                                     "--data names"),
+    (["train", "--data", "names", "--normalize", "standard"], 2,
+     "tinygrad-edu train: error: --normalize does not apply to text models (it is for MNIST)"),
+    (["train", "--data", "notes.txt", "--model", "bigram"], 2,
+     "tinygrad-edu train: error: notes.txt: 1 words are too few to split into train, val and test (10 at least)"),
+    # sample
+    (["sample"], 2, "tinygrad-edu sample: error: the following arguments are required: --weights"),
+    (["sample", "--weights", "w.npz"], 2, "tinygrad-edu sample: error: w.npz holds a tutorial model, not a text "
+                                          "model: sample needs one of bigram, char-mlp, char-rnn"),
+    (["sample", "--weights", "notes.txt"], 2, "tinygrad-edu sample: error: notes.txt: not an .npz weights file"),
+    (["sample", "--weights", "w.npz", "--temperature", "0"], 2,
+     "tinygrad-edu sample: error: argument --temperature: expected a positive number, got '0'"),
     # predict
     (["predict"], 2, "tinygrad-edu predict: error: the following arguments are required: --weights"),
     (["predict", "--weights", "empty"], 2, "tinygrad-edu predict: error: empty is a folder, not a weights file"),

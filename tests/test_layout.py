@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_edu"
 LAYERS = {
     0: {"grad_mode", "dtypes", "dims", "autograd", "ops", "tensor", "files"},   # the core, and the file writer
     1: {"init", "gradcheck", "manual", "tutorial", "nn", "optim", "checkpoint", "opspecs", "datasets",
-        "messages", "profiler"},
+        "messages", "profiler", "text"},
     2: {"models", "mlp", "cnn"},
     3: {"viz"},
     4: {"training"},

@@ -117,8 +117,12 @@ COVERED = {"Linear", "BatchNorm1d", "LayerNorm", "Flatten", "Conv2d", "BatchNorm
            "Dropout"}
 
 
+# NOTE: RNN returns (output, h_n), as torch's, so no Sequential stacks it; tests/test_rnn.py covers it
+RECURRENT = {"RNN"}
+
+
 def test_the_random_stacks_draw_every_layer_type_of_the_table():
-    assert COVERED == set(nn.specs.LAYERS)
+    assert COVERED | RECURRENT == set(nn.specs.LAYERS)
 
 
 def stack_input(stack, shape_or_vocabulary, dtype, rng):
@@ -178,6 +182,7 @@ LAYERS_WITH_WEIGHTS = [
     ("BatchNorm2d", lambda dtype: nn.BatchNorm2d(3, dtype=dtype), {"num_features": 3}),
     ("LayerNorm", lambda dtype: nn.LayerNorm(3, dtype=dtype), {"normalized_shape": [3]}),
     ("Embedding", lambda dtype: nn.Embedding(4, 3, dtype=dtype), {"num_embeddings": 4, "embedding_dim": 3}),
+    ("RNN", lambda dtype: nn.RNN(3, 4, dtype=dtype), {"input_size": 3, "hidden_size": 4}),
 ]
 
 

@@ -68,3 +68,13 @@ def test_wheel_holds_the_message_catalogue(wheel):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
     assert {f"tinygrad_edu/messages/{area}.json" for area in messages.areas()} <= names
+
+
+def test_wheel_holds_the_text_corpora_and_their_notice(wheel):
+    from tinygrad_edu import text
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        for corpus in text.CORPORA.values():
+            assert z.read(f"tinygrad_edu/data/text/{corpus.file}") == (text.BUNDLED_TEXT / corpus.file).read_bytes()
+    assert {"tinygrad_edu/data/text/NOTICE", "tinygrad_edu/data/text/SHA256SUMS"} <= names
+    assert any(n.endswith(".dist-info/licenses/tinygrad_edu/data/text/NOTICE") for n in names)

@@ -30,6 +30,7 @@ __all__ = [
     "to_float",
     "pixel_stats",
     "minibatches",
+    "load_text",
     "MNIST_FILES",
     "MNIST_MIRRORS",
     "FASHION_MNIST_FILES",
@@ -673,3 +674,10 @@ def minibatches(
             yield X[leading + (idx,)], (None if y is None else y[idx])
 
     return batches()
+
+
+def load_text(name_or_path, kind: str | None = None):
+    """A text corpus split for the sequence models: tinygrad_edu.text.load_text (its docstring says how)."""
+    from tinygrad_edu import text  # NOTE: text builds on this module (DatasetError), so it is imported here
+
+    return text.load_text(name_or_path, kind)

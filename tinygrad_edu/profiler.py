@@ -248,8 +248,10 @@ class profile(watchers.Watcher):
         shapes = tuple(p.data.shape for p in fn.parents)
         if self.record_shapes:
             event.shapes = shapes
-        if self.with_flops:
-            event.flops = fn.backward_flops(shapes, node.data.shape, fn.needs_grad)
+        if self.with_flops:   # the rule's own, and reduce_to's sum of each broadcast gradient (an add per element)
+            event.flops = fn.backward_flops(shapes, node.data.shape, fn.needs_grad) + sum(
+                raw.size for raw, fitted, shape in zip(raw_grads, parent_grads, shapes)
+                if fitted is not None and raw.shape != shape)
         if self.profile_memory:
             event.cpu_memory_usage = _allocated_bytes(g for g in parent_grads if g is not None)
             if not (self._retain and self._retain[-1]):   # the walk releases what this op saved

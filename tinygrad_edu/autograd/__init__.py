@@ -50,12 +50,12 @@ class Function:
 
     @classmethod
     def backward_flops(cls, shapes: tuple, out_shape: tuple, needs_grad: tuple) -> int:
-        """The backward's floating-point operations: only for the inputs that need a gradient, each with the sum
-        that fits a broadcast gradient back to its input (reduce_to)."""
+        """The rule's floating-point operations, only for the inputs that need a gradient (the sums that fit a
+        broadcast gradient to its input are the walk's: the profiler counts them from the gradients' shapes)."""
         per = cls.flops_per_element[1]
         per = per if isinstance(per, tuple) else (per,) * len(shapes)
-        touched, n = max(math.prod(s) for s in (*shapes, out_shape)), math.prod(out_shape)
-        return sum(k * touched + (n if math.prod(s) < n else 0) for s, k, need in zip(shapes, per, needs_grad) if need)
+        touched = max(math.prod(s) for s in (*shapes, out_shape))
+        return sum(k * touched for k, need in zip(per, needs_grad) if need)
 
     def __init__(self, parents: tuple, needs_grad: tuple[bool, ...]):
         self.parents = parents          # input Tensors, kept after backward so the graph stays viewable

@@ -8,7 +8,8 @@ import sys
 
 # NOTE: each name is a module tinygrad_edu.cli.<name> with HELP, add_arguments(parser) and run(args) -> int.
 # Modules import numpy-heavy code inside run(), so `--help` stays fast.
-COMMANDS = ["train", "predict", "evaluate", "compare", "gradcheck", "explain", "plot", "exercises", "lab"]
+COMMANDS = ["train", "sample", "predict", "evaluate", "compare", "gradcheck", "explain", "plot", "exercises",
+            "lab"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""`evaluate`: a saved model's accuracy on the MNIST test set and its 10×10 confusion matrix."""
+"""`evaluate`: a saved model's accuracy on the MNIST test set and its confusion matrix (a text model: its loss)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ from tinygrad_edu.cli.common import fail
 from tinygrad_edu.cli.predict import add_split_argument, load
 from tinygrad_edu.cli.train import add_data_arguments
 
-HELP = "print a saved model's test accuracy and confusion matrix"
+HELP = "print a saved model's test accuracy and confusion matrix (a text model: its loss on each split)"
 DESCRIPTION = """\
 Rebuild the model from a weights file written by `train --save`, predict every image of the test set (or of
 --split train or validation: the images it trained on, or those it held out with train --validation N), and
@@ -45,10 +45,16 @@ def format_matrix(C) -> list[str]:
 
 def run(args) -> int:
     from tinygrad_edu import checkpoint, datasets, training
+    from tinygrad_edu.cli.text import evaluate_text, load_text_model
 
     try:
         model, dataset, images, labels = load(args)
-    except (checkpoint.CheckpointError, datasets.DatasetError) as e:
+    except checkpoint.CheckpointError as e:
+        try:   # NOTE: a text model's file: its losses on each split, in place of accuracy
+            return evaluate_text(args.weights, *load_text_model(args.weights, "evaluate"))
+        except checkpoint.CheckpointError:
+            return fail("evaluate", e)
+    except datasets.DatasetError as e:
         return fail("evaluate", e)
     loss, predictions = model.evaluate(training.as_input(images, model), labels)
     C = confusion_matrix(labels, predictions)

@@ -23,7 +23,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")   # training.OPTIMIZERS, SCHEDULES and NOR
 SCHEDULES = ("none", "step", "cosine")  # the help stays fast)
 NORMALIZATIONS = ("none", "standard")
 
-HELP = "train the tutorial's network (or an MLP or a CNN) on MNIST and report its train and test accuracy"
+HELP = ("train the tutorial's network (or an MLP or a CNN) on MNIST, or a character model on text, and report how "
+        "well it does")
 DESCRIPTION = """\
 Train a network on MNIST (pixels/255 as in the tutorial, or standardised) and print its train and test (or
 validation) accuracy and the wall time. Progress (step, loss, train accuracy, elapsed time) goes to stderr:
@@ -37,6 +38,8 @@ examples:
   tinygrad-edu train --model mlp                                # 784-256-10, Adam + cosine, 15 epochs: ~98%
   tinygrad-edu train --model mlp --validation 10000 --dropout 0.2   # try a setting on held-out training images
   tinygrad-edu train --model cnn                                # LeNet-style, see docs/conv.md
+  tinygrad-edu train --data names --model bigram                # text: the makemore ladder, see docs/text.md
+  tinygrad-edu train --data vi-words --model mlp --save vi.npz  # then: tinygrad-edu sample --weights vi.npz
 """
 
 # Per-model defaults. Options whose argparse default is None take their model's value from this table, so a
@@ -96,21 +99,25 @@ def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | N
     """--data, --dataset, --no-download: shared by train, predict and evaluate."""
     parser.add_argument("--dataset", choices=DATASETS, default=dataset_default,
                         help=f"which data set (default: {dataset_default or 'the one the weights were trained on'})")
-    parser.add_argument("--data", metavar="DIR", help="the only folder searched: it holds the four IDX files, or "
-                        "they are downloaded into it; it must exist (default: $TINYGRAD_EDU_DATA, then the copy "
-                        "of MNIST bundled with tinygrad_edu, then the cache ~/.cache/tinygrad_edu)")
+    parser.add_argument("--data", metavar="NAME|DIR|FILE",
+                        help="a data set's name (mnist, fashion-mnist, or the bundled text: names, vi-words, kieu, "
+                             "shakespeare; a name always means the bundled set), a folder, the only one searched: "
+                             "it holds the four IDX files, or they are downloaded into it, and it must exist, or a "
+                             "UTF-8 text FILE (default: $TINYGRAD_EDU_DATA, then the copy of MNIST bundled with "
+                             "tinygrad_edu, then the cache ~/.cache/tinygrad_edu)")
     parser.add_argument("--no-download", action="store_true",
                         help="never download; fail with the list of missing files instead")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=list(MODEL_DEFAULTS), default="tutorial",
+    model.add_argument("--model", choices=[*MODEL_DEFAULTS, "bigram", "rnn"], default=None,
                        help="tutorial: 784-H-10 in the tutorial's column layout, plain gradient descent; mlp: "
                             "784-H-...-10 nn.Linear layers with ReLU, one row per image, an optimizer and an lr "
                             "schedule; cnn: LeNet-style, two 5×5 convolutions (C1, C2 channels) with ReLU and 2×2 "
                             "max-pooling, then Linear layers H,...,10, trained as mlp; each model has its own "
-                            "defaults (default: tutorial)")
+                            "defaults (default: tutorial). On text (--data names, ...): bigram, mlp (the character "
+                            "MLP) or rnn (default: bigram)")
     model.add_argument("--hidden", type=_widths, metavar="W[,W...]",
                        help="hidden widths, a comma list such as 256,128 (for cnn: its Linear layers' after the "
                             "convolutions) "
@@ -130,7 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="N: minibatches of N images, reshuffled each epoch; full: every step uses all the training "
                           "images " + _defaults("batch_size", _batches))
     length = fit.add_mutually_exclusive_group()
-    length.add_argument("--iterations", type=positive_int, metavar="N",
+    length.add_argument("--iterations", "--steps", type=positive_int, metavar="N",
                         help="number of update steps " + _defaults("iterations"))
     length.add_argument("--epochs", type=positive_int, metavar="N",
                         help="number of passes over the training set (not with --iterations) "
@@ -164,6 +171,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="seeds the initial weights and the shuffling (default: 0)")
     data = parser.add_argument_group("data")
     add_data_arguments(data)
+    data.add_argument("--text-kind", choices=("words", "text"),
+                      help="how a text FILE given to --data is read: words (one per line) or running text "
+                           "(default: words when its lines are short, see docs/data.md)")
+    text = parser.add_argument_group("text models")
+    text.add_argument("--context", type=positive_int, metavar="K",
+                      help="the characters the mlp reads to predict the next (text only) (default: 3)")
+    text.add_argument("--embedding", type=positive_int, metavar="E",
+                      help="each character's embedding size (text mlp and rnn) (default: 10 for mlp, 16 for rnn)")
     out = parser.add_argument_group("output")
     out.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights and the architecture (for "
                      "mlp also the optimizer's and schedule's state, under optim/ keys)")
@@ -188,6 +203,7 @@ def resolve(args):
     """The TrainConfig of the parsed options: every option left out takes its model's default."""
     from tinygrad_edu.training import TrainConfig
 
+    args.model = args.model or "tutorial"
     defaults = MODEL_DEFAULTS[args.model]
     pick = {key: defaults.get(key) if getattr(args, key) is None else getattr(args, key) for key in PER_MODEL}
     if pick["batch_size"] == FULL_BATCH:
@@ -204,7 +220,13 @@ def resolve(args):
 
 def run(args) -> int:
     from tinygrad_edu import checkpoint, datasets, training
+    from tinygrad_edu.cli import text
 
+    source = text.source(args)
+    if source is not None:
+        return text.run_train(args, source)
+    if problem := text.mnist_refusal(args):
+        return fail("train", problem)
     try:
         config = resolve(args)
     except training.ConfigError as e:

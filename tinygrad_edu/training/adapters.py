@@ -34,6 +34,7 @@ import numpy as np
 from tinygrad_edu import checkpoint, datasets, manual, models, nn, optim, tutorial
 from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.models import TutorialNetwork
+from tinygrad_edu.models.text import TEXT_KINDS
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tensor import Tensor
 from tinygrad_edu.training.config import OPTIMIZERS, PIXELS, ConfigError, TrainConfig, inputs_entry, read_inputs
@@ -291,6 +292,9 @@ def load_model(path):
     limits, and must describe an MNIST model of MODELS (784 inputs, 10 outputs) with valid inputs scaling."""
     def mnist(architecture):
         name = architecture.get("model")
+        if name in TEXT_KINDS:
+            raise checkpoint.CheckpointError(f"{path}: the {name} model is a text model, which draws characters "
+                                             f"rather than classifies images: use sample --weights {path}")
         if name not in MODELS:
             raise checkpoint.CheckpointError(f"{path}: model {name!r} is not one the MNIST commands take "
                                              f"({', '.join(MODELS)})")

@@ -120,7 +120,7 @@ def train(config: TrainConfig, data, progress: Progress | None = None, profile: 
     rows = datasets.to_float(X_train, model.dtype, mean=model.inputs[0], std=model.inputs[1])   # as as_input
     view = np.transpose if model.layout == "columns" else np.asarray
     log = _Log(config, progress, total, per_epoch, (as_input(X_eval, model), y_eval))
-    profiled = _Profiled(profile, total)
+    profiled = Profiled(profile, total)
 
     # NOTE: a diverging run is reported by _diverged(), not by numpy's overflow warnings.
     with np.errstate(over="ignore", invalid="ignore"), contextlib.closing(progress), \
@@ -147,7 +147,7 @@ def train(config: TrainConfig, data, progress: Progress | None = None, profile: 
                        log.evaluated_on, None if on_test else eval_accuracy, log.warning, profiled.profile)
 
 
-class _Profiled:
+class Profiled:
     """The steps `train(profile=N)` profiles: N of them from step 2 (from step 1 when the run has no N + 1)."""
 
     def __init__(self, n: int | None, total: int):
