@@ -24,7 +24,7 @@ from tinygrad_edu.training.progress import Progress
 # Each model's recipe when the command line leaves an option out: chosen by the study of docs/text_study.md.
 TEXT_DEFAULTS = {
     "bigram": {"optimizer": "sgd", "lr": 50.0, "batch_size": None, "steps": 200},
-    "mlp": {"optimizer": "adam", "lr": 3e-3, "batch_size": 64, "steps": 20000, "context": 3, "embedding": 10,
+    "mlp": {"optimizer": "adam", "lr": 3e-3, "batch_size": 256, "steps": 60000, "context": 3, "embedding": 10,
             "hidden": 200},
     "rnn": {"optimizer": "adam", "lr": 3e-3, "batch_size": 32, "steps": 8000, "embedding": 16, "hidden": 128},
 }
