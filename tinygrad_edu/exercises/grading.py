@@ -458,7 +458,7 @@ def grade(exercise: Exercise, cases: list[Case], answers: Answers, lang: str = "
             if bad.any():
                 at = tuple(int(j) for j in np.argwhere(bad)[0]) if arr.ndim else ()
                 value = "NaN" if np.isnan(arr[at]) else "inf"
-                where = f" at {list(at)}" if at else ""
+                where = " " + say("at-element", lang, index=list(at)) if at else ""
                 return record(name, False, None, say("not-finite", lang, label=_label(grad, lang), value=value,
                                                      at=where))
             if not close(arr, grad.expected):

@@ -56,9 +56,10 @@ def check(workbook, names, timeout: float = TIMEOUT, lang: str = "en") -> list[d
     from tinygrad_edu.exercises import grading
 
     workbook = Path(workbook).resolve()
+    scratch = None
     with _sigterm_raises():
-        scratch = tempfile.mkdtemp(prefix="tinygrad_edu_check_")   # the child's cwd: nothing lands in the workbook
         try:
+            scratch = tempfile.mkdtemp(prefix="tinygrad_edu_check_")   # the child's cwd: nothing lands in the workbook
             requests = Path(scratch) / "requests.json"
             child = _Child(workbook, requests, names, scratch)   # started first: its imports overlap the drawing
             try:
@@ -85,7 +86,8 @@ def check(workbook, names, timeout: float = TIMEOUT, lang: str = "en") -> list[d
                     child.close()
             return [failed[n] if n in failed else _grade(grading, n, cases[n], answers[n], lang) for n in names]
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _grade(grading, name, cases, answers, lang) -> dict:
@@ -123,6 +125,8 @@ class _Child:
     def lines(self, deadline_of):
         """The child's lines as they come; yields None when the deadline (deadline_of(), re-read after each
         line) passes, and stops when the child has exited (whoever still holds its pipe)."""
+        from tinygrad_edu.exercises import wire
+
         fd = self.proc.stdout.fileno()
         os.set_blocking(fd, False)
         with selectors.DefaultSelector() as sel:
@@ -138,6 +142,8 @@ class _Child:
                 eof = data is None
                 self.buffer += data or b""
                 *complete, self.buffer = self.buffer.split(b"\n")
+                if len(self.buffer) > wire.MAX_LINE:   # no line of the child's is that long: not one, dropped
+                    self.buffer = b""
                 yield from complete
                 if eof or (exited and not data):
                     return
