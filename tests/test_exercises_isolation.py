@@ -209,3 +209,16 @@ def test_the_scratch_folder_and_the_child_go_on_sigterm_as_on_sigint(tmp_path, s
     assert proc.returncode == code, err
     assert list(tmp.iterdir()) == []
     assert wait_gone([int(pidfile.read_text())]) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_DUMPABLE is Linux's")
+def test_the_checker_is_closed_to_its_users_other_processes_while_it_checks():
+    import ctypes
+
+    from tinygrad_edu.exercises import runner
+
+    libc = ctypes.CDLL(None)
+    before = libc.prctl(runner.PR_GET_DUMPABLE, 0, 0, 0, 0)
+    with runner.closed_to_the_child():
+        assert libc.prctl(runner.PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
+    assert libc.prctl(runner.PR_GET_DUMPABLE, 0, 0, 0, 0) == before == 1
