@@ -68,3 +68,13 @@ def test_wheel_holds_the_message_catalogue(wheel):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
     assert {f"tinygrad_edu/messages/{area}.json" for area in messages.areas()} <= names
+
+
+def test_wheel_holds_the_workbook_in_every_language(wheel):
+    from tinygrad_edu import messages
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    folder = "tinygrad_edu/exercises/templates/"
+    for lang in messages.LANGUAGES:
+        code = {"ops.py", "tutorial.py"} if lang == "en" else {f"ops.{lang}.py", f"tutorial.{lang}.py"}
+        assert {folder + f for f in code | {f"README.{lang}.md"}} <= names, lang
