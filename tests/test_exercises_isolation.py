@@ -222,3 +222,18 @@ def test_the_checker_is_closed_to_its_users_other_processes_while_it_checks():
     with runner.closed_to_the_child():
         assert libc.prctl(runner.PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
     assert libc.prctl(runner.PR_GET_DUMPABLE, 0, 0, 0, 0) == before == 1
+
+
+def test_a_step_forged_into_the_report_pipe_fails_its_exercise(tmp_path, capsys):
+    # a right Mul that also says "done" on every pipe it holds, before its first answer is sent
+    forge = ("import os, stat\n        for fd in range(3, 64):\n            try:\n"
+             "                if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+             "                    os.write(fd, b'{\"done\": \"Mul\"}\\n')\n            except OSError:\n"
+             "                pass\n        return g * b, g * a")
+    code, out = run_check(capsys, solved(tmp_path / "wb", Mul__backward=forge), "Mul", "Add", "--json")
+    records = {r["name"]: r for r in json.loads(out)}
+    assert code == 1
+    assert records["Mul"] == {"name": "Mul", "passed": False, "diagnosis": None, "message":
+                              "the checker did not get every answer of Mul: your code wrote into the checker's own "
+                              "pipe, or stopped it early"}
+    assert records["Add"]["passed"]
