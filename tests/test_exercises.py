@@ -1,4 +1,5 @@
 """The exercises: start's workbook, and check's grades, diagnoses and behaviour on hostile learner code."""
+import functools
 import importlib.util
 import json
 import os
@@ -12,8 +13,8 @@ import pytest
 
 from tinygrad_edu import Tensor
 from tinygrad_edu.cli import main
-from tinygrad_edu.exercises import grading, workbook
-from tinygrad_edu.exercises.mistakes import MISTAKES
+from tinygrad_edu.exercises import child, grading, workbook
+from tinygrad_edu.exercises.mistakes import KEYS
 
 # The reference answers: written here, never shipped in the workbook.
 ANSWERS = {
@@ -53,11 +54,27 @@ def solved(folder: Path, **changes) -> Path:
     return fill(folder, {**ANSWERS, **{k.replace("__", "."): v for k, v in changes.items()}})
 
 
-def grade(folder: Path, name: str) -> dict:
-    """One exercise graded in this process (what the checker's child does), to keep the suite fast."""
-    exercise = grading.BY_NAME[name]
-    grading.WORKBOOK = folder.resolve()
-    return grading.grade(exercise, grading.load(folder / exercise.file))
+@functools.cache
+def cases_of(name: str) -> list:
+    return grading.draw_cases(grading.BY_NAME[name])
+
+
+def grade(folder: Path, name: str, lang: str = "en") -> dict:
+    """One exercise graded with the child's code run in this process, to keep the suite fast: the same
+    requests and messages (through JSON) as the checker's child sends, and the same verdict."""
+    exercise, cases = grading.BY_NAME[name], cases_of(name)
+    requests = json.loads(json.dumps(grading.requests({name: cases})))
+    sent = []
+    child.run(folder.resolve(), requests, [name], lambda **msg: sent.append(json.loads(json.dumps(msg))))
+    answers = grading.Answers()
+    for msg in sent:
+        if "import" in msg and "problem" in msg:
+            return grading.record(name, False, None, grading.problem_text(msg["problem"], lang))
+        if "answer" in msg:
+            answers.take(msg)
+        elif "problem" in msg:
+            answers.problem, answers.problem_case = msg["problem"], msg["case"]
+    return grading.grade(exercise, cases, answers, lang)
 
 
 def run_check(capsys, *args) -> tuple[int, str]:
@@ -95,7 +112,7 @@ def test_reference_answers_pass(tmp_path, name):
 
 
 def test_a_passed_op_applies_to_tensors_like_the_librarys(tmp_path):
-    ops = grading.load(solved(tmp_path) / "ops.py")
+    ops = child.load(solved(tmp_path) / "ops.py", tmp_path)
     x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     b = Tensor(np.ones((2, 1)), requires_grad=True)
     ops.ReLU.apply(ops.Add.apply(x, b)).sum().backward()
@@ -118,13 +135,39 @@ PLANTED = [
     ("relu-mask-missing", "ReLU.backward", "return (g,)", "the ReLU mask is missing"),
     ("relu-mask-wrong-tensor", "dZ1", "return np.maximum(W2.T @ dZ2, 0)", "[W2ᵀ·dZ2 > 0] instead of [Z1 > 0]"),
     ("relu-mask-wrong-tensor", "ReLU.backward", "return (g * (g > 0),)", "[g > 0] instead of [a > 0]"),
-    ("summed-wrong-axis", "db1", "return np.sum(dZ1, axis=0, keepdims=True) / m", "sum dZ1 over axis 1"),
+    ("summed-wrong-axis", "db1", "return np.sum(dZ1, axis=0, keepdims=True) / m",
+     "b1 (2, 1) sums dZ1 over axis 1: np.sum(dZ1, axis=1, keepdims=True)"),
     ("summed-all-axes", "db2", "return 1 / m * np.sum(dZ2)", "summed over all axes into one number"),
     ("not-summed-back", "Add.backward", "return g, g", "was broadcast"),
     ("not-summed-back", "db1", "return dZ1 / m", "not summed back to the shape of b1 (h, 1)".replace("(h, 1)", "")),
     ("one-hot-not-subtracted", "dZ2", "return A2", "the one-hot Y is not subtracted"),
     ("one-hot-not-subtracted", "SoftmaxCrossEntropy.backward", "return (g * softmax / m, None)",
      "the one-hot Y is not subtracted"),
+    ("sum-as-mean", "Sum.backward", "return (np.broadcast_to(np.expand_dims(g, axis), shape) / shape[axis],)",
+     "divided by n: that is Mean's rule"),
+    ("factor-m^2", "dW2", "return dZ2 @ A1.T * m", "off by a factor m²"),
+    ("factor-m^2", "Mean.backward", "return (np.broadcast_to(np.expand_dims(g, axis), shape) * n,)",
+     "off by a factor n²"),
+    ("factor-1/m^2", "db1", "return np.sum(dZ1, axis=1, keepdims=True) / m**3", "off by a factor 1/m²"),
+    ("factor-m/(m-1)", "dW1", "return dZ1 @ X.T / (m - 1)", "divided by m − 1 where it should be m"),
+    ("factor-m/(m-1)", "SoftmaxCrossEntropy.backward", "return (g * (softmax - y) / (m - 1), None)",
+     "off by a factor m/(m − 1)"),
+    ("factor-constant", "dW2", "return 2 * dZ2 @ A1.T / m", "off by a constant factor: exactly 2 times"),
+    ("factor-constant", "Mul.backward", "return g * b / 2, g * a",
+     "∂L/∂a: off by a constant factor: exactly 1/2 times"),
+    ("factor-constant", "Exp.backward", "return (-3 * g * out,)", "exactly −3 times"),
+    ("upstream-missing", "Mul.backward", "return b, g * a", "∂L/∂a: the upstream gradient g is missing"),
+    ("upstream-missing", "Exp.backward", "return (out,)", "the upstream gradient g is missing"),
+    ("upstream-missing", "ReLU.backward", "return ((a > 0) * 1.0,)", "the upstream gradient g is missing"),
+    ("upstream-missing", "SoftmaxCrossEntropy.backward", "return ((softmax - y) / m, None)",
+     "the upstream gradient g is missing"),
+    ("factors-swapped", "Mul.backward", "return g * a, g * b", "∂L/∂a: g ⊙ a instead of g ⊙ b"),
+    ("relu-activation-not-mask", "dZ1", "return W2.T @ dZ2 * np.maximum(Z1, 0)",
+     "multiplied by ReLU(Z1) instead of its derivative"),
+    ("relu-activation-not-mask", "ReLU.backward", "return (g * np.maximum(a, 0),)", "ReLU′(a) = [a > 0]"),
+    ("log-times-a", "Log.backward", "return (g * a,)", "multiplied by a: the derivative of log a is 1/a"),
+    ("log-over-a-squared", "Log.backward", "return (g / a**2,)", "divided by a²"),
+    ("exp-of-out", "Exp.backward", "return (g * np.exp(out),)", "exp applied twice"),
 ]
 
 
@@ -137,7 +180,7 @@ def test_each_planted_mistake_gets_its_diagnosis(tmp_path, key, answer, code, sa
 
 
 def test_every_mistake_in_the_table_is_planted():
-    assert {k for k, *_ in PLANTED} == {m.key for m in MISTAKES}
+    assert {k for k, *_ in PLANTED} == set(KEYS)
 
 
 def test_an_unknown_mistake_gets_the_first_wrong_element(tmp_path):
@@ -148,18 +191,25 @@ def test_an_unknown_mistake_gets_the_first_wrong_element(tmp_path):
 
 
 def test_a_diagnosis_must_fit_every_failing_example(tmp_path):
-    # a factor 2 equals a factor m only where m = 2: the examples with m = 3 or 4 rule it out
+    # a factor 2 equals a factor m only where m = 2: the examples with m = 3 or 4 make it the constant 2
     r = grade(solved(tmp_path, dW2="return 2 * dZ2 @ A1.T / m"), "dW2")
+    assert (r["passed"], r["diagnosis"]) == (False, "factor-constant")
+    # a factor that is neither constant nor one of m's is no diagnosis
+    r = grade(solved(tmp_path, dW2="return dZ2 @ A1.T / m * A1.shape[0]"), "dW2")
     assert (r["passed"], r["diagnosis"]) == (False, None)
     assert "should be " in r["message"]
 
 
-def test_a_wrong_shape_names_both_shapes(tmp_path):
+def test_a_wrong_shape_names_both_shapes_and_the_shape_it_must_have(tmp_path):
     r = grade(solved(tmp_path, dW2="return dZ2"), "dW2")
-    assert r["diagnosis"] is None
-    assert r["message"].startswith("shape (") and "but the gradient has shape" in r["message"]
+    assert r["diagnosis"] == "wrong-shape"
+    assert re.fullmatch(r"shape \(\d, \d\), not \(\d, \d\): dW2 must be k×h = \d×\d like W2; dZ2 is k×m = \d×\d and "
+                        r"A1 is h×m = \d×\d, so the product is dZ2·A1ᵀ; given dZ2 \(\d, \d\), A1 \(\d, \d\), m = \d",
+                        r["message"])
     r = grade(solved(tmp_path, db2="return np.sum(dZ2, axis=1) / m"), "db2")
-    assert "the right numbers, but shape (" in r["message"] and "keepdims=True?" in r["message"]
+    assert r["diagnosis"] == "keepdims-missing"
+    assert r["message"].startswith("the right numbers, but shape (")
+    assert "keep the summed axis with keepdims=True" in r["message"]
     r = grade(solved(tmp_path, db2="return np.sum(dZ2, axis=1)"), "db2")
     assert r["diagnosis"] == "factor-m"
     assert re.search(r"\(a /m is missing\) \(and its shape is \(\d,\), not \(\d, 1\)\)$", r["message"])
@@ -170,11 +220,11 @@ def test_a_wrong_shape_names_both_shapes(tmp_path):
 
 @pytest.mark.parametrize("answer,code,says", [
     ("ReLU.backward", "return (g * undefined_name,)", "ReLU.backward raised NameError (ops.py line "),
-    ("ReLU.backward", "return g * (a > 0)", "ReLU.backward returned a numpy array; return a tuple with one gradient "
-                                             "per input, e.g. (∂L/∂a,)"),
+    ("ReLU.backward", "return g * (a > 0)", "ReLU.backward returned a value of type ndarray, not a tuple; return a "
+                                             "tuple with one gradient per input, e.g. (∂L/∂a,)"),
     ("Add.backward", "return (g,)", "Add.backward returned 1 gradient(s) for 2 input(s)"),
     ("dW2", "dZ2 @ A1.T / m", "dW2's result is None, not a numpy array (a missing return?)"),
-    ("dW2", "return (dZ2 @ A1.T / m).tolist()", "dW2's result is a list, not a numpy array"),
+    ("dW2", "return (dZ2 @ A1.T / m).tolist()", "dW2's result is of type list, not a numpy array"),
     ("dW2", "from tinygrad_edu import Tensor; return Tensor(dZ2 @ A1.T / m)",
      "dW2's result is a Tensor; return a numpy array (its .data)"),
     ("dW2", "raise ValueError('two\\nlines')", "dW2 raised ValueError (tutorial.py line "),

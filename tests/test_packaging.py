@@ -78,3 +78,13 @@ def test_wheel_holds_the_text_corpora_and_their_notice(wheel):
             assert z.read(f"tinygrad_edu/data/text/{corpus.file}") == (text.BUNDLED_TEXT / corpus.file).read_bytes()
     assert {"tinygrad_edu/data/text/NOTICE", "tinygrad_edu/data/text/SHA256SUMS"} <= names
     assert any(n.endswith(".dist-info/licenses/tinygrad_edu/data/text/NOTICE") for n in names)
+
+
+def test_wheel_holds_the_workbook_in_every_language(wheel):
+    from tinygrad_edu import messages
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    folder = "tinygrad_edu/exercises/templates/"
+    for lang in messages.LANGUAGES:
+        code = {"ops.py", "tutorial.py"} if lang == "en" else {f"ops.{lang}.py", f"tutorial.{lang}.py"}
+        assert {folder + f for f in code | {f"README.{lang}.md"}} <= names, lang

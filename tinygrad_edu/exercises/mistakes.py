@@ -3,19 +3,24 @@
 A transform maps the correct gradient (and the exercise's ingredients: m, the unmasked product, the array a
 bias sums, ...) to the gradient that mistake would produce, or to None where the mistake cannot happen. The
 checker recognises a mistake when the learner's answer equals its transform on every example that failed.
+What the learner reads is the catalogue's message `exercises.mistake.<key>` (tinygrad_edu/messages/
+exercises.json), its {fields} filled from the ingredients. Past the table, `constant_factor` names any other
+exact constant ratio (×2, ×0.5, ...).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
+
+from tinygrad_edu import messages
 
 
 @dataclass(frozen=True)
 class Mistake:
     key: str                                              # the diagnosis, as --json reports it
-    says: str                                             # what the learner reads; {names} from the ingredients
     wrong: Callable[[np.ndarray, dict], np.ndarray | None]
 
 
@@ -31,35 +36,36 @@ def _needs(key: str, transform):
     return lambda g, ing: None if ing.get(key) is None else transform(g, ing)
 
 
+def _factor(f):
+    """A mistake that multiplies the gradient by f(m)."""
+    return _needs("m", lambda g, ing: g * f(ing["m"]) if f(ing["m"]) is not None else None)
+
+
 MISTAKES = (
-    Mistake("factor-m", "off by a factor {m_name}: {m_name} times too big (a /{m_name} is missing)",
-            _needs("m", lambda g, ing: g * ing["m"])),
-    Mistake("factor-1/m", "off by a factor 1/{m_name}: divided by {m_name} once more than it should be",
-            _needs("m", lambda g, ing: g / ing["m"])),
-    Mistake("transposed", "transposed: the right numbers with rows and columns swapped (which factor gets the ᵀ, "
-                          "and in which order?)",
-            lambda g, ing: g.T if g.ndim == 2 else None),
-    Mistake("sign-flipped", "sign flipped: exactly −1 times the right gradient",
-            lambda g, ing: -g),
-    Mistake("relu-mask-missing", "the ReLU mask is missing: multiply {unmasked_name} by ReLU′({mask_of}) = "
-                                 "[{mask_of} > 0]",
-            _needs("unmasked", lambda g, ing: ing["unmasked"])),
-    Mistake("relu-mask-wrong-tensor", "the ReLU mask is taken from the wrong tensor: [{unmasked_name} > 0] "
-                                      "instead of [{mask_of} > 0]",
-            _needs("unmasked", lambda g, ing: ing["unmasked"] * (ing["unmasked"] > 0))),
-    Mistake("summed-wrong-axis", "summed over the wrong axis: sum {summand_name} over axis {sum_axes_text}, "
-                                 "keepdims=True",
-            _needs("summand", lambda g, ing: _other_axis(ing))),
-    Mistake("summed-all-axes", "summed over all axes into one number: sum {summand_name} over axis "
-                               "{sum_axes_text} only, keepdims=True",
-            _needs("summand", lambda g, ing: np.sum(ing["summand"]) * ing["scale"])),
-    Mistake("not-summed-back", "not summed back to the shape of {target} {target_shape}: {target} was broadcast, "
-                               "so its gradient sums {summand_name} over axis {sum_axes_text}",
-            _needs("summand", lambda g, ing: ing["summand"] * ing["scale"] if ing["sum_axes"] else None)),
-    Mistake("one-hot-not-subtracted", "the one-hot Y is not subtracted: that is softmax alone; the gradient is "
-                                      "softmax(Z) − Y",
-            _needs("one_hot_term", lambda g, ing: g + ing["one_hot_term"])),
+    Mistake("sum-as-mean", _needs("sum_n", lambda g, ing: g / ing["sum_n"])),
+    Mistake("factor-m", _factor(lambda m: m)),
+    Mistake("factor-1/m", _factor(lambda m: 1 / m)),
+    Mistake("factor-m^2", _factor(lambda m: m * m)),
+    Mistake("factor-1/m^2", _factor(lambda m: 1 / (m * m))),
+    Mistake("factor-m/(m-1)", _factor(lambda m: m / (m - 1))),
+    Mistake("transposed", lambda g, ing: g.T if g.ndim == 2 else None),
+    Mistake("sign-flipped", lambda g, ing: -g),
+    Mistake("upstream-missing", _needs("g", lambda g, ing: g / ing["g"])),
+    Mistake("factors-swapped", _needs("swapped", lambda g, ing: ing["swapped"])),
+    Mistake("relu-mask-missing", _needs("unmasked", lambda g, ing: ing["unmasked"])),
+    Mistake("relu-mask-wrong-tensor", _needs("unmasked", lambda g, ing: ing["unmasked"] * (ing["unmasked"] > 0))),
+    Mistake("relu-activation-not-mask",
+            _needs("mask_values", lambda g, ing: ing["unmasked"] * np.maximum(ing["mask_values"], 0))),
+    Mistake("summed-wrong-axis", _needs("summand", lambda g, ing: _other_axis(ing))),
+    Mistake("summed-all-axes", _needs("summand", lambda g, ing: np.sum(ing["summand"]) * ing["scale"])),
+    Mistake("not-summed-back", _needs("summand", lambda g, ing: ing["summand"] * ing["scale"]
+                                      if ing["sum_axes"] else None)),
+    Mistake("one-hot-not-subtracted", _needs("one_hot_term", lambda g, ing: g + ing["one_hot_term"])),
+    Mistake("log-times-a", _needs("log_times_a", lambda g, ing: ing["log_times_a"])),
+    Mistake("log-over-a-squared", _needs("log_over_a_squared", lambda g, ing: ing["log_over_a_squared"])),
+    Mistake("exp-of-out", _needs("exp_of_out", lambda g, ing: ing["exp_of_out"])),
 )
+KEYS = tuple(m.key for m in MISTAKES) + ("factor-constant",)
 
 
 def close(actual, expected) -> bool:
@@ -85,21 +91,34 @@ def matching(actual, correct, ing: dict) -> list[str]:
     keys = []
     for mistake in MISTAKES:
         wrong = mistake.wrong(correct, ing)
-        if wrong is None or same_values(wrong, correct):
+        if wrong is None or np.size(wrong) == 0 or same_values(wrong, correct):
             continue
         if same_values(actual, wrong):
             keys.append(mistake.key)
     return keys
 
 
-def describe(key: str, ing: dict) -> str:
-    """A mistake's text, with this exercise's names filled in."""
-    says = next(m.says for m in MISTAKES if m.key == key)
-    return says.format_map(_Names(ing))
+def constant_factor(pairs) -> str | None:
+    """'2', '1/2', '−3/2': the one exact constant c with actual = c·correct on every (actual, correct) pair
+    (size-1 axes aside), written as a fraction; None if there is none, or if c is 1."""
+    ratio = None
+    for actual, correct in pairs:
+        a, e = np.squeeze(np.asarray(actual, dtype=np.float64)), np.squeeze(correct)
+        if a.shape != e.shape or not np.any(e):
+            return None
+        r = float(np.sum(a * e) / np.sum(e * e))
+        if not close(a, r * e) or (ratio is not None and not np.isclose(r, ratio, rtol=1e-6)):
+            return None
+        ratio = r
+    if ratio is None or np.isclose(ratio, 1.0, rtol=1e-6):
+        return None
+    frac = Fraction(ratio).limit_denominator(100)
+    text = str(abs(frac)) if np.isclose(float(frac), ratio, rtol=1e-6) else f"{abs(ratio):.6g}"
+    return ("−" if ratio < 0 else "") + text
 
 
-class _Names(dict):
-    """The ingredients' names for str.format_map; a name the exercise does not define reads as itself."""
-
-    def __missing__(self, key):
-        return key
+def describe(key: str, ing: dict, lang: str = messages.DEFAULT_LANGUAGE) -> str:
+    """A mistake's text in lang, with this exercise's names filled in (a name it does not define reads as itself)."""
+    template = messages.catalogue("exercises")[f"mistake.{key}"]["en"]
+    wanted = set(messages.FIELD.findall(template))
+    return messages.text(f"exercises.mistake.{key}", lang, **{k: ing.get(k, k) for k in wanted})

@@ -1,9 +1,8 @@
 """Your backward rules: each op's forward is given; write its backward (then: tinygrad-edu exercises check .).
 
 Each op is a Function, as in tinygrad_edu/ops.py. backward gets g = ∂L/∂out (out's shape) and returns a tuple
-with one gradient per input, ∂L/∂input in that input's shape (None for an input that needs none). Fill in
-`rules` too: one ∂L/∂ line per input, as the library's ops do. Once an op passes, use it on Tensors:
-`Add.apply(x, y)`, and backward() goes through your rule.
+with one gradient per input, ∂L/∂input in that input's shape (None for an input that needs none). Once an
+op passes, use it on Tensors: `Add.apply(x, y)`, and backward() goes through your rule.
 """
 import numpy as np
 
@@ -19,8 +18,6 @@ class Add(Function):
         self.attrs.update(a_shape=a.shape, b_shape=b.shape)
         return a + b
 
-    rules = ("∂L/∂{a} += ?", "∂L/∂{b} += ?")
-
     def backward(self, g):
         # Return (∂L/∂a, ∂L/∂b), each in its input's shape: self.attrs["a_shape"], self.attrs["b_shape"].
         raise NotImplementedError("Add.backward")
@@ -34,8 +31,6 @@ class Mul(Function):
     def forward(self, a, b):
         self.save(a, b)
         return a * b
-
-    rules = ("∂L/∂{a} += ?", "∂L/∂{b} += ?")
 
     def backward(self, g):
         a, b = self.saved
@@ -51,8 +46,6 @@ class MatMul(Function):
         self.save(a, b)
         return a @ b
 
-    rules = ("∂L/∂{a} += ?", "∂L/∂{b} += ?")
-
     def backward(self, g):
         a, b = self.saved
         raise NotImplementedError("MatMul.backward")
@@ -66,8 +59,6 @@ class ReLU(Function):
     def forward(self, a):
         self.save(a)
         return np.maximum(a, 0)
-
-    rules = ("∂L/∂{a} += ?",)
 
     def backward(self, g):
         (a,) = self.saved
@@ -84,8 +75,6 @@ class Exp(Function):
         self.save(out)
         return out
 
-    rules = ("∂L/∂{a} += ?",)
-
     def backward(self, g):
         (out,) = self.saved
         raise NotImplementedError("Exp.backward")
@@ -99,8 +88,6 @@ class Log(Function):
     def forward(self, a):
         self.save(a)
         return np.log(a)
-
-    rules = ("∂L/∂{a} += ?",)
 
     def backward(self, g):
         (a,) = self.saved
@@ -116,8 +103,6 @@ class Sum(Function):
         self.attrs.update(axis=axis, shape=a.shape)
         return np.sum(a, axis=axis)
 
-    rules = ("∂L/∂{a} += ?",)
-
     def backward(self, g):
         axis, shape = self.attrs["axis"], self.attrs["shape"]
         raise NotImplementedError("Sum.backward")
@@ -131,8 +116,6 @@ class Mean(Function):
     def forward(self, a, *, axis):
         self.attrs.update(axis=axis, shape=a.shape, n=a.shape[axis])
         return np.mean(a, axis=axis)
-
-    rules = ("∂L/∂{a} += ?",)
 
     def backward(self, g):
         axis, shape, n = self.attrs["axis"], self.attrs["shape"], self.attrs["n"]
@@ -151,8 +134,6 @@ class SoftmaxCrossEntropy(Function):
         self.attrs["m"] = m
         self.save(np.exp(log_softmax), y)                      # softmax(Z), i.e. A2, and the one-hot Y
         return np.asarray(-(y * log_softmax).sum() / m)
-
-    rules = ("∂L/∂{a} = ?",)
 
     def backward(self, g):
         softmax, y = self.saved
