@@ -251,9 +251,13 @@ def add_backward_hook(hook: Callable) -> Callable[[], None]:
 
 
 def memory_owner(a: np.ndarray):
-    """The array (or buffer) whose memory `a` uses: an array and all its views have the same owner."""
-    while isinstance(a.base, np.ndarray):
-        a = a.base
+    """The array (or buffer) whose memory `a` uses: an array and all its views have the same owner.
+
+    The chain of bases is followed through objects that are not arrays too: as_strided (and so
+    sliding_window_view, conv2d's im2col) makes its view over a helper object whose `base` is the array."""
+    base = a.base
+    while base is not None:
+        a, base = base, getattr(base, "base", None)
     return a
 
 

@@ -1,0 +1,52 @@
+"""Hardening, round two (issue 28): silent wrong results, and bad input that reached a traceback or a 500."""
+import numpy as np
+import pytest
+
+from tinygrad_edu import Tensor, no_grad, opspecs
+from tinygrad_edu.autograd import topological_order
+
+STALE = "modified by an inplace operation"
+
+
+# --- 1. the version check sees through every view an op saves ------------------------------------------------------
+
+
+def _arrays(items) -> list:
+    return [a for x in items for a in ([x] if isinstance(x, np.ndarray) else _arrays(x) if isinstance(x, tuple)
+                                        else [])]
+
+
+def _saves_memory_of(loss, x) -> bool:
+    """Whether some op of loss's graph saved an array that uses x's memory (numpy's exact answer)."""
+    return any(t._ctx is not None and any(np.shares_memory(a, x.data) for a in _arrays(t._ctx.saved))
+               for t in topological_order(loss, leaves=True))
+
+
+@pytest.mark.parametrize("name", sorted(opspecs.REGISTRY))
+def test_an_in_place_change_of_any_saved_input_is_refused(name):
+    spec, seen = opspecs.REGISTRY[name], 0
+    for seed in range(12):
+        example = spec.example(opspecs.NumpyChooser(seed))
+        for i in range(len(example.inputs)):
+            xs = [Tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in example.inputs]
+            loss = example.f(*xs).sum()
+            if not _saves_memory_of(loss, xs[i]):
+                continue
+            seen += 1
+            with no_grad():
+                xs[i] *= 3
+            with pytest.raises(RuntimeError, match=STALE):
+                loss.backward()
+    if name in ("conv2d", "max_pool2d", "avg_pool2d", "mul", "matmul", "relu", "max"):
+        assert seen   # these always save an input
+
+
+@pytest.mark.parametrize("x_shape,w_shape", [((1, 1, 3, 3), (1, 1, 1, 1)), ((1, 3, 4, 4), (2, 3, 1, 1)),
+                                             ((2, 1, 3, 3), (1, 1, 1, 1)), ((2, 2, 3, 3), (1, 2, 3, 3))])
+def test_conv2d_refuses_its_input_changed_in_place_when_im2col_is_a_view(x_shape, w_shape):
+    x = Tensor(np.arange(float(np.prod(x_shape))).reshape(x_shape))
+    w = Tensor(np.ones(w_shape), requires_grad=True)
+    loss = x.conv2d(w).sum()
+    x *= 3
+    with pytest.raises(RuntimeError, match=STALE):
+        loss.backward()
