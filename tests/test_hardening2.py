@@ -50,3 +50,25 @@ def test_conv2d_refuses_its_input_changed_in_place_when_im2col_is_a_view(x_shape
     x *= 3
     with pytest.raises(RuntimeError, match=STALE):
         loss.backward()
+
+
+# --- 2. accumulation into a leaf is atomic across threads -----------------------------------------------------------
+
+
+def test_two_threads_running_backward_into_one_leaf_lose_no_contribution():
+    import threading
+
+    w = Tensor(np.zeros(200_000), requires_grad=True)
+    start = threading.Barrier(4)
+
+    def run():
+        start.wait()
+        for _ in range(50):
+            (w * 1.0).sum().backward()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    np.testing.assert_array_equal(w.grad, np.full(w.shape, 200.0))
