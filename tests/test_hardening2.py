@@ -72,3 +72,46 @@ def test_two_threads_running_backward_into_one_leaf_lose_no_contribution():
     for t in threads:
         t.join()
     np.testing.assert_array_equal(w.grad, np.full(w.shape, 200.0))
+
+
+# --- 3. every fill value goes through the one cast check -----------------------------------------------------------
+
+
+def _fills():
+    import tinygrad_edu.nn.functional as F
+
+    mask = np.array([True, False, False])
+    return {"pad": lambda x, v: F.pad(x, (1, 1), value=v), "masked_fill": lambda x, v: x.masked_fill(mask, v)}
+
+
+@pytest.mark.parametrize("how", ["pad", "masked_fill"])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 300, -2.7, 2**63])
+def test_a_fill_value_that_an_integer_tensor_cannot_hold_is_refused(how, dtype, value):
+    x = Tensor(np.arange(3, dtype=dtype))
+    if value == 300 and dtype != np.uint8 or value == -2.7 and dtype != np.uint8:
+        return   # these fit (the fraction dropped), as in torch
+    with pytest.raises(OverflowError, match=how):
+        _fills()[how](x, value)
+
+
+@pytest.mark.parametrize("how", ["pad", "masked_fill"])
+def test_fill_values_match_torch(how):
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as TF
+
+    mask = np.array([True, False, False])
+    twin = {"pad": lambda x, v: TF.pad(x, (1, 1), value=v),
+            "masked_fill": lambda x, v: x.masked_fill(torch.as_tensor(mask), v)}[how]
+    for dtype in (np.int64, np.uint8, np.float32):
+        for value in (2.7, -2.7, 300, True, 0, float("nan")):
+            x = np.arange(3, dtype=dtype)
+            try:
+                want = twin(torch.as_tensor(x), value).numpy()
+            except RuntimeError:
+                with pytest.raises(OverflowError):
+                    _fills()[how](Tensor(x), value)
+                continue
+            got = _fills()[how](Tensor(x), value)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.data, want)

@@ -9,7 +9,7 @@ import numpy as np
 from tinygrad_edu import autograd, grad_mode, ops
 from tinygrad_edu.autograd import ShapeError
 from tinygrad_edu.dims import numpy_names
-from tinygrad_edu.dtypes import DEFAULT_FLOAT, as_array, cast, float_dtype, is_scalar, rank, result_dtype
+from tinygrad_edu.dtypes import DEFAULT_FLOAT, as_array, cast, fill_value, float_dtype, is_scalar, rank, result_dtype
 
 
 class Tensor:
@@ -573,7 +573,7 @@ class Tensor:
         value = numpy_value(value)
         if np.ndim(value) != 0:
             raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {np.shape(value)}")
-        return where(np.broadcast_to(m, self.shape), np.asarray(value, self.dtype), self)
+        return where(np.broadcast_to(m, self.shape), fill_value(value, self.dtype, "masked_fill"), self)
 
     # --- softmax and the loss ---
 

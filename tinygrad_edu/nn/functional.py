@@ -8,7 +8,7 @@ import numpy as np
 from tinygrad_edu import ops
 from tinygrad_edu.autograd import ShapeError
 from tinygrad_edu.dims import numpy_names
-from tinygrad_edu.dtypes import as_array, float_dtype
+from tinygrad_edu.dtypes import as_array, fill_value, float_dtype
 from tinygrad_edu.tensor import Tensor, apply_op, as_generator, binary_op, cat, numpy_value, where
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -318,6 +318,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     if len(pad) // 2 > input.ndim:
         raise ShapeError(f"pad: the pad {pad} gives {len(pad) // 2} (left, right) pairs for an input of shape "
                          f"{input.shape}, which has {input.ndim} axes")
+    fill = fill_value(0 if value is None else value, input.dtype, "pad")
     out = input
     for k in range(len(pad) // 2):
         ax, (left, right) = input.ndim - 1 - k, pad[2 * k:2 * k + 2]
@@ -329,7 +330,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
         if start or stop < n:
             out = out[(slice(None),) * ax + (slice(start, stop),)]
         size = out.shape
-        blocks = [np.full(size[:ax] + (p,) + size[ax + 1:], 0 if value is None else value, dtype=out.dtype)
+        blocks = [np.full(size[:ax] + (p,) + size[ax + 1:], fill, dtype=out.dtype)
                   for p in (max(left, 0), max(right, 0))]
         if blocks[0].size or blocks[1].size:
             out = cat([blocks[0], out, blocks[1]], dim=ax)
