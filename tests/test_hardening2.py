@@ -115,3 +115,75 @@ def test_fill_values_match_torch(how):
             got = _fills()[how](Tensor(x), value)
             assert got.dtype == want.dtype
             np.testing.assert_array_equal(got.data, want)
+
+
+# --- 4. reductions of an empty batch, as torch ---------------------------------------------------------------------
+
+LOSSES = {
+    "cross_entropy": lambda F, x, y, p: F.cross_entropy(x, y),
+    "cross_entropy_probabilities": lambda F, x, y, p: F.cross_entropy(x, p),
+    "nll_loss": lambda F, x, y, p: F.nll_loss(x, y),
+    "mse_loss": lambda F, x, y, p: F.mse_loss(x, p),
+    "l1_loss": lambda F, x, y, p: F.l1_loss(x, p),
+    "huber_loss": lambda F, x, y, p: F.huber_loss(x, p),
+    "binary_cross_entropy": lambda F, x, y, p: F.binary_cross_entropy(x.sigmoid(), p),
+    "binary_cross_entropy_with_logits": lambda F, x, y, p: F.binary_cross_entropy_with_logits(x, p),
+}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_every_loss_of_an_empty_batch_matches_torch(loss, reduction):
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as TF
+
+    import tinygrad_edu.nn.functional as F
+
+    def with_reduction(module):
+        return type("F", (), {name: staticmethod(lambda *a, _f=getattr(module, name), **k: _f(*a, reduction=reduction,
+                                                                                           **k))
+                              for name in ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "huber_loss",
+                                           "binary_cross_entropy", "binary_cross_entropy_with_logits")})
+
+    x, y, p = np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros((0, 3))
+    tx = torch.tensor(x, requires_grad=True)
+    want = LOSSES[loss](with_reduction(TF), tx, torch.tensor(y), torch.tensor(p))
+    ours = Tensor(x, requires_grad=True)
+    with np.errstate(all="ignore"):
+        got = LOSSES[loss](with_reduction(F), ours, y, p)
+    assert got.shape == tuple(want.shape)
+    np.testing.assert_array_equal(got.data, want.detach().numpy())
+    if reduction != "none":
+        got.backward()
+        want.backward()
+        assert ours.grad.shape == tuple(tx.grad.shape) == (0, 3)
+
+
+# --- 6. a probability target that requires grad is differentiated, as torch ----------------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_differentiates_a_probability_target_as_torch(reduction):
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as TF
+
+    import tinygrad_edu.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    x, p = rng.normal(size=(5, 4)), rng.dirichlet(np.ones(4), size=5)
+    upstream = rng.normal(size=() if reduction != "none" else (5,))
+    ours = [Tensor(x, requires_grad=True), Tensor(p, requires_grad=True)]
+    theirs = [torch.tensor(x, requires_grad=True), torch.tensor(p, requires_grad=True)]
+    F.cross_entropy(*ours, reduction=reduction).backward(upstream)
+    TF.cross_entropy(*theirs, reduction=reduction).backward(torch.tensor(upstream))
+    for a, b in zip(ours, theirs):
+        assert a.grad is not None
+        np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_a_probability_target_alone_requiring_grad_gets_its_gradient():
+    import tinygrad_edu.nn.functional as F
+
+    x, p = Tensor(np.array([[1.0, 2.0, 0.5]])), Tensor(np.array([[0.2, 0.5, 0.3]]), requires_grad=True)
+    F.cross_entropy(x, p).backward()
+    np.testing.assert_allclose(p.grad, -F.log_softmax(x, -1).data)

@@ -170,16 +170,19 @@ class SoftmaxCrossEntropy(Function):
 
     target is integer labels (Z's shape without `axis`) or one-hot/probability rows (Z's shape), checked by
     check_target. Rows that do not sum to 1 are allowed, as in PyTorch: the loss is still −Σ Y·log softmax(Z)/m.
+    reduction "sum" leaves out the 1/m (so an empty batch sums to 0, where its mean is 0/0 = nan, as in PyTorch).
+    A probability target that requires grad gets ∂L/∂Y = −log softmax(Z)/m (distillation trains through it).
     """
 
     name = "softmax_cross_entropy"
 
-    def forward(self, z, target, *, axis=-1):
+    def forward(self, z, target, *, axis=-1, reduction="mean"):
         axis = _check_axis(z, axis, "softmax_cross_entropy")
         check_target(z, target, axis)
         m = z.size // z.shape[axis] if z.shape[axis] else 0
         labels = target.dtype.kind in "iu"
-        self.attrs.update(axis=axis, m=m, labels=labels)
+        scale = 1.0 if reduction == "sum" else (1.0 / m if m else math.nan)
+        self.attrs.update(axis=axis, m=m, labels=labels, reduction=reduction, scale=scale)
         # log softmax(Z) = S − log Σ exp(S), with S = Z − max(Z) so that exp cannot overflow
         shifted = z - np.max(z, axis=axis, keepdims=True)
         if labels:   # Y as the position of each example's true class, instead of a one-hot array
@@ -191,28 +194,37 @@ class SoftmaxCrossEntropy(Function):
             target = target.astype(z.dtype, copy=False)
             Y_dot_shifted = (target * shifted).sum()
             Y_sum = target.sum(axis=axis, keepdims=True)   # 1 for one-hot and probability rows
+        log_softmax = shifted.copy() if self.needs_grad[1:] == (True,) else None   # only for ∂L/∂Y
         softmax = np.exp(shifted, out=shifted)
         total = np.sum(softmax, axis=axis, keepdims=True)
         softmax /= total
         log_total = np.log(total)
+        if log_softmax is not None:
+            log_softmax -= log_total
         Y_dot_log_total = log_total.sum() if labels else (Y_sum * log_total).sum()
-        self.save(softmax, target, Y_sum)
-        return np.asarray((Y_dot_log_total - Y_dot_shifted) / m, dtype=z.dtype)
+        self.save(softmax, target, Y_sum, log_softmax)
+        total_loss = Y_dot_log_total - Y_dot_shifted
+        return np.asarray(total_loss if reduction == "sum" else total_loss / m if m else math.nan, dtype=z.dtype)
 
-    # NOTE: with the mean over m examples, ∂L/∂Z2 is the tutorial's dZ2 = A2 − Y divided by m.
-    rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",)
+    # NOTE: with the mean over m examples, ∂L/∂Z2 is the tutorial's dZ2 = A2 − Y divided by m ("sum": m = 1).
+    rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",
+             "∂L/∂{b} = −∂L/∂{out} · log softmax({a})/m")
 
     def backward(self, g):
-        softmax, target, Y_sum = self.saved
-        scale = g / self.attrs["m"]
-        if self.attrs["labels"]:
-            grad = softmax * scale
-            grad[target] -= scale
-        else:
-            # NOTE: a target whose rows do not sum to 1 scales log Σ exp(Z) by its row sums, so the exact
-            # gradient (PyTorch's too) is softmax·ΣY − Y: the rule above with ΣY = 1.
-            grad = (softmax * Y_sum - target) * scale
-        return grad, None
+        softmax, target, Y_sum, log_softmax = self.saved
+        scale = g * self.attrs["scale"]
+        grad = grad_target = None
+        if self.needs_grad[0]:
+            if self.attrs["labels"]:
+                grad = softmax * scale
+                grad[target] -= scale
+            else:
+                # NOTE: a target whose rows do not sum to 1 scales log Σ exp(Z) by its row sums, so the exact
+                # gradient (PyTorch's too) is softmax·ΣY − Y: the rule above with ΣY = 1.
+                grad = (softmax * Y_sum - target) * scale
+        if log_softmax is not None:
+            grad_target = -log_softmax * scale
+        return grad, grad_target
 
 
 # --- elementwise, with numpy broadcasting ---------------------------------------------------------------
@@ -557,13 +569,15 @@ class Mean(Function):
         axes = normalize_axes(axis, a.shape, "mean")
         n = int(np.prod([a.shape[ax] for ax in axes]))
         self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape, n=n)
+        if n == 0:   # NOTE: the mean of nothing is nan, as PyTorch's, without numpy's warning
+            return np.full(np.sum(a, axis=axes, keepdims=keepdims).shape, np.nan, a.dtype)
         return np.mean(a, axis=axes, keepdims=keepdims)
 
     rules = ("∂L/∂{a} += ∂L/∂{out} / n, copied along the averaged axes",)
 
     def backward(self, g):
-        at = self.attrs
-        return (np.broadcast_to(_expand(g, at["axes"], at["keepdims"]) / at["n"], at["shape"]),)
+        at = self.attrs   # NOTE: n = 0 only for an empty input, whose gradient is empty: max(n, 1) divides nothing
+        return (np.broadcast_to(_expand(g, at["axes"], at["keepdims"]) / max(at["n"], 1), at["shape"]),)
 
 
 class Max(Function):

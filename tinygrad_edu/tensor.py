@@ -586,16 +586,21 @@ class Tensor:
         return apply_op(ops.LogSoftmax, self, dtype=float_dtype(self), axis=dim)
 
     @numpy_names
-    def softmax_cross_entropy(self, target, dim: int = -1) -> Tensor:
+    def softmax_cross_entropy(self, target, dim: int = -1, *, reduction: str = "mean") -> Tensor:
         """Mean cross-entropy of softmax(self) against target, fused and stable; ∂L/∂self = (softmax − Y)/m.
 
-        target: integer class labels (self's shape without `dim`) or one-hot/probability rows (self's shape).
+        target: integer class labels (self's shape without `dim`) or one-hot/probability rows (self's shape);
+        a probability target that requires grad is differentiated too (∂L/∂Y = −log softmax/m, as PyTorch).
         Classes lie along `dim`: -1 for a batch×classes layout, 0 for the tutorial's classes×m layout.
+        reduction "sum" adds the examples' losses instead (0 for an empty batch, whose mean is nan).
         """
         if self.data.dtype.kind != "f":
             raise TypeError(f"softmax_cross_entropy: logits must be floating point, got {self.data.dtype}")
-        target = target.detach() if isinstance(target, Tensor) else Tensor._wrap(as_array(target), False)
-        return apply_op(ops.SoftmaxCrossEntropy, self, target, axis=dim)
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"softmax_cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}")
+        if not isinstance(target, Tensor):
+            target = Tensor._wrap(as_array(target), False)
+        return apply_op(ops.SoftmaxCrossEntropy, self, target, axis=dim, reduction=reduction)
 
     # --- convolution and pooling (N×C×H×W images, as PyTorch; nn.functional.conv2d adds the bias) ---
 

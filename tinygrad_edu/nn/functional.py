@@ -186,21 +186,22 @@ def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
     target: integer class labels (shape batch) or class probabilities (input's shape), checked the same way
     for every reduction (ops.check_target). With labels y, the loss of example i is −log softmax(xᵢ)[yᵢ];
     with probabilities, −Σ_c y_ic·log softmax(xᵢ)_c. Reduction "mean" averages over the batch (PyTorch's
-    default), "sum" adds, "none" returns one loss per example. "mean" and "sum" use the fused, stable
-    softmax_cross_entropy, whose gradient is (softmax − onehot(y))/m.
+    default), "sum" adds (an empty batch gives 0, its mean nan, as PyTorch), "none" returns one loss per example.
+    "mean" and "sum" use the fused, stable softmax_cross_entropy, whose gradient is (softmax − onehot(y))/m. A
+    probability target that requires grad gets its gradient too, −log softmax(x)/m (PyTorch's; distillation).
     """
     _check_reduction(reduction, "cross_entropy")
     if input.ndim != 2:
         raise ShapeError(f"cross_entropy: expects logits of shape batch×classes, got {input.shape}")
-    target = as_array(target.data if isinstance(target, Tensor) else target)
-    ops.check_target(input.data, target, 1, "cross_entropy")
+    # NOTE: a target Tensor is kept as it is: a probability target that requires grad is differentiated too
+    target = target if isinstance(target, Tensor) else Tensor(as_array(target))
+    ops.check_target(input.data, target.data, 1, "cross_entropy")
     if reduction == "none":
         logp = input.log_softmax(axis=-1)
         if target.dtype.kind in "iu":
-            return -logp[np.arange(len(target)), target]
+            return -logp[np.arange(len(target)), target.data]
         return -(logp * target).sum(axis=-1)
-    loss = input.softmax_cross_entropy(target, axis=-1)
-    return loss if reduction == "mean" else loss * input.shape[0]
+    return input.softmax_cross_entropy(target, axis=-1, reduction=reduction)
 
 
 def nll_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
