@@ -135,15 +135,17 @@ LOSSES = {
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 def test_every_loss_of_an_empty_batch_matches_torch(loss, reduction):
     torch = pytest.importorskip("torch")
+    import functools
+
     import torch.nn.functional as TF
 
     import tinygrad_edu.nn.functional as F
 
     def with_reduction(module):
-        return type("F", (), {name: staticmethod(lambda *a, _f=getattr(module, name), **k: _f(*a, reduction=reduction,
-                                                                                           **k))
-                              for name in ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "huber_loss",
-                                           "binary_cross_entropy", "binary_cross_entropy_with_logits")})
+        names = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "huber_loss", "binary_cross_entropy",
+                 "binary_cross_entropy_with_logits")
+        return type("F", (), {name: staticmethod(functools.partial(getattr(module, name), reduction=reduction))
+                              for name in names})
 
     x, y, p = np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros((0, 3))
     tx = torch.tensor(x, requires_grad=True)
