@@ -189,3 +189,42 @@ def test_a_probability_target_alone_requiring_grad_gets_its_gradient():
     x, p = Tensor(np.array([[1.0, 2.0, 0.5]])), Tensor(np.array([[0.2, 0.5, 0.3]]), requires_grad=True)
     F.cross_entropy(x, p).backward()
     np.testing.assert_allclose(p.grad, -F.log_softmax(x, -1).data)
+
+
+# --- 5. nan conventions, as torch -------------------------------------------------------------------------------
+
+NAN_CASES = {
+    "relu": (lambda t: t.relu(), lambda torch, t: torch.relu(t)),
+    "abs": (lambda t: t.abs(), lambda torch, t: t.abs()),
+    "elu": (lambda t: __import__("tinygrad_edu.nn.functional").nn.functional.elu(t),
+            lambda torch, t: torch.nn.functional.elu(t)),
+    "leaky_relu": (lambda t: __import__("tinygrad_edu.nn.functional").nn.functional.leaky_relu(t),
+                   lambda torch, t: torch.nn.functional.leaky_relu(t)),
+    "clip(0, 1)": (lambda t: t.clip(0, 1), lambda torch, t: t.clip(0, 1)),
+    "clip(None, nan)": (lambda t: t.clip(None, float("nan")), lambda torch, t: t.clip(None, float("nan"))),
+    "clip(nan, None)": (lambda t: t.clip(float("nan"), None), lambda torch, t: t.clip(float("nan"), None)),
+    "clip(-1, nan)": (lambda t: t.clip(-1, float("nan")), lambda torch, t: t.clip(-1, float("nan"))),
+    "clamp tensor bounds": (lambda t: t.clamp(Tensor(np.array([0.0, np.nan, 0, 0, 0, 0])), 1.0),
+                            lambda torch, t: t.clamp(torch.tensor([0.0, np.nan, 0, 0, 0, 0], dtype=t.dtype),
+                                                             torch.tensor(1.0, dtype=t.dtype))),
+    "max": (lambda t: t.max(), lambda torch, t: t.max()),
+    "max(dim)": (lambda t: t.reshape(2, 3).max(dim=1), lambda torch, t: t.reshape(2, 3).max(dim=1).values),
+    "min(dim)": (lambda t: t.reshape(3, 2).min(dim=0), lambda torch, t: t.reshape(3, 2).min(dim=0).values),
+    "max_pool2d": (lambda t: t.reshape(1, 1, 2, 3).max_pool2d((2, 1)),
+                   lambda torch, t: torch.nn.functional.max_pool2d(t.reshape(1, 1, 2, 3), (2, 1))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAN_CASES))
+def test_values_and_gradients_at_nan_and_inf_match_torch(name):
+    torch = pytest.importorskip("torch")
+    ours, theirs = NAN_CASES[name]
+    x = np.array([np.nan, -1.0, 0.0, 2.0, np.inf, -np.inf])
+    a, b = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with np.errstate(all="ignore"):
+        out = ours(a)
+        out.sum().backward()
+    want = theirs(torch, b)
+    want.sum().backward()
+    np.testing.assert_array_equal(out.data, want.detach().numpy())
+    np.testing.assert_array_equal(a.grad, b.grad.numpy())

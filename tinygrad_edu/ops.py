@@ -93,12 +93,12 @@ class ReLU(Function):
         self.save(a)
         return np.maximum(a, 0)
 
-    # NOTE: ReLU′(0) = 0, as the tutorial's `Z > 0`.
+    # NOTE: ReLU′(0) = 0, as the tutorial's `Z > 0`; at x = nan the gradient passes (PyTorch's: not x ≤ 0).
     rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ [{a} > 0]",)
 
     def backward(self, g):
         (a,) = self.saved
-        return (g * (a > 0),)
+        return (g * ~(a <= 0),)
 
 
 def _log_softmax(z, axis):
@@ -181,8 +181,7 @@ class SoftmaxCrossEntropy(Function):
         check_target(z, target, axis)
         m = z.size // z.shape[axis] if z.shape[axis] else 0
         labels = target.dtype.kind in "iu"
-        scale = 1.0 if reduction == "sum" else (1.0 / m if m else math.nan)
-        self.attrs.update(axis=axis, m=m, labels=labels, reduction=reduction, scale=scale)
+        self.attrs.update(axis=axis, m=m, labels=labels, reduction=reduction)
         # log softmax(Z) = S − log Σ exp(S), with S = Z − max(Z) so that exp cannot overflow
         shifted = z - np.max(z, axis=axis, keepdims=True)
         if labels:   # Y as the position of each example's true class, instead of a one-hot array
@@ -212,7 +211,8 @@ class SoftmaxCrossEntropy(Function):
 
     def backward(self, g):
         softmax, target, Y_sum, log_softmax = self.saved
-        scale = g * self.attrs["scale"]
+        # NOTE: m = 0 only for an empty batch, whose gradients are empty: max(m, 1) divides nothing
+        scale = g / max(self.attrs["m"], 1) if self.attrs["reduction"] == "mean" else g
         grad = grad_target = None
         if self.needs_grad[0]:
             if self.attrs["labels"]:
@@ -282,6 +282,23 @@ class Neg(Function):
 
     def backward(self, g):
         return (-g,)
+
+
+class Abs(Function):
+    """|x|. A primitive, as PyTorch's: composed as x ⊙ sign(x), the gradient at nan would be sign(nan) = nan."""
+
+    name = "abs"
+
+    def forward(self, a):
+        self.save(a)
+        return np.abs(a)
+
+    # NOTE: abs′(0) = 0, and 0 at nan too (PyTorch's sgn), so a nan input spreads no nan gradient.
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ sign({a})",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (g * np.where(np.isnan(a), 0, np.sign(a)),)
 
 
 class Pow(Function):
@@ -580,6 +597,15 @@ class Mean(Function):
         return (np.broadcast_to(_expand(g, at["axes"], at["keepdims"]) / max(at["n"], 1), at["shape"]),)
 
 
+def _is_maximum(values, out) -> np.ndarray:
+    """Where values attain the extremum out: equal to it, or, for a nan extremum, nan themselves. So a nan
+    maximum gets the gradient (PyTorch routes it to the nan) instead of spreading nan over every element."""
+    mask = values == out
+    if out.dtype.kind == "f" and np.isnan(out).any():   # NOTE: looked for in the (smaller) output first
+        mask |= np.isnan(values) & np.isnan(out)
+    return mask
+
+
 class Max(Function):
     name = "max"
     extremum = staticmethod(np.max)   # Min below is this op with np.min
@@ -593,13 +619,13 @@ class Max(Function):
         self.save(a, out)
         return out if keepdims else np.squeeze(out, axes)
 
-    # NOTE: ties share the gradient equally, so it stays a valid subgradient.
+    # NOTE: ties share the gradient equally, so it stays a valid subgradient; a nan maximum is the nan's.
     rules = ("∂L/∂{a} += ∂L/∂{out} at the maximum, 0 elsewhere",)
 
     def backward(self, g):
         a, out = self.saved
         at = self.attrs
-        mask = a == out
+        mask = _is_maximum(a, out)
         ties = mask.sum(axis=at["axes"], keepdims=True, dtype=g.dtype)
         return (mask * (_expand(g, at["axes"], at["keepdims"]) / ties),)
 
@@ -1021,7 +1047,7 @@ class MaxPool2d(Pool2d):
 
     @staticmethod
     def shares(x, out, g, slices):
-        masks = [x[:, :, rows, cols] == out for rows, cols in slices]
+        masks = [_is_maximum(x[:, :, rows, cols], out) for rows, cols in slices]
         ties = np.sum(masks, axis=0, dtype=g.dtype)
         g = g / ties
         return (mask * g for mask in masks)

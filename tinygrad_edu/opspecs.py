@@ -596,7 +596,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("log", (ops.Log,), _unary("log", positive), "x in [0.2, 3]"),
     OpSpec("tanh", (ops.Tanh,), _unary("tanh")),
     OpSpec("sigmoid", (ops.Sigmoid,), _unary("sigmoid")),
-    OpSpec("abs", (), _unary("abs", away_from_zero), "|x| ≥ 0.1, clear of the kink"),
+    OpSpec("abs", (ops.Abs,), _unary("abs", away_from_zero), "|x| ≥ 0.1, clear of the kink"),
     OpSpec("sqrt", (), _unary("sqrt", positive), "x in [0.2, 3]"),
     OpSpec("sin", (ops.Sin,), _unary("sin")),
     OpSpec("cos", (ops.Cos,), _unary("cos")),

@@ -322,8 +322,8 @@ class Tensor:
         return apply_op(ops.Sigmoid, self, dtype=float_dtype(self))
 
     def abs(self) -> Tensor:
-        """|x|, composed as x ⊙ sign(x) with sign(x) a constant: its gradient is sign(x), 0 at x = 0 (PyTorch's)."""
-        return self * self.sign()
+        """|x| (ops.Abs): its gradient is sign(x), 0 at x = 0 and at nan (PyTorch's)."""
+        return apply_op(ops.Abs, self)
 
     def sqrt(self) -> Tensor:
         """√x, composed as x ** 0.5 (numpy computes that power with sqrt itself); ∂/∂x = 1/(2√x), ∞ at 0."""
@@ -365,6 +365,15 @@ class Tensor:
             out = where(_compare(op, np.less, out, low), low, out)
         if high is not None:
             out = where(_compare(op, np.greater, out, high), high, out)
+        # NOTE: a nan in x or in a bound gives nan and no gradient there (PyTorch's): the comparisons above pass
+        # x's nan on with its gradient, and ignore a nan bound
+        nan = None
+        for t in (self, low, high):
+            value = numpy_value(t)
+            if value is not None and np.asarray(value).dtype.kind == "f" and np.isnan(value).any():
+                nan = np.isnan(value) if nan is None else nan | np.isnan(value)
+        if nan is not None:
+            out = where(np.broadcast_to(nan, out.shape), np.asarray(np.nan, out.dtype), out)
         return out
 
     def maximum(self, other) -> Tensor:

@@ -54,13 +54,14 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
-    """x for x > 0, α(eˣ − 1) elsewhere; the gradient at 0 is α, as in PyTorch.
+    """x for x > 0, α(eˣ − 1) elsewhere; the gradient at 0 is α, and at nan 1 (x's branch: not x ≤ 0), as in
+    PyTorch.
 
     exp only sees min(x, 0): in the branch not taken a large x would make exp(x) = ∞, whose gradient times
     the 0 that where sends it would be nan. (PyTorch uses expm1, so for tiny |x| its value agrees with this
     eˣ − 1 to α·2⁻⁵³ absolutely, not relatively.)
     """
-    positive = input > 0
+    positive = np.logical_not((input <= 0).data)
     return where(positive, input, alpha * (where(positive, 0.0, input).exp() - 1))
 
 
