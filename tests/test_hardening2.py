@@ -228,3 +228,37 @@ def test_values_and_gradients_at_nan_and_inf_match_torch(name):
     want.sum().backward()
     np.testing.assert_array_equal(out.data, want.detach().numpy())
     np.testing.assert_array_equal(a.grad, b.grad.numpy())
+
+
+# --- 11. valid reductions of size-0 tensors give empty results, as torch ------------------------------------------
+
+EMPTY_CASES = {
+    "max(2)": (lambda t: t.max(dim=2), lambda t: t.amax(dim=2)),
+    "min(2, keepdim)": (lambda t: t.min(dim=2, keepdim=True), lambda t: t.amin(dim=2, keepdim=True)),
+    "max((0, 2))": (lambda t: t.max(dim=(0, 2)), lambda t: t.amax(dim=(0, 2))),
+    "softmax(1)": (lambda t: t.softmax(1), lambda t: t.softmax(1)),
+    "softmax(2)": (lambda t: t.softmax(2), lambda t: t.softmax(2)),
+    "log_softmax(1)": (lambda t: t.log_softmax(1), lambda t: t.log_softmax(1)),
+    "log_softmax(-1)": (lambda t: t.log_softmax(-1), lambda t: t.log_softmax(-1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY_CASES))
+def test_reductions_of_a_size_0_tensor_over_nonempty_axes_match_torch(name):
+    torch = pytest.importorskip("torch")
+    ours, theirs = EMPTY_CASES[name]
+    x = np.zeros((2, 0, 3))
+    a, b = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, want = ours(a), theirs(b)
+    assert out.shape == tuple(want.shape)
+    out.sum().backward()
+    want.sum().backward()
+    assert a.grad.shape == tuple(b.grad.shape) == x.shape
+
+
+@pytest.mark.parametrize("dim", [1, None, (1, 2)])
+def test_a_max_over_a_size_0_axis_is_still_refused_as_torch(dim):
+    from tinygrad_edu import ShapeError
+
+    with pytest.raises(ShapeError, match="max: tensor of shape \\(2, 0, 3\\) is empty"):
+        Tensor(np.zeros((2, 0, 3))).max(dim=dim)

@@ -612,8 +612,11 @@ class Max(Function):
 
     def forward(self, a, *, axis=None, keepdims=False):
         axes = normalize_axes(axis, a.shape, self.name)
-        if a.size == 0:
-            raise ShapeError(f"{self.name}: tensor of shape {a.shape} is empty")
+        empty = [ax for ax in (axes if a.ndim else ()) if a.shape[ax] == 0]
+        if empty or a.size == 0 and not axes:   # NOTE: other axes may be empty: an empty result, as PyTorch
+            along = f" along axis {empty[0]}" if empty and len(axes) < a.ndim else ""
+            raise ShapeError(f"{self.name}: tensor of shape {a.shape} is empty{along}: a {self.name} over no "
+                             "values is undefined")
         self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape)
         out = self.extremum(a, axis=axes, keepdims=True)
         self.save(a, out)
@@ -851,8 +854,11 @@ class Softmax(Function):
 
     def forward(self, z, *, axis=-1):
         axis = _softmax_axis(z, axis, "softmax")
-        e = np.exp(z - np.max(z, axis=axis, keepdims=True))
-        out = e / np.sum(e, axis=axis, keepdims=True)
+        if z.size == 0:   # NOTE: nothing to normalise: an empty result, as PyTorch (np.max would refuse it)
+            out = z.copy()
+        else:
+            e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+            out = e / np.sum(e, axis=axis, keepdims=True)
         self.attrs["axis"] = axis
         self.save(out)
         return out
@@ -869,7 +875,7 @@ class LogSoftmax(Function):
 
     def forward(self, z, *, axis=-1):
         axis = _softmax_axis(z, axis, "log_softmax")
-        out = _log_softmax(z, axis)
+        out = _log_softmax(z, axis) if z.size else z.copy()   # NOTE: empty in, empty out, as PyTorch
         self.attrs["axis"] = axis
         self.save(out)
         return out
