@@ -262,3 +262,20 @@ def test_a_max_over_a_size_0_axis_is_still_refused_as_torch(dim):
 
     with pytest.raises(ShapeError, match="max: tensor of shape \\(2, 0, 3\\) is empty"):
         Tensor(np.zeros((2, 0, 3))).max(dim=dim)
+
+
+# --- 12. bool ** bool is refused, as torch --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["tensor ** tensor", "tensor ** True", "True ** tensor", "tensor ** array"])
+def test_bool_to_a_bool_power_is_refused(how):
+    b = Tensor(np.array([True, False]))
+    f = {"tensor ** tensor": lambda: b ** b, "tensor ** True": lambda: b ** True, "True ** tensor": lambda: True ** b,
+         "tensor ** array": lambda: b ** np.array([True, True])}[how]
+    with pytest.raises(TypeError, match=r"pow: .*bool \*\* bool is not defined"):
+        f()
+
+
+def test_bool_with_an_integer_power_is_an_integer_as_torch():
+    b = Tensor(np.array([True, False]))
+    assert (b ** 2).dtype == np.int64 and (2 ** b).data.tolist() == [2, 1]

@@ -301,10 +301,18 @@ class Abs(Function):
         return (g * np.where(np.isnan(a), 0, np.sign(a)),)
 
 
+def _check_not_bool(a) -> None:
+    """A power whose operands promote to bool (bool ** bool) has no dtype to be in: PyTorch refuses it too."""
+    if a.dtype.kind == "b":
+        raise TypeError("pow: bool ** bool is not defined (PyTorch refuses it too); make the base or the exponent "
+                        "an integer or a float first, e.g. Tensor(t.data.astype(np.int64)) ** u")
+
+
 class Pow(Function):
     name = "pow"
 
     def forward(self, a, *, exponent):
+        _check_not_bool(a)
         if a.dtype.kind in "biu" and exponent < 0:   # NOTE: 1/aⁿ is not an integer; PyTorch refuses it too
             raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype} tensor ** "
                                f"{exponent}); make it floating point first, e.g. (t * 1.0) ** {exponent}")
@@ -443,6 +451,7 @@ class PowTensor(Function):
     name = "pow"
 
     def forward(self, a, b):
+        _check_not_bool(a)
         if a.dtype.kind in "biu" and b.dtype.kind in "biu" and b.size and b.min() < 0:
             raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype} tensor ** "
                                f"{b.dtype} tensor holding {b.min()}); make the base floating point first")
