@@ -279,3 +279,68 @@ def test_bool_to_a_bool_power_is_refused(how):
 def test_bool_with_an_integer_power_is_an_integer_as_torch():
     b = Tensor(np.array([True, False]))
     assert (b ** 2).dtype == np.int64 and (2 ** b).data.tolist() == [2, 1]
+
+
+# --- 12. a weights file's layers and optimizer state go through the constructors' checks ---------------------------
+
+
+def _edited_file(tmp_path, edit, optimizer=True):
+    import json
+
+    from tinygrad_edu import nn, optim
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    opt = optim.Adam(model.parameters())
+    model(Tensor(np.ones((3, 4)))).sum().backward()
+    opt.step()
+    path = tmp_path / "m.npz"
+    nn.save(model, path, optimizer=opt if optimizer else None)
+    arrays = dict(np.load(path))
+    edit(arrays, json)
+    np.savez(path, **arrays)
+    return path
+
+
+def _set_json(key, change):
+    def edit(arrays, json):
+        value = json.loads(str(arrays[key]))
+        change(value)
+        arrays[key] = np.array(json.dumps(value))
+    return edit
+
+
+def test_nn_load_refuses_a_flatten_whose_start_dim_is_not_an_integer(tmp_path):
+    from tinygrad_edu import checkpoint, nn
+
+    path = _edited_file(tmp_path, _set_json("__architecture__", lambda a: a["layers"][0].update(start_dim="x")))
+    with pytest.raises(checkpoint.CheckpointError, match="Flatten: start_dim must be an integer, got 'x'"):
+        nn.load(path)
+
+
+@pytest.mark.parametrize("change,message", [
+    (("lr", -1), "invalid learning rate -1"), (("lr", float("nan")), "invalid learning rate nan"),
+    (("betas", [2, 0.5]), "invalid betas"), (("eps", -1.0), "invalid eps"),
+    (("weight_decay", -0.5), "invalid weight_decay")])
+def test_load_optimizer_state_applies_the_optimizers_own_checks(tmp_path, change, message):
+    from tinygrad_edu import checkpoint, nn, optim
+
+    key, value = change
+    path = _edited_file(tmp_path, _set_json("optim/meta", lambda m: m["param_groups"][0].update({key: value})))
+    opt = optim.Adam(nn.load(path).parameters())
+    before = dict(opt.param_groups[0])
+    with pytest.raises(checkpoint.CheckpointError, match=message):
+        nn.load_optimizer_state(path, opt)
+    assert opt.param_groups[0] == before and not opt.state
+
+
+@pytest.mark.parametrize("step", [1.5, -1, np.array([1, 2])])
+def test_load_optimizer_state_refuses_a_step_count_that_is_not_a_whole_number(tmp_path, step):
+    from tinygrad_edu import checkpoint, nn, optim
+
+    def edit(arrays, json):
+        arrays["optim/state.0.step"] = np.asarray(step)
+
+    path = _edited_file(tmp_path, edit)
+    opt = optim.Adam(nn.load(path).parameters())
+    with pytest.raises(checkpoint.CheckpointError, match="step count of parameter 0 must be a whole number"):
+        nn.load_optimizer_state(path, opt)
