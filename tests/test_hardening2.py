@@ -1,4 +1,9 @@
 """Hardening, round two (issue 28): silent wrong results, and bad input that reached a traceback or a 500."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -6,6 +11,17 @@ from tinygrad_edu import Tensor, no_grad, opspecs
 from tinygrad_edu.autograd import topological_order
 
 STALE = "modified by an inplace operation"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(cwd, *argv, timeout=300):
+    """`python -m tinygrad_edu ARGV` run in cwd, on this checkout's code, with a home of its own and no network."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINYGRAD_EDU_")}
+    (Path(cwd) / "home").mkdir(exist_ok=True)
+    env.update(HOME=str(Path(cwd) / "home"), XDG_CACHE_HOME=str(Path(cwd) / "home" / ".cache"), PYTHONPATH=str(ROOT),
+               COLUMNS="200", http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    return subprocess.run([sys.executable, "-m", "tinygrad_edu", *argv], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 # --- 1. the version check sees through every view an op saves ------------------------------------------------------
@@ -344,3 +360,41 @@ def test_load_optimizer_state_refuses_a_step_count_that_is_not_a_whole_number(tm
     opt = optim.Adam(nn.load(path).parameters())
     with pytest.raises(checkpoint.CheckpointError, match="step count of parameter 0 must be a whole number"):
         nn.load_optimizer_state(path, opt)
+
+
+# --- 9. an IDX header with a zero dimension and huge others is a DatasetError ---------------------------------------
+
+
+@pytest.mark.parametrize("dims", [(0, 2**32 - 1, 2**32 - 1), (2**32 - 1, 0, 2**31), (0, 2**20, 2**20)])
+def test_an_idx_header_with_a_zero_dimension_and_huge_others_is_refused(tmp_path, dims):
+    import struct
+
+    from tinygrad_edu import datasets
+
+    path = tmp_path / "f-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims))
+    with pytest.raises(datasets.DatasetError, match="no data, but its non-zero dimensions describe"):
+        datasets.read_idx(path)
+
+
+def test_an_empty_idx_file_of_ordinary_dimensions_still_reads(tmp_path):
+    import struct
+
+    from tinygrad_edu import datasets
+
+    path = tmp_path / "f-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 0, 28, 28))
+    assert datasets.read_idx(path).shape == (0, 28, 28)
+
+
+def test_train_data_dir_with_such_a_header_exits_2_without_a_traceback(tmp_path):
+    import gzip
+    import struct
+
+    bad = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 0, 2**32 - 1, 2**32 - 1)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(bad))
+    r = cli(tmp_path, "train", "--data", str(tmp_path), "--iterations", "1", "--no-download")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "non-zero dimensions" in r.stderr.splitlines()[-1]

@@ -200,6 +200,14 @@ def _read_idx_stream(path: Path, f, size: int | None) -> np.ndarray:
             f"{path}: header says {size_text} = {expected} bytes of {dtype.name} data, more than the limit of "
             f"{MAX_IDX_BYTES} bytes"
         )
+    # NOTE: a zero dimension makes the count 0 whatever the others say, but numpy cannot shape even an empty
+    # array whose other dimensions multiply past its index range: those are held to the same limit
+    described = math.prod(d for d in dims if d) * dtype.itemsize
+    if count == 0 and described > MAX_IDX_BYTES:
+        raise DatasetError(
+            f"{path}: header says {size_text}: no data, but its non-zero dimensions describe {described} bytes, "
+            f"more than the limit of {MAX_IDX_BYTES} bytes"
+        )
 
     def wrong_size(have: int, more: bool = False):
         defect = "truncated" if have < expected else (
