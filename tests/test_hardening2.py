@@ -1,5 +1,6 @@
 """Hardening, round two (issue 28): silent wrong results, and bad input that reached a traceback or a 500."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -398,3 +399,80 @@ def test_train_data_dir_with_such_a_header_exits_2_without_a_traceback(tmp_path)
     r = cli(tmp_path, "train", "--data", str(tmp_path), "--iterations", "1", "--no-download")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "non-zero dimensions" in r.stderr.splitlines()[-1]
+
+
+# --- 8. evaluate and predict on hostile weights files: exit 2 and one line naming the defect -----------------------
+
+
+def _tutorial_file(path, architecture=None, change=None):
+    from tinygrad_edu import checkpoint, training
+
+    config = training.TrainConfig()
+    model = training.TutorialNet.create(config, np.random.default_rng(0), 1, training.PIXELS)
+    arch = {**model.architecture(), "dataset": "mnist", "config": config.as_dict(), **(architecture or {})}
+    state = {k: np.array(v) for k, v in model.state_dict().items()}
+    if change:
+        change(state)
+    checkpoint.save(path, state, arch)
+    return path
+
+
+def _poison(value):
+    def change(state):
+        state["W2"][3, 4] = value
+    return change
+
+
+HOSTILE = {
+    "config a string": (dict(architecture={"config": "a string"}), "config must be a JSON object"),
+    "config an int": (dict(architecture={"config": 3}), "config must be a JSON object"),
+    "config a list": (dict(architecture={"config": [1, 2]}), "config must be a JSON object"),
+    "model a list": (dict(architecture={"model": [1]}), "unknown model [1]"),
+    "model a dict": (dict(architecture={"model": {"a": 1}}), "unknown model {'a': 1}"),
+    "inputs.std 1e-320": (dict(architecture={"inputs": {"mean": 0.0, "std": 1e-320}}), "cannot scale pixels"),
+    "nan weight": (dict(change=_poison(np.nan)), "W2 holds 1 value that is not finite (nan at (3, 4))"),
+    "inf weight": (dict(change=_poison(-np.inf)), "W2 holds 1 value that is not finite (-inf at (3, 4))"),
+}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_weights_file_is_refused_with_exit_2_and_no_traceback(tmp_path, case, command):
+    kwargs, message = HOSTILE[case]
+    _tutorial_file(tmp_path / "w.npz", **kwargs)
+    r = cli(tmp_path, command, "--weights", "w.npz")
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"tinygrad-edu {command}: error: w.npz: ") and message in r.stderr, r.stderr
+
+
+def _special(tmp_path, kind):
+    path = tmp_path / "w.npz"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        os.symlink({"/proc/self/mem": "/proc/self/mem", "/dev/zero": "/dev/zero"}[kind], path)
+    return path
+
+
+@pytest.mark.parametrize("kind,message", [("fifo", "w.npz is a FIFO (a named pipe), not a weights file"),
+                                          ("/dev/zero", "w.npz is a device, not a weights file"),
+                                          ("/proc/self/mem", "w.npz: not a readable .npz weights file")])
+def test_a_weights_path_that_is_no_regular_file_is_named_for_what_it_is(tmp_path, kind, message):
+    from tinygrad_edu import checkpoint, nn
+
+    if not os.path.exists(kind if kind != "fifo" else "/"):
+        pytest.skip(f"no {kind} here")
+    path = _special(tmp_path, kind)
+    with pytest.raises(checkpoint.CheckpointError, match=re.escape(message)):
+        nn.load(path)
+    r = cli(tmp_path, "evaluate", "--weights", "w.npz", timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and message in r.stderr, r.stderr
+
+
+def test_nn_load_still_reads_a_symlink_to_a_weights_file(tmp_path):
+    from tinygrad_edu import nn
+
+    _tutorial_file(tmp_path / "real.npz")
+    os.symlink(tmp_path / "real.npz", tmp_path / "w.npz")
+    assert sorted(nn.load(tmp_path / "w.npz").state_dict()) == ["W1", "W2", "b1", "b2"]
