@@ -476,3 +476,91 @@ def test_nn_load_still_reads_a_symlink_to_a_weights_file(tmp_path):
     _tutorial_file(tmp_path / "real.npz")
     os.symlink(tmp_path / "real.npz", tmp_path / "w.npz")
     assert sorted(nn.load(tmp_path / "w.npz").state_dict()) == ["W1", "W2", "b1", "b2"]
+
+
+# --- 10. train --plot DIR that cannot be written: the "cannot write the results" error, before training if possible --
+
+
+def test_train_plot_into_a_folder_that_cannot_be_made_is_refused_before_training(tmp_path):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "file").write_text("a file where a folder would go\n")
+    r = cli(tmp_path, "train", "--iterations", "1", "--quiet", "--plot", "file/pictures")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "--plot picture file/pictures/curves.png: " in r.stderr and "is not a folder" in r.stderr
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc here")
+def test_train_plot_into_proc_is_refused_before_training_even_as_root(tmp_path):
+    pytest.importorskip("matplotlib")
+    r = cli(tmp_path, "train", "--iterations", "1", "--quiet", "--plot", "/proc/tinygrad-edu-pictures")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip() == ("tinygrad-edu train: error: --plot picture /proc/tinygrad-edu-pictures/curves.png: "
+                                "cannot write in /proc")
+    assert "train accuracy" not in r.stdout   # refused before training
+
+
+def test_train_plot_that_fails_after_training_says_it_cannot_write_the_results(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    from tinygrad_edu.cli import main
+    from tinygrad_edu.viz import plots
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "pictures" / "curves.png"))
+
+    monkeypatch.setattr(plots, "plot_run", refuse)
+    assert main(["train", "--iterations", "1", "--quiet", "--plot", str(tmp_path / "pictures")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinygrad-edu train: error: cannot write the results: [Errno 13] Permission denied")
+
+
+# --- 12. --force never replaces an output that is not a regular file ------------------------------------------------
+
+
+def _non_regular(tmp_path, kind):
+    path = tmp_path / "out.npz"
+    if kind == "symlink":
+        (tmp_path / "target.npz").write_text("the user's file\n")
+        os.symlink(tmp_path / "target.npz", path)
+    elif kind == "dangling symlink":
+        os.symlink(tmp_path / "nowhere.npz", path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        try:
+            os.mknod(path, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 7))   # a /dev/full of our own
+        except PermissionError:
+            pytest.skip("making a device node needs root")
+    return path
+
+
+@pytest.mark.parametrize("kind,message", [("symlink", "is a symbolic link"), ("dangling symlink", "is a symbolic link"),
+                                          ("fifo", "is a FIFO (a named pipe), not a regular file"),
+                                          ("device", "is a device, not a regular file")])
+def test_write_atomic_refuses_to_replace_what_is_not_a_regular_file(tmp_path, kind, message):
+    from tinygrad_edu.files import OutputError, write_atomic
+
+    path = _non_regular(tmp_path, kind)
+    before = os.lstat(path)
+    with pytest.raises(OutputError, match=re.escape(message)):
+        write_atomic(path, b"data")
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "device"])
+def test_train_force_refuses_a_save_path_that_is_not_a_regular_file(tmp_path, kind):
+    path = _non_regular(tmp_path, kind)
+    r = cli(tmp_path, "train", "--iterations", "1", "--quiet", "--save", path.name, "--force")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(f"tinygrad-edu train: error: --save {path.name} is ")
+    assert "train accuracy" not in r.stdout
+    assert not __import__("stat").S_ISREG(os.lstat(path).st_mode)
+
+
+def test_a_regular_file_is_still_replaced_with_force(tmp_path):
+    from tinygrad_edu.files import write_atomic
+
+    (tmp_path / "f.txt").write_text("old\n")
+    write_atomic(tmp_path / "f.txt", b"new\n")
+    assert (tmp_path / "f.txt").read_text() == "new\n"

@@ -271,6 +271,8 @@ def run(args) -> int:
             written = plot_run(metrics, out_dir=args.plot, model=result.model, test_data=evaluation)
         except ModuleNotFoundError as e:   # matplotlib is an optional extra
             return fail("train", e)
+        except OSError as e:   # NOTE: checked before training too; this catches what changed on disk since
+            return fail("train", f"cannot write the results: {e}")
         print(f"{'pictures':<{width}}{', '.join(str(p) for p in written)}")
     return 0
 
