@@ -1,4 +1,5 @@
 """Hardening, round two (issue 28): silent wrong results, and bad input that reached a traceback or a 500."""
+import json
 import os
 import re
 import subprocess
@@ -564,3 +565,210 @@ def test_a_regular_file_is_still_replaced_with_force(tmp_path):
     (tmp_path / "f.txt").write_text("old\n")
     write_atomic(tmp_path / "f.txt", b"new\n")
     assert (tmp_path / "f.txt").read_text() == "new\n"
+
+
+# --- 7. the lab: bad Content-Length, faint ink, a --save folder turned file: 4xx, never 500 -------------------------
+
+
+@pytest.fixture
+def lab_client(tmp_path):
+    from tests.test_lab_api import Client, make_lab
+
+    c = Client(make_lab(tmp_path, save=True))
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("length,status", [("²", 411), ("-1", 411), ("", 411), ("1e3", 411), (" 2 ", 200),
+                                           ("9" * 5000, 413), ("0" * 5000 + "2", 200), (str(2**20 + 1), 413)])
+def test_a_content_length_that_is_no_size_is_a_4xx(lab_client, length, status):
+    got, body, ctype = lab_client.request("POST", "/api/state", b"{}", headers={"Content-Length": length})
+    assert ctype == "application/json"
+    assert got == status, body
+
+
+def test_a_drawing_of_ink_too_faint_to_resample_is_no_ink(lab_client):
+    from tinygrad_edu.lab.digits import mnist_style
+
+    alpha = np.zeros((200, 200))
+    alpha[0, 0] = alpha[199, 199] = 5e-324   # averaged down 10×, the ink underflows to 0: its mass is 0
+    np.testing.assert_array_equal(mnist_style(alpha), np.zeros((28, 28)))
+    status, body = lab_client.post("/api/forward", {"drawing": {"width": 200, "height": 200,
+                                                                "alpha": alpha.reshape(-1).tolist()}})
+    assert status == 200, body
+    assert body["image"] == [0.0] * 784
+
+
+def test_save_after_the_save_folder_became_a_file_is_a_4xx(tmp_path):
+    from tests.test_lab_api import Client, make_lab
+    from tinygrad_edu.lab.session import Lab
+
+    made = make_lab(tmp_path)
+    c = Client(Lab(made.net, _tiny(), save_path=tmp_path / "out" / "w.npz",
+                   source="test"))
+    try:
+        (tmp_path / "out").write_text("a file where the --save folder was\n")
+        status, body = c.post("/api/save")
+        assert status == 409 and body["error"].startswith(f"cannot write the weights to {tmp_path}"), body
+    finally:
+        made.close()
+        c.close()
+
+
+def _tiny():
+    from tests.test_lab_api import tiny_mnist
+
+    return tiny_mnist()
+
+
+# --- 13. the lab under load: a deep backlog, bounded threads, idle connections closed ------------------------------
+
+
+class _Served:
+    """A LabServer on an ephemeral loopback port, with the given idle timeout and thread bound."""
+
+    def __init__(self, tmp_path, **kwargs):
+        import threading
+
+        from tests.test_lab_api import make_lab
+        from tinygrad_edu.lab import server as lab_server
+
+        self.lab = make_lab(tmp_path)
+        self.server = lab_server.LabServer(self.lab, "127.0.0.1", 0, **kwargs)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def request(self, method, path, body=None, content_type="application/json"):
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            headers = {"Host": f"127.0.0.1:{self.port}", "Content-Type": content_type}
+            conn.request(method, path, body=None if body is None else json.dumps(body).encode(), headers=headers)
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+
+    def close(self):
+        self.lab.close()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+
+def test_400_mixed_concurrent_requests_are_all_answered(tmp_path):
+    import threading
+
+    served = _Served(tmp_path, idle_timeout=5.0)
+    image = (served.lab.X_test[0].reshape(-1) / 255).tolist()
+    mix = [("GET", "/", None, "", 200), ("POST", "/api/state", {}, "application/json", 200),
+           ("POST", "/api/forward", {"image": image}, "application/json", 200),
+           ("POST", "/api/nothing", {}, "application/json", 404), ("POST", "/api/state", {}, "text/plain", 415)]
+    results, start = [], threading.Barrier(40)
+
+    def client(k):
+        start.wait()
+        for i in range(10):
+            method, path, body, ctype, want = mix[(k + i) % len(mix)]
+            try:
+                status, _ = served.request(method, path, body, ctype)
+            except OSError as e:   # a reset or a refused connection: what the backlog of 5 gave
+                status = f"{type(e).__name__}: {e}"
+            results.append((status, want))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(40)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+    finally:
+        served.close()
+    assert len(results) == 400
+    assert [r for r in results if r[0] != r[1]] == []
+
+
+def test_idle_connections_are_closed_and_release_their_threads(tmp_path):
+    import socket
+
+    served = _Served(tmp_path, idle_timeout=0.5)
+    sockets = [socket.create_connection(("127.0.0.1", served.port), timeout=20) for _ in range(50)]
+    try:
+        for s in sockets[25:]:   # half of them after a whole request, kept alive (HTTP/1.1), then silent
+            s.sendall(f"POST /api/state HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Type: application/json"
+                      "\r\nContent-Length: 2\r\n\r\n{}".encode())
+        for s in sockets:
+            data = b""
+            while chunk := s.recv(65536):   # the server closes it: recv gives b"" (a timeout here fails the test)
+                data += chunk
+            assert data == b"" or data.startswith(b"HTTP/1.1 200 ")
+        assert served.request("POST", "/api/state", {})[0] == 200   # and it still serves
+    finally:
+        for s in sockets:
+            s.close()
+        served.close()
+
+
+def test_the_number_of_threads_serving_at_once_is_bounded(tmp_path, monkeypatch):
+    import threading
+
+    from tinygrad_edu.lab import server as lab_server
+
+    busy, most, lock = [0], [0], threading.Lock()
+    handle = lab_server.Handler.handle
+
+    def counted(self):
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        try:
+            handle(self)
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    monkeypatch.setattr(lab_server.Handler, "handle", counted)
+    served = _Served(tmp_path, idle_timeout=5.0, max_threads=3)
+    statuses, start = [], threading.Barrier(30)
+
+    def client():
+        start.wait()
+        statuses.append(served.request("POST", "/api/state", {})[0])
+
+    threads = [threading.Thread(target=client) for _ in range(30)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+    finally:
+        served.close()
+    assert statuses == [200] * 30 and 1 <= most[0] <= 3
+
+
+def test_the_server_refuses_a_meaningless_timeout_or_thread_bound(tmp_path):
+    from tests.test_lab_api import make_lab
+    from tinygrad_edu.lab import server as lab_server
+
+    for kwargs in ({"idle_timeout": 0}, {"max_threads": 0}):
+        with pytest.raises(ValueError, match="idle_timeout must be > 0 and max_threads ≥ 1"):
+            lab_server.LabServer(make_lab(tmp_path), "127.0.0.1", 0, **kwargs)
+
+
+# --- 12. lab --host: no spelling binds every interface silently -----------------------------------------------------
+
+
+@pytest.mark.parametrize("host,message", [("", "argument --host: expected an address to listen on, got ''"),
+                                          ("0", "argument --host: '0' means 0.0.0.0, every interface")])
+def test_lab_host_that_silently_means_every_interface_is_refused(tmp_path, host, message):
+    r = cli(tmp_path, "lab", "--host", host, "--no-browser", "--port", "0", timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and message in r.stderr, r.stderr
+
+
+def test_lab_on_every_interface_says_so():
+    from tinygrad_edu.cli.lab import _host, is_unspecified
+
+    assert _host("0.0.0.0") == "0.0.0.0" and _host("::") == "::" and _host("127.0.0.1") == "127.0.0.1"
+    assert is_unspecified("0.0.0.0") and is_unspecified("::") and not is_unspecified("localhost")
