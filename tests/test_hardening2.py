@@ -179,6 +179,25 @@ def test_every_loss_of_an_empty_batch_matches_torch(loss, reduction):
         assert ours.grad.shape == tuple(tx.grad.shape) == (0, 3)
 
 
+TENSOR_REDUCTIONS = {
+    "mean()": lambda t: t.mean(), "mean(0)": lambda t: t.mean(0), "mean(1)": lambda t: t.mean(1),
+    "sum(0)": lambda t: t.sum(0), "prod(0)": lambda t: t.prod(0), "var(0)": lambda t: t.var(0),
+    "std(0)": lambda t: t.std(0), "logsumexp(0)": lambda t: t.logsumexp(0), "logsumexp(1)": lambda t: t.logsumexp(1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TENSOR_REDUCTIONS))
+def test_tensor_reductions_of_an_empty_batch_match_torch(name):
+    torch = pytest.importorskip("torch")
+    f = TENSOR_REDUCTIONS[name]
+    x = np.zeros((0, 3))
+    with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")
+        got, want = f(Tensor(x)), f(torch.tensor(x))
+    assert got.shape == tuple(want.shape)
+    np.testing.assert_array_equal(got.data, want.numpy())
+
+
 # --- 6. a probability target that requires grad is differentiated, as torch ----------------------------------------
 
 
@@ -434,6 +453,15 @@ HOSTILE = {
     "nan weight": (dict(change=_poison(np.nan)), "W2 holds 1 value that is not finite (nan at (3, 4))"),
     "inf weight": (dict(change=_poison(-np.inf)), "W2 holds 1 value that is not finite (-inf at (3, 4))"),
 }
+
+
+@pytest.mark.parametrize("model", [[1], {"a": 1}, None, 3])
+def test_nn_load_names_a_model_that_is_not_a_kind(tmp_path, model):
+    from tinygrad_edu import checkpoint, nn
+
+    _tutorial_file(tmp_path / "w.npz", architecture={"model": model})
+    with pytest.raises(checkpoint.CheckpointError, match=re.escape(f"unknown model {model!r} in the architecture")):
+        nn.load(tmp_path / "w.npz")
 
 
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
