@@ -800,3 +800,20 @@ def test_lab_on_every_interface_says_so():
 
     assert _host("0.0.0.0") == "0.0.0.0" and _host("::") == "::" and _host("127.0.0.1") == "127.0.0.1"
     assert is_unspecified("0.0.0.0") and is_unspecified("::") and not is_unspecified("localhost")
+
+
+def test_a_body_that_stops_arriving_gets_a_408_after_the_idle_timeout(tmp_path):
+    import socket
+
+    served = _Served(tmp_path, idle_timeout=0.5)
+    try:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=20) as s:
+            s.sendall(f"POST /api/state HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Type: application/json"
+                      "\r\nContent-Length: 10\r\n\r\n{}".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 408 "), data[:80]
+        assert b'"the body did not arrive: nothing came for 0.5 s"' in data
+    finally:
+        served.close()

@@ -606,11 +606,14 @@ class Mean(Function):
         return (np.broadcast_to(_expand(g, at["axes"], at["keepdims"]) / max(at["n"], 1), at["shape"]),)
 
 
-def _is_maximum(values, out) -> np.ndarray:
+def _is_maximum(values, out, nan: bool | None = None) -> np.ndarray:
     """Where values attain the extremum out: equal to it, or, for a nan extremum, nan themselves. So a nan
-    maximum gets the gradient (PyTorch routes it to the nan) instead of spreading nan over every element."""
+    maximum gets the gradient (PyTorch routes it to the nan) instead of spreading nan over every element.
+    nan: whether out holds any nan, if the caller knows."""
     mask = values == out
-    if out.dtype.kind == "f" and np.isnan(out).any():   # NOTE: looked for in the (smaller) output first
+    if nan is None:   # NOTE: looked for in the (smaller) output first
+        nan = out.dtype.kind == "f" and bool(np.isnan(out).any())
+    if nan:
         mask |= np.isnan(values) & np.isnan(out)
     return mask
 
@@ -1062,7 +1065,8 @@ class MaxPool2d(Pool2d):
 
     @staticmethod
     def shares(x, out, g, slices):
-        masks = [_is_maximum(x[:, :, rows, cols], out) for rows, cols in slices]
+        nan = out.dtype.kind == "f" and bool(np.isnan(out).any())
+        masks = [_is_maximum(x[:, :, rows, cols], out, nan) for rows, cols in slices]
         ties = np.sum(masks, axis=0, dtype=g.dtype)
         g = g / ties
         return (mask * g for mask in masks)

@@ -299,7 +299,11 @@ class Handler(BaseHTTPRequestHandler):
             if content_type != "application/json":
                 raise BadRequest("a POST must have Content-Type: application/json", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
             length = content_length(self.headers.get("Content-Length"))
-            raw = self.rfile.read(length)
+            try:
+                raw = self.rfile.read(length)
+            except TimeoutError:   # NOTE: the connection's idle timeout, while the body trickles in or stops
+                raise BadRequest(f"the body did not arrive: nothing came for {self.server.idle_timeout:g} s",
+                                 HTTPStatus.REQUEST_TIMEOUT) from None
             try:
                 body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant) if raw.strip() else {}
             except (ValueError, RecursionError) as e:   # JSONDecodeError, bad UTF-8, an int of 5000 digits
