@@ -120,8 +120,8 @@ def test_exposing_it_prints_a_warning(data_dir):
             line = proc.stdout.readline()
             assert line, (lines, proc.stderr.read())
             lines.append(line)
-        assert any(line.startswith("lab: warning: listening on 0.0.0.0: anyone who can reach this machine")
-                   for line in lines)
+        assert any(line.startswith("lab: warning: listening on 0.0.0.0 (every interface): anyone who can reach "
+                                   "this machine") for line in lines)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = ["01_from_scratch_to_autograd.ipynb", "01_from_scratch_to_autograd.vi.ipynb", "02_your_own_model.ipynb",
-         "03_write_an_op.ipynb"]
+         "03_write_an_op.ipynb", "04_text.ipynb", "04_text.vi.ipynb"]
 # NOTE: a guard against a hung kernel, not a speed test: each notebook takes under two minutes on an idle 2-core
 # machine, and the limit leaves room for a loaded one. The limit is for the whole notebook (kernel start included).
 LIMIT = float(os.environ.get("TINYGRAD_EDU_NOTEBOOK_LIMIT", "1200"))
@@ -32,7 +32,7 @@ def code_cells(nb: dict) -> list[str]:
 # --- as committed ---------------------------------------------------------------------------------------------
 
 
-def test_the_four_notebooks_are_there_and_no_others():
+def test_the_six_notebooks_are_there_and_no_others():
     assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(NAMES)
 
 
@@ -207,3 +207,24 @@ def test_notebook_03_defines_an_op_that_passes_gradcheck_hypothesis_and_shows_it
     assert re.search(r"^\d+ examples, .*: every property held$", out, re.M)
     assert "∂L/∂x += ∂L/∂y / (1 + |x|)²" in out and "[softsign]" in out
     check_graph_output(nb, "L")
+
+
+def test_notebook_04_climbs_the_ladder_on_names_from_committed_weights():
+    nb = execute("04_text.ipynb")
+    out = stdout_of(nb)
+    assert "count model, val loss: 2.4533 nats per character" in out
+    assert "∂L/∂Z == (A − Y)/m: True" in out
+    losses = dict(re.findall(r"^(char-mlp|char-rnn) +\d+ parameters, val loss (\d\.\d+)$", out, re.M))
+    assert float(losses["char-mlp"]) < 2.15 and float(losses["char-rnn"]) < 2.15
+    assert re.search(r"^mlp +(\w* ?){8}$", out, re.M)                    # eight samples of the mlp
+    grads = re.search(r"^\|∂L/∂h_t\| for t = 0\.\.4: \[(.*)\]$", out, re.M).group(1).split()
+    assert len(grads) == 5 and all(float(g) > 0 for g in grads)      # the last loss reaches the first step
+
+
+def test_notebook_04_vi_samples_vietnamese_words_and_verse():
+    nb = execute("04_text.vi.ipynb")
+    out = stdout_of(nb)
+    assert "6 8 " in out and "\nTrue\n" in out                      # NFC: 6 characters, typed as 8 code points
+    assert re.search(r"^mô hình đếm, val loss: 2\.\d{4} nat/ký tự;", out, re.M)
+    assert re.search(r"^char-mlp \d+ tham số, val loss 2\.\d{4}$", out, re.M)
+    assert re.search(r"^val loss: \d\.\d{4} nat/ký tự$", out, re.M)

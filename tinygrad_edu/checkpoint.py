@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import stat
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -86,14 +87,20 @@ def load(path, check=None, *, optimizer: bool = True) -> tuple[dict[str, np.ndar
     file whose arrays do not fit its architecture. optimizer=False leaves the optim/ arrays unread.
     """
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a weights file (an .npz written by train --save)")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such weights file")
-    with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":
-            raise CheckpointError(f"{path}: not an .npz weights file (it does not start with a zip header)")
     try:
+        mode = path.stat().st_mode   # NOTE: through symlinks: the file they lead to is what is read
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such weights file") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if stat.S_ISDIR(mode):
+        raise CheckpointError(f"{path} is a folder, not a weights file (an .npz written by train --save)")
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path} is {_file_kind(mode)}, not a weights file (an .npz written by train --save)")
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise CheckpointError(f"{path}: not an .npz weights file (it does not start with a zip header)")
         with zipfile.ZipFile(path) as zf:
             members = _read_headers(path, zf)
             if ARCHITECTURE_KEY not in members:
@@ -111,6 +118,17 @@ def load(path, check=None, *, optimizer: bool = True) -> tuple[dict[str, np.ndar
             raise
         raise CheckpointError(f"{path}: not a readable .npz weights file ({e})") from None
     return arrays, architecture
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular file or a folder is, for the messages: "a FIFO", "a device", ..."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (a named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def read_json(path, name: str, entry: np.ndarray):

@@ -201,6 +201,14 @@ def _read_idx_stream(path: Path, f, size: int | None) -> np.ndarray:
             f"{path}: header says {size_text} = {expected} bytes of {dtype.name} data, more than the limit of "
             f"{MAX_IDX_BYTES} bytes"
         )
+    # NOTE: a zero dimension makes the count 0 whatever the others say, but numpy cannot shape even an empty
+    # array whose other dimensions multiply past its index range: those are held to the same limit
+    described = math.prod(d for d in dims if d) * dtype.itemsize
+    if count == 0 and described > MAX_IDX_BYTES:
+        raise DatasetError(
+            f"{path}: header says {size_text}: no data, but its non-zero dimensions describe {described} bytes, "
+            f"more than the limit of {MAX_IDX_BYTES} bytes"
+        )
 
     def wrong_size(have: int, more: bool = False):
         defect = "truncated" if have < expected else (
@@ -597,16 +605,29 @@ def to_float(images: np.ndarray, dtype=np.float32, layout: str = "rows", *, mean
         raise ValueError(f"layout must be 'rows' or 'columns', got {layout!r}")
     if images.ndim < 2:
         raise ValueError(f"to_float expects N images (N×28×28 or N×784), got shape {images.shape}")
-    with np.errstate(over="ignore"):
-        shift, scale = dtype.type(mean), dtype.type(std)
-    if not (np.isfinite(shift) and np.isfinite(scale) and scale > 0):
-        raise ValueError(f"to_float needs a mean and a std > 0 that are finite in {dtype}, got mean {mean!r}, "
-                         f"std {std!r}")
+    shift, scale = check_scaling(mean, std, dtype)
     rows = np.divide(images.reshape(len(images), math.prod(images.shape[1:])), dtype.type(255), dtype=dtype)
     if (mean, std) != (0.0, 1.0):
         rows -= shift
         rows /= scale
     return rows if layout == "rows" else rows.T
+
+
+def check_scaling(mean: float, std: float, dtype=np.float32) -> tuple:
+    """(mean, std) in dtype, if (p/255 − mean)/std is finite in dtype for every pixel p; ValueError otherwise (a
+    std of 1e-320 is 0 in float32, and 1e-30 would turn pixels into ±inf). to_float and the weights files'
+    inputs entry (training.read_inputs) are checked by it."""
+    dtype = np.dtype(dtype)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        shift, scale = dtype.type(mean), dtype.type(std)
+        ends = (np.array([0, 1], dtype) - shift) / scale
+    if not (np.isfinite(shift) and np.isfinite(scale) and scale > 0):
+        raise ValueError(f"to_float needs a mean and a std > 0 that are finite in {dtype}, got mean {mean!r}, "
+                         f"std {std!r}")
+    if not np.isfinite(ends).all():
+        raise ValueError(f"to_float: mean {mean!r} and std {std!r} scale pixels (p/255 − mean)/std beyond the "
+                         f"range of {dtype}")
+    return shift, scale
 
 
 def pixel_stats(images: np.ndarray, chunk: int = 10000) -> tuple[float, float]:

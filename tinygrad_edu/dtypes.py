@@ -58,6 +58,22 @@ def cast(arr: np.ndarray, dtype, op: str) -> np.ndarray:
     return arr.astype(dtype)
 
 
+def fill_value(value, dtype, op: str) -> np.ndarray:
+    """A fill value (F.pad's value, masked_fill's) as a 0-d array of dtype, through the one cast check: nan and
+    ±inf are refused for an integer tensor (numpy would write −2**63, or 0 in uint8), as are values out of its
+    range; a fraction is dropped, as in PyTorch."""
+    dtype = np.dtype(dtype)
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        if dtype.kind in "iu" and not np.iinfo(dtype).min <= int(value) <= np.iinfo(dtype).max:
+            info = np.iinfo(dtype)
+            raise OverflowError(f"{op}: the value {int(value)} does not fit in {dtype} ({info.min} .. {info.max})")
+        return np.asarray(int(value), dtype=dtype if dtype.kind in "iu" else None).astype(dtype)
+    arr = np.asarray(value)
+    if arr.ndim != 0 or arr.dtype.kind not in RANK_OF_KIND:
+        raise TypeError(f"{op}: the value must be a real number, got {value!r}")
+    return cast(arr, dtype, op)
+
+
 def as_array(data, dtype=None) -> np.ndarray:
     """Tensor data (numbers, nested lists, arrays) as a numpy array: arrays keep their dtype; Python floats become
     float32 unless dtype says.

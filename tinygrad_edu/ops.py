@@ -105,12 +105,12 @@ class ReLU(Function):
         self.save(a)
         return np.maximum(a, 0)
 
-    # NOTE: ReLU′(0) = 0, as the tutorial's `Z > 0`.
+    # NOTE: ReLU′(0) = 0, as the tutorial's `Z > 0`; at x = nan the gradient passes (PyTorch's: not x ≤ 0).
     rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ [{a} > 0]",)
 
     def backward(self, g):
         (a,) = self.saved
-        return (g * (a > 0),)
+        return (g * ~(a <= 0),)
 
 
 def _log_softmax(z, axis):
@@ -182,17 +182,19 @@ class SoftmaxCrossEntropy(Function):
 
     target is integer labels (Z's shape without `axis`) or one-hot/probability rows (Z's shape), checked by
     check_target. Rows that do not sum to 1 are allowed, as in PyTorch: the loss is still −Σ Y·log softmax(Z)/m.
+    reduction "sum" leaves out the 1/m (so an empty batch sums to 0, where its mean is 0/0 = nan, as in PyTorch).
+    A probability target that requires grad gets ∂L/∂Y = −log softmax(Z)/m (distillation trains through it).
     """
 
     name = "softmax_cross_entropy"
     flops_per_element = (5, 2)
 
-    def forward(self, z, target, *, axis=-1):
+    def forward(self, z, target, *, axis=-1, reduction="mean"):
         axis = _check_axis(z, axis, "softmax_cross_entropy")
         check_target(z, target, axis)
         m = z.size // z.shape[axis] if z.shape[axis] else 0
         labels = target.dtype.kind in "iu"
-        self.attrs.update(axis=axis, m=m, labels=labels)
+        self.attrs.update(axis=axis, m=m, labels=labels, reduction=reduction)
         # log softmax(Z) = S − log Σ exp(S), with S = Z − max(Z) so that exp cannot overflow
         shifted = z - np.max(z, axis=axis, keepdims=True)
         if labels:   # Y as the position of each example's true class, instead of a one-hot array
@@ -204,28 +206,38 @@ class SoftmaxCrossEntropy(Function):
             target = target.astype(z.dtype, copy=False)
             Y_dot_shifted = (target * shifted).sum()
             Y_sum = target.sum(axis=axis, keepdims=True)   # 1 for one-hot and probability rows
+        log_softmax = shifted.copy() if self.needs_grad[1:] == (True,) else None   # only for ∂L/∂Y
         softmax = np.exp(shifted, out=shifted)
         total = np.sum(softmax, axis=axis, keepdims=True)
         softmax /= total
         log_total = np.log(total)
+        if log_softmax is not None:
+            log_softmax -= log_total
         Y_dot_log_total = log_total.sum() if labels else (Y_sum * log_total).sum()
-        self.save(softmax, target, Y_sum)
-        return np.asarray((Y_dot_log_total - Y_dot_shifted) / m, dtype=z.dtype)
+        self.save(softmax, target, Y_sum, log_softmax)
+        total_loss = Y_dot_log_total - Y_dot_shifted
+        return np.asarray(total_loss if reduction == "sum" else total_loss / m if m else math.nan, dtype=z.dtype)
 
-    # NOTE: with the mean over m examples, ∂L/∂Z2 is the tutorial's dZ2 = A2 − Y divided by m.
-    rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",)
+    # NOTE: with the mean over m examples, ∂L/∂Z2 is the tutorial's dZ2 = A2 − Y divided by m ("sum": m = 1).
+    rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",
+             "∂L/∂{b} = −∂L/∂{out} · log softmax({a})/m")
 
     def backward(self, g):
-        softmax, target, Y_sum = self.saved
-        scale = g / self.attrs["m"]
-        if self.attrs["labels"]:
-            grad = softmax * scale
-            grad[target] -= scale
-        else:
-            # NOTE: a target whose rows do not sum to 1 scales log Σ exp(Z) by its row sums, so the exact
-            # gradient (PyTorch's too) is softmax·ΣY − Y: the rule above with ΣY = 1.
-            grad = (softmax * Y_sum - target) * scale
-        return grad, None
+        softmax, target, Y_sum, log_softmax = self.saved
+        # NOTE: m = 0 only for an empty batch, whose gradients are empty: max(m, 1) divides nothing
+        scale = g / max(self.attrs["m"], 1) if self.attrs["reduction"] == "mean" else g
+        grad = grad_target = None
+        if self.needs_grad[0]:
+            if self.attrs["labels"]:
+                grad = softmax * scale
+                grad[target] -= scale
+            else:
+                # NOTE: a target whose rows do not sum to 1 scales log Σ exp(Z) by its row sums, so the exact
+                # gradient (PyTorch's too) is softmax·ΣY − Y: the rule above with ΣY = 1.
+                grad = (softmax * Y_sum - target) * scale
+        if log_softmax is not None:
+            grad_target = -log_softmax * scale
+        return grad, grad_target
 
 
 # --- elementwise, with numpy broadcasting ---------------------------------------------------------------
@@ -289,11 +301,36 @@ class Neg(Function):
         return (-g,)
 
 
+class Abs(Function):
+    """|x|. A primitive, as PyTorch's: composed as x ⊙ sign(x), the gradient at nan would be sign(nan) = nan."""
+
+    name = "abs"
+
+    def forward(self, a):
+        self.save(a)
+        return np.abs(a)
+
+    # NOTE: abs′(0) = 0, and 0 at nan too (PyTorch's sgn), so a nan input spreads no nan gradient.
+    rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ sign({a})",)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return (g * np.where(np.isnan(a), 0, np.sign(a)),)
+
+
+def _check_not_bool(a) -> None:
+    """A power whose operands promote to bool (bool ** bool) has no dtype to be in: PyTorch refuses it too."""
+    if a.dtype.kind == "b":
+        raise TypeError("pow: bool ** bool is not defined (PyTorch refuses it too); make the base or the exponent "
+                        "an integer or a float first, e.g. Tensor(t.data.astype(np.int64)) ** u")
+
+
 class Pow(Function):
     name = "pow"
     flops_per_element = (1, 3)
 
     def forward(self, a, *, exponent):
+        _check_not_bool(a)
         if a.dtype.kind in "biu" and exponent < 0:   # NOTE: 1/aⁿ is not an integer; PyTorch refuses it too
             raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype} tensor ** "
                                f"{exponent}); make it floating point first, e.g. (t * 1.0) ** {exponent}")
@@ -438,6 +475,7 @@ class PowTensor(Function):
     flops_per_element = (1, 3)
 
     def forward(self, a, b):
+        _check_not_bool(a)
         if a.dtype.kind in "biu" and b.dtype.kind in "biu" and b.size and b.min() < 0:
             raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype} tensor ** "
                                f"{b.dtype} tensor holding {b.min()}); make the base floating point first")
@@ -588,13 +626,27 @@ class Mean(Function):
         axes = normalize_axes(axis, a.shape, "mean")
         n = int(np.prod([a.shape[ax] for ax in axes]))
         self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape, n=n)
+        if n == 0:   # NOTE: the mean of nothing is nan, as PyTorch's, without numpy's warning
+            return np.full(np.sum(a, axis=axes, keepdims=keepdims).shape, np.nan, a.dtype)
         return np.mean(a, axis=axes, keepdims=keepdims)
 
     rules = ("∂L/∂{a} += ∂L/∂{out} / n, copied along the averaged axes",)
 
     def backward(self, g):
-        at = self.attrs
-        return (np.broadcast_to(_expand(g, at["axes"], at["keepdims"]) / at["n"], at["shape"]),)
+        at = self.attrs   # NOTE: n = 0 only for an empty input, whose gradient is empty: max(n, 1) divides nothing
+        return (np.broadcast_to(_expand(g, at["axes"], at["keepdims"]) / max(at["n"], 1), at["shape"]),)
+
+
+def _is_maximum(values, out, nan: bool | None = None) -> np.ndarray:
+    """Where values attain the extremum out: equal to it, or, for a nan extremum, nan themselves. So a nan
+    maximum gets the gradient (PyTorch routes it to the nan) instead of spreading nan over every element.
+    nan: whether out holds any nan, if the caller knows."""
+    mask = values == out
+    if nan is None:   # NOTE: looked for in the (smaller) output first
+        nan = out.dtype.kind == "f" and bool(np.isnan(out).any())
+    if nan:
+        mask |= np.isnan(values) & np.isnan(out)
+    return mask
 
 
 class Max(Function):
@@ -604,20 +656,23 @@ class Max(Function):
 
     def forward(self, a, *, axis=None, keepdims=False):
         axes = normalize_axes(axis, a.shape, self.name)
-        if a.size == 0:
-            raise ShapeError(f"{self.name}: tensor of shape {a.shape} is empty")
+        empty = [ax for ax in (axes if a.ndim else ()) if a.shape[ax] == 0]
+        if empty or a.size == 0 and not axes:   # NOTE: other axes may be empty: an empty result, as PyTorch
+            along = f" along axis {empty[0]}" if empty and len(axes) < a.ndim else ""
+            raise ShapeError(f"{self.name}: tensor of shape {a.shape} is empty{along}: a {self.name} over no "
+                             "values is undefined")
         self.attrs.update(axis=axis, keepdims=keepdims, axes=axes, shape=a.shape)
         out = self.extremum(a, axis=axes, keepdims=True)
         self.save(a, out)
         return out if keepdims else np.squeeze(out, axes)
 
-    # NOTE: ties share the gradient equally, so it stays a valid subgradient.
+    # NOTE: ties share the gradient equally, so it stays a valid subgradient; a nan maximum is the nan's.
     rules = ("∂L/∂{a} += ∂L/∂{out} at the maximum, 0 elsewhere",)
 
     def backward(self, g):
         a, out = self.saved
         at = self.attrs
-        mask = a == out
+        mask = _is_maximum(a, out)
         ties = mask.sum(axis=at["axes"], keepdims=True, dtype=g.dtype)
         return (mask * (_expand(g, at["axes"], at["keepdims"]) / ties),)
 
@@ -846,8 +901,11 @@ class Softmax(Function):
 
     def forward(self, z, *, axis=-1):
         axis = _softmax_axis(z, axis, "softmax")
-        e = np.exp(z - np.max(z, axis=axis, keepdims=True))
-        out = e / np.sum(e, axis=axis, keepdims=True)
+        if z.size == 0:   # NOTE: nothing to normalise: an empty result, as PyTorch (np.max would refuse it)
+            out = z.copy()
+        else:
+            e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+            out = e / np.sum(e, axis=axis, keepdims=True)
         self.attrs["axis"] = axis
         self.save(out)
         return out
@@ -865,7 +923,7 @@ class LogSoftmax(Function):
 
     def forward(self, z, *, axis=-1):
         axis = _softmax_axis(z, axis, "log_softmax")
-        out = _log_softmax(z, axis)
+        out = _log_softmax(z, axis) if z.size else z.copy()   # NOTE: empty in, empty out, as PyTorch
         self.attrs["axis"] = axis
         self.save(out)
         return out
@@ -1056,7 +1114,8 @@ class MaxPool2d(Pool2d):
 
     @staticmethod
     def shares(x, out, g, slices):
-        masks = [x[:, :, rows, cols] == out for rows, cols in slices]
+        nan = out.dtype.kind == "f" and bool(np.isnan(out).any())
+        masks = [_is_maximum(x[:, :, rows, cols], out, nan) for rows, cols in slices]
         ties = np.sum(masks, axis=0, dtype=g.dtype)
         g = g / ties
         return (mask * g for mask in masks)

@@ -342,19 +342,26 @@ def _softmax_cross_entropy(c):
     z = real(c, shape(c, min_dims=1), bound=3.0)
     ax = c.integers(-z.ndim, z.ndim - 1)
     n_classes = z.shape[ax]
+    reduction = c.sample(["mean", "sum"])
+
+    def moved(t):   # torch takes the class axis second: move it there
+        return t.movedim(ax, 1) if t.ndim > 1 else t
+
     if c.integers(0, 1):   # integer labels: the logits' shape without the class axis
         label_shape = z.shape[:ax % z.ndim] + z.shape[ax % z.ndim + 1:]
         target = np.array([c.integers(0, n_classes - 1) for _ in range(int(np.prod(label_shape)))],
                           dtype=np.int64).reshape(label_shape)
-    else:                  # probability rows along the class axis
-        w = positive(c, z.shape)
-        target = w / w.sum(axis=ax, keepdims=True)
-    def twin(torch, t):   # torch takes the class axis second: move it there
-        moved = t.movedim(ax, 1) if t.ndim > 1 else t
-        tgt = torch.as_tensor(target)
-        return torch.nn.functional.cross_entropy(moved, tgt if tgt.dtype == torch.int64 else
-                                                 (tgt.movedim(ax, 1) if t.ndim > 1 else tgt))
-    return (lambda t: t.softmax_cross_entropy(target, axis=ax)), [z], twin
+
+        def twin(torch, t):
+            return torch.nn.functional.cross_entropy(moved(t), torch.as_tensor(target), reduction=reduction)
+        return (lambda t: t.softmax_cross_entropy(target, axis=ax, reduction=reduction)), [z], twin
+    # probability rows along the class axis, differentiated too (as torch does)
+    w = positive(c, z.shape)
+    target = w / w.sum(axis=ax, keepdims=True)
+
+    def twin_p(torch, t, y):
+        return torch.nn.functional.cross_entropy(moved(t), moved(y), reduction=reduction)
+    return (lambda t, y: t.softmax_cross_entropy(y, axis=ax, reduction=reduction)), [z, target], twin_p
 
 
 def _reduction(c):
@@ -596,7 +603,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("log", (ops.Log,), _unary("log", positive), "x in [0.2, 3]"),
     OpSpec("tanh", (ops.Tanh,), _unary("tanh")),
     OpSpec("sigmoid", (ops.Sigmoid,), _unary("sigmoid")),
-    OpSpec("abs", (), _unary("abs", away_from_zero), "|x| ≥ 0.1, clear of the kink"),
+    OpSpec("abs", (ops.Abs,), _unary("abs", away_from_zero), "|x| ≥ 0.1, clear of the kink"),
     OpSpec("sqrt", (), _unary("sqrt", positive), "x in [0.2, 3]"),
     OpSpec("sin", (ops.Sin,), _unary("sin")),
     OpSpec("cos", (ops.Cos,), _unary("cos")),
@@ -645,7 +652,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("softmax", (ops.Softmax,), _softmax("softmax"), "any axis"),
     OpSpec("log_softmax", (ops.LogSoftmax,), _softmax("log_softmax"), "any axis"),
     OpSpec("softmax_cross_entropy", (ops.SoftmaxCrossEntropy,), _softmax_cross_entropy,
-           "integer labels or probability rows, any class axis"),
+           "integer labels or probability rows (differentiated too), any class axis; mean or sum"),
     OpSpec("nll_loss", (), _nll_loss, "composed: batch×classes, integer labels; mean, sum or none"),
     OpSpec("binary_cross_entropy_with_logits", (ops.BinaryCrossEntropyWithLogits,),
            _binary_cross_entropy_with_logits,

@@ -57,9 +57,9 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check(self, group: dict) -> None:
-        if group["lr"] < 0:
+        if not group["lr"] >= 0:   # NOTE: written so that nan is refused too, as PyTorch
             raise ValueError(f"{type(self).__name__}: invalid learning rate {group['lr']} (must be ≥ 0)")
-        if group.get("weight_decay", 0) < 0:
+        if not group.get("weight_decay", 0) >= 0:
             raise ValueError(f"{type(self).__name__}: invalid weight_decay {group['weight_decay']} (must be ≥ 0)")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -117,7 +117,10 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restores hyperparameters and state (copied, cast to each parameter's dtype) saved by state_dict."""
+        """Restores hyperparameters and state (copied, cast to each parameter's dtype) saved by state_dict.
+
+        The saved hyperparameters go through the constructor's own checks (a learning rate of −1 is refused as
+        in Adam(lr=-1)), and a step count must be a whole number ≥ 0; nothing changes unless all is well."""
         name = type(self).__name__
         saved = state_dict["param_groups"]
         if [len(g["params"]) for g in saved] != [len(g["params"]) for g in self.param_groups]:
@@ -131,7 +134,13 @@ class Optimizer:
             s = {}
             for key, value in entries.items():
                 value = np.asarray(value)
-                if value.ndim == 0:
+                if key == "step":
+                    step = value.item() if value.ndim == 0 and value.dtype.kind in "iuf" else None
+                    if step is None or not (step >= 0 and float(step).is_integer()):
+                        raise ValueError(f"{name}.load_state_dict: the step count of parameter {i} must be a "
+                                         f"whole number ≥ 0, got {value.tolist()!r}")
+                    s[key] = int(step)
+                elif value.ndim == 0:
                     s[key] = value.item()
                 elif value.shape != p.shape:
                     raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {i} has shape "
@@ -139,10 +148,16 @@ class Optimizer:
                 else:
                     s[key] = value.astype(p.dtype, copy=True)
             new_state[p] = s
+        new_groups = []
         for group, g in zip(self.param_groups, saved):
+            new = dict(group)
             for key, value in g.items():
                 if key != "params":
-                    group[key] = tuple(value) if isinstance(value, list) else value
+                    new[key] = tuple(value) if isinstance(value, list) else value
+            self._check(new)   # NOTE: the constructor's checks, before anything is changed
+            new_groups.append(new)
+        for group, new in zip(self.param_groups, new_groups):
+            group.update(new)
         self.state = new_state
 
     def __repr__(self) -> str:
@@ -170,7 +185,7 @@ class SGD(Optimizer):
 
     def _check(self, group):
         super()._check(group)
-        if group["momentum"] < 0:
+        if not group["momentum"] >= 0:
             raise ValueError(f"SGD: invalid momentum {group['momentum']} (must be ≥ 0)")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
@@ -213,7 +228,7 @@ class Adam(Optimizer):
         b1, b2 = group["betas"]
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"{type(self).__name__}: invalid betas {group['betas']} (each must be in [0, 1))")
-        if group["eps"] < 0:
+        if not group["eps"] >= 0:
             raise ValueError(f"{type(self).__name__}: invalid eps {group['eps']} (must be ≥ 0)")
 
     def _update(self, p, g, state, group):

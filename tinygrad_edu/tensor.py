@@ -9,7 +9,7 @@ import numpy as np
 from tinygrad_edu import autograd, grad_mode, ops
 from tinygrad_edu.autograd import ShapeError, watchers
 from tinygrad_edu.dims import numpy_names
-from tinygrad_edu.dtypes import DEFAULT_FLOAT, as_array, cast, float_dtype, is_scalar, rank, result_dtype
+from tinygrad_edu.dtypes import DEFAULT_FLOAT, as_array, cast, fill_value, float_dtype, is_scalar, rank, result_dtype
 
 
 class Tensor:
@@ -322,8 +322,8 @@ class Tensor:
         return apply_op(ops.Sigmoid, self, dtype=float_dtype(self))
 
     def abs(self) -> Tensor:
-        """|x|, composed as x ⊙ sign(x) with sign(x) a constant: its gradient is sign(x), 0 at x = 0 (PyTorch's)."""
-        return self * self.sign()
+        """|x| (ops.Abs): its gradient is sign(x), 0 at x = 0 and at nan (PyTorch's)."""
+        return apply_op(ops.Abs, self)
 
     def sqrt(self) -> Tensor:
         """√x, composed as x ** 0.5 (numpy computes that power with sqrt itself); ∂/∂x = 1/(2√x), ∞ at 0."""
@@ -365,6 +365,15 @@ class Tensor:
             out = where(_compare(op, np.less, out, low), low, out)
         if high is not None:
             out = where(_compare(op, np.greater, out, high), high, out)
+        # NOTE: a nan in x or in a bound gives nan and no gradient there (PyTorch's): the comparisons above pass
+        # x's nan on with its gradient, and ignore a nan bound
+        nan = None
+        for t in (self, low, high):
+            value = numpy_value(t)
+            if value is not None and np.asarray(value).dtype.kind == "f" and np.isnan(value).any():
+                nan = np.isnan(value) if nan is None else nan | np.isnan(value)
+        if nan is not None:
+            out = where(np.broadcast_to(nan, out.shape), np.asarray(np.nan, out.dtype), out)
         return out
 
     def maximum(self, other) -> Tensor:
@@ -573,7 +582,7 @@ class Tensor:
         value = numpy_value(value)
         if np.ndim(value) != 0:
             raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {np.shape(value)}")
-        return where(np.broadcast_to(m, self.shape), np.asarray(value, self.dtype), self)
+        return where(np.broadcast_to(m, self.shape), fill_value(value, self.dtype, "masked_fill"), self)
 
     # --- softmax and the loss ---
 
@@ -586,16 +595,21 @@ class Tensor:
         return apply_op(ops.LogSoftmax, self, dtype=float_dtype(self), axis=dim)
 
     @numpy_names
-    def softmax_cross_entropy(self, target, dim: int = -1) -> Tensor:
+    def softmax_cross_entropy(self, target, dim: int = -1, *, reduction: str = "mean") -> Tensor:
         """Mean cross-entropy of softmax(self) against target, fused and stable; ∂L/∂self = (softmax − Y)/m.
 
-        target: integer class labels (self's shape without `dim`) or one-hot/probability rows (self's shape).
+        target: integer class labels (self's shape without `dim`) or one-hot/probability rows (self's shape);
+        a probability target that requires grad is differentiated too (∂L/∂Y = −log softmax/m, as PyTorch).
         Classes lie along `dim`: -1 for a batch×classes layout, 0 for the tutorial's classes×m layout.
+        reduction "sum" adds the examples' losses instead (0 for an empty batch, whose mean is nan).
         """
         if self.data.dtype.kind != "f":
             raise TypeError(f"softmax_cross_entropy: logits must be floating point, got {self.data.dtype}")
-        target = target.detach() if isinstance(target, Tensor) else Tensor._wrap(as_array(target), False)
-        return apply_op(ops.SoftmaxCrossEntropy, self, target, axis=dim)
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"softmax_cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}")
+        if not isinstance(target, Tensor):
+            target = Tensor._wrap(as_array(target), False)
+        return apply_op(ops.SoftmaxCrossEntropy, self, target, axis=dim, reduction=reduction)
 
     # --- convolution and pooling (N×C×H×W images, as PyTorch; nn.functional.conv2d adds the bias) ---
 

@@ -9,6 +9,7 @@ memory owners) come after the walk. Who watches the walk (the profiler, viz.trac
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -242,26 +243,43 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
 # --- the walk's helpers --------------------------------------------------------------------------------------
 
 
+# NOTE: accumulating is a read-modify-write that numpy runs without the GIL, so two threads' backward into one
+# leaf would lose contributions; each tensor maps to one of these locks (PyTorch's AccumulateGrad locks too).
+_GRAD_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _grad_lock(t) -> threading.Lock:
+    return _GRAD_LOCKS[(id(t) >> 4) % len(_GRAD_LOCKS)]
+
+
 def accumulate(t, g: np.ndarray) -> None:
-    """PyTorch's convention: a leaf's .grad adds up over backward calls until the caller clears it."""
-    if t._grad is None:
-        # NOTE: owned, so later += is safe; and in the parameter's own memory layout, so an optimizer's
-        # elementwise passes over (p.data, p.grad) both stream contiguously.
-        t._grad = np.empty_like(t.data)
-        np.copyto(t._grad, g)
-    else:
-        t._grad += g
+    """PyTorch's convention: a leaf's .grad adds up over backward calls until the caller clears it; atomic per
+    leaf, so threads running backward into shared leaves lose nothing."""
+    with _grad_lock(t):
+        if t._grad is None:
+            # NOTE: owned, so later += is safe; and in the parameter's own memory layout, so an optimizer's
+            # elementwise passes over (p.data, p.grad) both stream contiguously.
+            grad = np.empty_like(t.data)
+            np.copyto(grad, g)
+            t._grad = grad
+        else:
+            t._grad += g
 
 
 def retain(t, g: np.ndarray) -> None:
     """A non-leaf that called retain_grad keeps ∂L/∂t, as its own writable copy (g may be shared or a view)."""
-    t._grad = np.array(g) if t._grad is None else t._grad + g
+    with _grad_lock(t):
+        t._grad = np.array(g) if t._grad is None else t._grad + g
 
 
 def memory_owner(a: np.ndarray):
-    """The array (or buffer) whose memory `a` uses: an array and all its views have the same owner."""
-    while isinstance(a.base, np.ndarray):
-        a = a.base
+    """The array (or buffer) whose memory `a` uses: an array and all its views have the same owner.
+
+    The chain of bases is followed through objects that are not arrays too: as_strided (and so
+    sliding_window_view, conv2d's im2col) makes its view over a helper object whose `base` is the array."""
+    base = a.base
+    while base is not None:
+        a, base = base, getattr(base, "base", None)
     return a
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 # NOTE: the commands' plain-text tables are viz's, which also shows them as HTML in notebooks: one formatter.
+from tinygrad_edu.files import folder_problem, output_problem
 from tinygrad_edu.viz.display import format_table, sci  # noqa: F401
 
 
@@ -70,7 +71,10 @@ def check_outputs(outputs, force: bool, inputs=()) -> str | None:
     for. Refused: an output that is a folder, that exists (unless force: user files are never overwritten
     without --force) or whose folder can be neither made nor written (a regular file in its path, no write
     permission); two outputs that are one file (where they land, so sub/../w.npz is w.npz, also through
-    symbolic or hard links); an output that is one of the inputs, even with force. Creates nothing.
+    symbolic or hard links); an output that is one of the inputs, or that is not a regular file (a symbolic
+    link, a device, a FIFO: files.output_problem, which write_atomic checks too), even with force. Whether a
+    folder can be written in is found by making a nameless file there (root may not write in /proc either).
+    Creates nothing.
     """
     planned = []
     for what, path in outputs:
@@ -82,6 +86,8 @@ def check_outputs(outputs, force: bool, inputs=()) -> str | None:
             return f"{what} {path}: {problem}"
         if target.is_dir():
             return f"{what} {path} is a folder"
+        if problem := output_problem(target):   # NOTE: files.write_atomic's own check, refused even with --force
+            return f"{what} {path} {problem}"
         if os.path.lexists(target) and not force:
             return f"{what} {path} exists; pass --force to overwrite it"
         planned.append((what, path, target))
@@ -119,7 +125,10 @@ def _landing(path: Path) -> tuple[Path, str | None]:
     current, made = Path(path.anchor), set()
 
     def writable(folder: Path) -> str | None:
-        return None if folder in made or os.access(folder, os.W_OK | os.X_OK) else f"cannot write in {folder}"
+        if folder in made:
+            return None
+        return None if os.access(folder, os.W_OK | os.X_OK) and not folder_problem(folder) else \
+            f"cannot write in {folder}"
 
     for part in path.parent.parts[1:]:
         if part == "..":

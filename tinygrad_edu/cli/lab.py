@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 
 from tinygrad_edu.cli.common import check_outputs, fail
 from tinygrad_edu.messages import DEFAULT_LANGUAGE, LANGUAGES, text
@@ -32,10 +33,38 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _host(text: str) -> str:
+    """An address to listen on, refusing the spellings that silently mean every interface: "" and names such as
+    "0" (which the system reads as 0.0.0.0). Every interface must be asked for as 0.0.0.0 or ::."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected an address to listen on, got {text!r}; every interface is "
+                                         "--host 0.0.0.0 (or ::)")
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        resolved = {info[4][0] for info in socket.getaddrinfo(text, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return text   # NOTE: a name that does not resolve: binding it says so, in the command's own error
+    if any(ipaddress.ip_address(a.split("%")[0]).is_unspecified for a in resolved):
+        raise argparse.ArgumentTypeError(f"{text!r} means {sorted(resolved)[0]}, every interface; if that is what "
+                                         "you want, say --host 0.0.0.0 (or ::)")
+    return text
+
+
+def is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", metavar="WEIGHTS.npz",
                         help="start from a tutorial model saved by `train --save` (default: train one now, ~1 s)")
-    parser.add_argument("--host", default=LOOPBACK,
+    parser.add_argument("--host", default=LOOPBACK, type=_host,
                         help="address to listen on (default: 127.0.0.1, this machine only; another address "
                              "exposes the lab to the network)")
     parser.add_argument("--port", type=_port, help="port (default: 8000, or the next free one)")
@@ -96,7 +125,8 @@ def run(args) -> int:
     except OSError as e:
         return fail("lab", f"cannot listen on {args.host}:{args.port or 8000}: {e.strerror or e}")
     if not is_loopback(args.host):
-        print(text("cli.lab_exposed", args.lang, host=args.host, port=httpd.server_address[1]), flush=True)
+        where = text("cli.lab_every_interface", args.lang, host=args.host) if is_unspecified(args.host) else args.host
+        print(text("cli.lab_exposed", args.lang, host=where, port=httpd.server_address[1]), flush=True)
     try:   # NOTE: from here on, Ctrl-C stops the lab cleanly
         print(text("cli.lab_serving", args.lang, url=httpd.url, seconds=f"{time.perf_counter() - start:.1f}"),
               flush=True)

@@ -296,6 +296,8 @@ def run(args) -> int:
             written = plot_run(metrics, out_dir=args.plot, model=result.model, test_data=evaluation)
         except ModuleNotFoundError as e:   # matplotlib is an optional extra
             return fail("train", e)
+        except OSError as e:   # NOTE: checked before training too; this catches what changed on disk since
+            return fail("train", f"cannot write the results: {e}")
         print(f"{'pictures':<{width}}{', '.join(str(p) for p in written)}")
     if result.profile is not None:
         n = min(args.profile, result.iterations)   # (all the steps of a run shorter than N + 1)

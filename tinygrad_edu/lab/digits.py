@@ -28,7 +28,8 @@ def mnist_style(alpha: np.ndarray) -> np.ndarray:
 
     The bounding box of the ink is scaled so its longer side is 20 pixels (the shorter side keeps the aspect
     ratio, at least 1 pixel) by area averaging, then placed in the 28×28 field so that its centre of mass falls
-    on the field's centre (13.5, 13.5), shifted by whole pixels and kept inside the field. No ink: all zeros.
+    on the field's centre (13.5, 13.5), shifted by whole pixels and kept inside the field. No ink (or ink too
+    faint to survive the resampling): all zeros.
     """
     alpha = np.asarray(alpha, dtype=np.float64)
     out = np.zeros((SIZE, SIZE))
@@ -40,6 +41,8 @@ def mnist_style(alpha: np.ndarray) -> np.ndarray:
     h, w = (max(1, round(n * scale)) for n in crop.shape)
     digit = resample(crop, (h, w))
     mass = digit.sum()
+    if not mass > 0:   # NOTE: ink so faint (5e-324) that resampling leaves none: no ink, not a 0/0 centre
+        return out
     com = [(np.arange(n) * digit.sum(axis=1 - ax)).sum() / mass for ax, n in enumerate(digit.shape)]
     top, left = (int(np.clip(round((SIZE - 1) / 2 - c), 0, SIZE - n)) for c, n in zip(com, digit.shape))
     out[top:top + h, left:left + w] = digit

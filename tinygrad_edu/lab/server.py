@@ -13,6 +13,7 @@ import json
 import math
 import socket
 import sys
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -271,6 +272,12 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        # NOTE: a connection that sends nothing for idle_timeout seconds (a keep-alive socket left open, a
+        # half-sent request) is closed: it would hold one of the server's bounded threads for as long as it lasts
+        self.timeout = self.server.idle_timeout
+        super().setup()
+
     def log_message(self, format, *args):   # noqa: A002 (the base class's name)
         if self.server.verbose:
             sys.stderr.write(f"lab: {self.address_string()} {format % args}\n")
@@ -325,13 +332,12 @@ class Handler(BaseHTTPRequestHandler):
             content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if content_type != "application/json":
                 raise BadRequest("a POST must have Content-Type: application/json", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                raise BadRequest("a POST must have a Content-Length", HTTPStatus.LENGTH_REQUIRED)
-            if int(length) > MAX_BODY:
-                raise BadRequest(f"the body is {int(length)} bytes; at most {MAX_BODY} are accepted",
-                                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-            raw = self.rfile.read(int(length))
+            length = content_length(self.headers.get("Content-Length"))
+            try:
+                raw = self.rfile.read(length)
+            except TimeoutError:   # NOTE: the connection's idle timeout, while the body trickles in or stops
+                raise BadRequest(f"the body did not arrive: nothing came for {self.server.idle_timeout:g} s",
+                                 HTTPStatus.REQUEST_TIMEOUT) from None
             try:
                 body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant) if raw.strip() else {}
             except (ValueError, RecursionError) as e:   # JSONDecodeError, bad UTF-8, an int of 5000 digits
@@ -354,21 +360,61 @@ class Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
 
+def content_length(header: str | None) -> int:
+    """A Content-Length header as the body's size in bytes: ASCII digits only (str.isdigit also takes '²',
+    which int() refuses), at most MAX_BODY (told from the digits, as int() refuses 5000 of them)."""
+    text = (header or "").strip()
+    if not text or not (text.isascii() and text.isdigit()):
+        raise BadRequest("a POST must have a Content-Length of decimal digits", HTTPStatus.LENGTH_REQUIRED)
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_BODY)) or int(digits) > MAX_BODY:
+        size = f"{digits} bytes" if len(digits) <= 20 else f"a {len(digits)}-digit number of bytes"
+        raise BadRequest(f"the body is {size}; at most {MAX_BODY} are accepted", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+    return int(digits)
+
+
 def _refuse_constant(name: str):
     raise BadRequest(f"the body is not valid JSON ({name} is not a number)")
 
 
 class LabServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer holding the Lab its handlers work on."""
+    """A ThreadingHTTPServer holding the Lab its handlers work on, made for a classroom's bursts: a listen backlog
+    of BACKLOG connections (socketserver's 5 reset bursts of 40), at most max_threads connections served at once
+    (the next ones wait in the backlog, none is refused), and a connection idle for idle_timeout seconds closed."""
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = BACKLOG = 256
+    MAX_THREADS = 64
+    IDLE_TIMEOUT = 60.0
 
-    def __init__(self, lab: Lab, host: str = "127.0.0.1", port: int = 8000, verbose: bool = False):
+    def __init__(self, lab: Lab, host: str = "127.0.0.1", port: int = 8000, verbose: bool = False,
+                 idle_timeout: float = IDLE_TIMEOUT, max_threads: int = MAX_THREADS):
+        if not (idle_timeout > 0 and max_threads >= 1):
+            raise ValueError(f"LabServer: idle_timeout must be > 0 and max_threads ≥ 1, got {idle_timeout!r} and "
+                             f"{max_threads!r}")
         self.lab, self.public_host, self.verbose = lab, host, verbose
+        self.idle_timeout, self.max_threads = float(idle_timeout), int(max_threads)
+        self._slots = threading.BoundedSemaphore(self.max_threads)
         if ":" in host:   # an IPv6 address such as ::1
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
+
+    def process_request(self, request, client_address):
+        """Each connection in a thread of its own, at most max_threads at once: the accept loop waits for a free
+        one, and the connections that arrive meanwhile wait in the listen backlog."""
+        self._slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request, client_address):
         """A browser that closes its connection is not an error; anything else is said in one line."""

@@ -235,7 +235,11 @@ class Lab:
             raise LabError("no file to save to: start the lab with --save WEIGHTS.npz")
         with self.lock:
             architecture = {**self.net.architecture(), "dataset": "mnist"}
-            checkpoint.save(self.save_path, self.net.state_dict(), architecture)
+            try:
+                checkpoint.save(self.save_path, self.net.state_dict(), architecture)
+            except (OSError, checkpoint.CheckpointError) as e:   # NOTE: the disk changed since --save was checked
+                raise LabError(f"cannot write the weights to {self.save_path}: "
+                               f"{getattr(e, 'strerror', None) or e}") from None
         return str(self.save_path)
 
     def state(self) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 from tinygrad_edu import ops
 from tinygrad_edu.autograd import ShapeError
 from tinygrad_edu.dims import numpy_names
-from tinygrad_edu.dtypes import as_array, float_dtype
+from tinygrad_edu.dtypes import as_array, fill_value, float_dtype
 from tinygrad_edu.tensor import Tensor, apply_op, as_generator, binary_op, cat, numpy_value, where
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -54,13 +54,14 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
-    """x for x > 0, α(eˣ − 1) elsewhere; the gradient at 0 is α, as in PyTorch.
+    """x for x > 0, α(eˣ − 1) elsewhere; the gradient at 0 is α, and at nan 1 (x's branch: not x ≤ 0), as in
+    PyTorch.
 
     exp only sees min(x, 0): in the branch not taken a large x would make exp(x) = ∞, whose gradient times
     the 0 that where sends it would be nan. (PyTorch uses expm1, so for tiny |x| its value agrees with this
     eˣ − 1 to α·2⁻⁵³ absolutely, not relatively.)
     """
-    positive = input > 0
+    positive = np.logical_not((input <= 0).data)
     return where(positive, input, alpha * (where(positive, 0.0, input).exp() - 1))
 
 
@@ -186,21 +187,22 @@ def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
     target: integer class labels (shape batch) or class probabilities (input's shape), checked the same way
     for every reduction (ops.check_target). With labels y, the loss of example i is −log softmax(xᵢ)[yᵢ];
     with probabilities, −Σ_c y_ic·log softmax(xᵢ)_c. Reduction "mean" averages over the batch (PyTorch's
-    default), "sum" adds, "none" returns one loss per example. "mean" and "sum" use the fused, stable
-    softmax_cross_entropy, whose gradient is (softmax − onehot(y))/m.
+    default), "sum" adds (an empty batch gives 0, its mean nan, as PyTorch), "none" returns one loss per example.
+    "mean" and "sum" use the fused, stable softmax_cross_entropy, whose gradient is (softmax − onehot(y))/m. A
+    probability target that requires grad gets its gradient too, −log softmax(x)/m (PyTorch's; distillation).
     """
     _check_reduction(reduction, "cross_entropy")
     if input.ndim != 2:
         raise ShapeError(f"cross_entropy: expects logits of shape batch×classes, got {input.shape}")
-    target = as_array(target.data if isinstance(target, Tensor) else target)
-    ops.check_target(input.data, target, 1, "cross_entropy")
+    # NOTE: a target Tensor is kept as it is: a probability target that requires grad is differentiated too
+    target = target if isinstance(target, Tensor) else Tensor(as_array(target))
+    ops.check_target(input.data, target.data, 1, "cross_entropy")
     if reduction == "none":
         logp = input.log_softmax(axis=-1)
         if target.dtype.kind in "iu":
-            return -logp[np.arange(len(target)), target]
+            return -logp[np.arange(len(target)), target.data]
         return -(logp * target).sum(axis=-1)
-    loss = input.softmax_cross_entropy(target, axis=-1)
-    return loss if reduction == "mean" else loss * input.shape[0]
+    return input.softmax_cross_entropy(target, axis=-1, reduction=reduction)
 
 
 def nll_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
@@ -318,6 +320,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     if len(pad) // 2 > input.ndim:
         raise ShapeError(f"pad: the pad {pad} gives {len(pad) // 2} (left, right) pairs for an input of shape "
                          f"{input.shape}, which has {input.ndim} axes")
+    fill = fill_value(0 if value is None else value, input.dtype, "pad")
     out = input
     for k in range(len(pad) // 2):
         ax, (left, right) = input.ndim - 1 - k, pad[2 * k:2 * k + 2]
@@ -329,7 +332,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
         if start or stop < n:
             out = out[(slice(None),) * ax + (slice(start, stop),)]
         size = out.shape
-        blocks = [np.full(size[:ax] + (p,) + size[ax + 1:], 0 if value is None else value, dtype=out.dtype)
+        blocks = [np.full(size[:ax] + (p,) + size[ax + 1:], fill, dtype=out.dtype)
                   for p in (max(left, 0), max(right, 0))]
         if blocks[0].size or blocks[1].size:
             out = cat([blocks[0], out, blocks[1]], dim=ax)

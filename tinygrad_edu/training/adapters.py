@@ -304,9 +304,28 @@ def load_model(path):
                                              f"outputs; the MNIST commands need {N_IN} (28×28 pixels) and {N_OUT} "
                                              "(the digits)")
         read_inputs(path, architecture)
+        config = architecture.get("config")
+        if config is not None and not isinstance(config, dict):   # train --save writes its options as an object
+            raise checkpoint.CheckpointError(f"{path}: config must be a JSON object (train's options), the file "
+                                             f"says {config!r}")
 
     module, architecture = models.load_with_architecture(path, mnist)
+    check_finite(path, module)
     return MODELS[architecture["model"]].wrap(module, read_inputs(path, architecture)), architecture
+
+
+def check_finite(path, module: nn.Module) -> None:
+    """Refuses a model whose weights hold nan or ±inf, naming the array: every prediction of it would be
+    nan (an accuracy of chance and a loss of nan, printed without a word)."""
+    for name, t in module.state_dict().items():
+        a = np.asarray(getattr(t, "data", t))
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = ~np.isfinite(a)
+            where = tuple(int(k) for k in np.argwhere(bad)[0])
+            n = int(bad.sum())
+            raise checkpoint.CheckpointError(
+                f"{path}: {name} holds {n} {'value that is' if n == 1 else 'values that are'} not finite ({a[where]} "
+                f"at {where}); a model with nan or infinite weights cannot predict")
 
 
 def as_input(images: np.ndarray, model) -> np.ndarray:

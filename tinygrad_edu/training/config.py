@@ -122,6 +122,12 @@ def read_inputs(path, architecture: dict) -> tuple[float, float]:
             or std <= 0:
         raise checkpoint.CheckpointError(f"{path}: inputs must be {{\"mean\": number, \"std\": number > 0}}, "
                                          f"the file says {entry!r}")
+    try:   # NOTE: float32, the narrowest model dtype: what is usable there is usable in float64
+        datasets.check_scaling(mean, std, np.float32)
+    except ValueError:
+        raise checkpoint.CheckpointError(f"{path}: inputs {entry!r} cannot scale pixels: the std is too small (or "
+                                         "the mean too large) for (p/255 − mean)/std to stay finite in "
+                                         "float32") from None
     return float(mean), float(std)
 
 
