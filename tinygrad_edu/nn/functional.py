@@ -181,28 +181,72 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, *, seed=None) 
     return input * mask
 
 
-def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
-    """Cross-entropy of softmax(input) against target, classes along the last axis (batch×classes logits).
+def cross_entropy(input: Tensor, target, reduction: str = "mean", ignore_index: int = -100,
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of softmax(input) against target, as torch.nn.functional.cross_entropy: classes along dim 1.
 
-    target: integer class labels (shape batch) or class probabilities (input's shape), checked the same way
-    for every reduction (ops.check_target). With labels y, the loss of example i is −log softmax(xᵢ)[yᵢ];
-    with probabilities, −Σ_c y_ic·log softmax(xᵢ)_c. Reduction "mean" averages over the batch (PyTorch's
-    default), "sum" adds (an empty batch gives 0, its mean nan, as PyTorch), "none" returns one loss per example.
-    "mean" and "sum" use the fused, stable softmax_cross_entropy, whose gradient is (softmax − onehot(y))/m. A
-    probability target that requires grad gets its gradient too, −log softmax(x)/m (PyTorch's; distillation).
+    input is N×C logits, or N×C×d1×... (a class score per position: a sequence's characters, an image's pixels),
+    or unbatched C. target: integer class labels of input's shape without C, or class probabilities of input's
+    shape, checked the same way for every reduction (ops.check_target). With labels y, the loss of example i is
+    −log softmax(xᵢ)[yᵢ]; with probabilities, −Σ_c y_ic·log softmax(xᵢ)_c. A probability target that requires
+    grad gets its gradient too, −log softmax(x)/m (PyTorch's; distillation).
+
+    ignore_index (labels only): examples whose label is it count for nothing; "mean" divides by the examples
+    that count (all ignored: nan, as in PyTorch). label_smoothing ε mixes the target with the uniform
+    distribution: (1 − ε)·target + ε/C, so a label's loss is (1 − ε)·(−log p_y) + ε·mean_c(−log p_c).
+    reduction "mean" averages over the examples (PyTorch's default), "sum" adds (an empty batch gives 0, its mean
+    nan), "none" returns one loss per example, in target's shape. "mean" and "sum" use the fused, stable
+    softmax_cross_entropy, whose gradient is (softmax − onehot(y))/m: the tutorial's dZ2 = A2 − Y, over m.
     """
     _check_reduction(reduction, "cross_entropy")
-    if input.ndim != 2:
-        raise ShapeError(f"cross_entropy: expects logits of shape batch×classes, got {input.shape}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or \
+            not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"cross_entropy: ignore_index must be an integer, got {ignore_index!r}")
+    if input.ndim == 0:
+        raise ShapeError("cross_entropy: expects logits of shape C, N×C or N×C×d1×..., got a 0-d tensor")
     # NOTE: a target Tensor is kept as it is: a probability target that requires grad is differentiated too
     target = target if isinstance(target, Tensor) else Tensor(as_array(target))
-    ops.check_target(input.data, target.data, 1, "cross_entropy")
+    labels = target.dtype.kind in "iu"
+    if not labels and ignore_index != -100:
+        raise ValueError(f"cross_entropy: ignore_index={ignore_index} applies to class labels; these targets are "
+                         "probabilities (as PyTorch: ignore_index is not supported for floating point target)")
+    classes = 0 if input.ndim == 1 else 1
+    shape = input.shape[:classes] + input.shape[classes + 1:]          # one loss per example: labels' shape
+    valid = target.data != ignore_index if labels else None
+    checked = np.where(valid, target.data, 0) if labels else target.data   # NOTE: an ignored label may be anything
+    ops.check_target(input.data, checked, classes, "cross_entropy")
+    # the examples as rows: N×C (classes last), labels or probabilities in the same order
+    rows = input.reshape(1, -1) if input.ndim == 1 else input if input.ndim == 2 else \
+        input.permute(0, *range(2, input.ndim), 1).reshape(-1, input.shape[1])
+    if labels:
+        y = checked.reshape(-1)
+    else:
+        y = target.reshape(1, -1) if target.ndim == 1 else target if target.ndim == 2 else \
+            target.permute(0, *range(2, target.ndim), 1).reshape(-1, input.shape[1])
+    C = rows.shape[1]
+    if label_smoothing and not labels:
+        y = y * (1 - label_smoothing) + label_smoothing / C
     if reduction == "none":
-        logp = input.log_softmax(axis=-1)
-        if target.dtype.kind in "iu":
-            return -logp[np.arange(len(target)), target.data]
-        return -(logp * target).sum(axis=-1)
-    return input.softmax_cross_entropy(target, axis=-1, reduction=reduction)
+        logp = rows.log_softmax(dim=-1)
+        if labels:
+            loss = -logp[np.arange(len(y)), y]
+            if label_smoothing:
+                loss = (1 - label_smoothing) * loss - label_smoothing * logp.mean(dim=-1)
+            loss = where(valid.reshape(-1), loss, 0.0) if not valid.all() else loss
+        else:
+            loss = -(logp * y).sum(dim=-1)
+        return loss.reshape(shape)
+    if labels and not valid.all():   # only the examples that count
+        keep = valid.reshape(-1)
+        rows, y = rows[keep], y[keep]
+    loss = rows.softmax_cross_entropy(y, axis=-1, reduction=reduction)
+    if labels and label_smoothing:
+        uniform = -rows.log_softmax(dim=-1).mean(dim=-1)
+        smooth = uniform.sum() if reduction == "sum" else uniform.mean()
+        loss = (1 - label_smoothing) * loss + label_smoothing * smooth
+    return loss
 
 
 def nll_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
