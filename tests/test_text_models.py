@@ -170,3 +170,19 @@ def test_sampling_refuses_bad_options_by_name(tok, options, message):
     from tinygrad_edu.models.text import sample
     with pytest.raises((ValueError, text.TextError), match=message):
         sample(Bigram(tok), "words", **options)
+
+
+def test_a_text_run_going_wrong_is_warned_of_once_by_the_mnist_runs_rules(names, monkeypatch):
+    import io
+
+    from tinygrad_edu.training import text as text_training
+    from tinygrad_edu.training.progress import Progress, divergence, divergence_advice
+    # the loss rule alone applies (text entries have no accuracy): a loss above 2 × its first at 3 points
+    rising = [{"step": s, "loss": v} for s, v in ((1, 1.0), (2, 4.0), (3, 5.0), (4, 6.0))]
+    assert divergence(rising[:3], 1) is None and "above 2 × its first value" in divergence(rising, 1)
+    seen = []
+    monkeypatch.setattr(text_training, "divergence", lambda history, n: seen.append(len(history)) or "it rose")
+    out = io.StringIO()
+    result = train_text(TextConfig(model="bigram", steps=4, log_every=1), names, Progress(stream=out, quiet=True))
+    assert result.warning == divergence_advice("it rose", 50.0)
+    assert out.getvalue() == f"warning: {result.warning}\n" and seen == [1]    # once, and never asked again

@@ -101,7 +101,7 @@ def run_train(args, name) -> int:
     metrics = {"data": data.name, "kind": data.kind, "splits": sizes, "model": result.model.kind,
                "train_loss": result.train_loss, "val_loss": result.val_loss, "parameters": parameters,
                "seconds": result.seconds, "steps": result.steps, "config": _config(config),
-               "count_val_loss": result.count_val_loss, "history": result.history}
+               "count_val_loss": result.count_val_loss, "warning": result.warning, "history": result.history}
     try:
         if args.save:
             checkpoint.save(args.save, result.model.state_dict(), _architecture(result.model, data, config))

@@ -66,8 +66,8 @@ SLOW = "the run is learning slowly"
 
 def divergence(history: list[dict], steps_per_epoch: int) -> str | None:
     """What the newest entry of a run's history shows of divergence, in words (None if nothing), by the rules
-    above. A pure function of the entries' step, loss and train_accuracy: calling it on each prefix of a recorded
-    history replays what `train` saw as it ran."""
+    above. A pure function of the entries' step, loss and train_accuracy (the accuracy rule only where entries have
+    one: a text model's have not): calling it on each prefix of a recorded history replays what `train` saw."""
     if not history:
         return None
     first, last = history[0], history[-1]
@@ -75,7 +75,8 @@ def divergence(history: list[dict], steps_per_epoch: int) -> str | None:
     if len(recent) == LOSS_POINTS and all(e["loss"] > LOSS_FACTOR * first["loss"] for e in recent):
         return (f"the loss is {last['loss']:.4g} at step {last['step']}, above {LOSS_FACTOR:g} × its first value "
                 f"({first['loss']:.4g} at step {first['step']}) at {LOSS_POINTS} log points in a row")
-    if last["step"] >= max(steps_per_epoch, ACCURACY_AFTER) and last["train_accuracy"] < ACCURACY_FLOOR:
+    if "train_accuracy" in last and last["step"] >= max(steps_per_epoch, ACCURACY_AFTER) and \
+            last["train_accuracy"] < ACCURACY_FLOOR:
         seen = (f"train accuracy is {last['train_accuracy']:.4f} at step {last['step']}, below {ACCURACY_FLOOR:g} "
                 f"(chance is 0.1)")
         if len(history) > 1 and all(b["loss"] < a["loss"] for a, b in zip(history, history[1:])):

@@ -19,14 +19,14 @@ from tinygrad_edu.models.text import TEXT_KINDS, Bigram, CharMLP, CharRNN
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.training.config import ConfigError
 from tinygrad_edu.training.loop import Profiled, TrainingDiverged, TrainingInterrupted, interrupt_between_steps
-from tinygrad_edu.training.progress import Progress
+from tinygrad_edu.training.progress import Progress, divergence, divergence_advice
 
 # Each model's recipe when the command line leaves an option out: chosen by the study of docs/text_study.md.
 TEXT_DEFAULTS = {
     "bigram": {"optimizer": "sgd", "lr": 50.0, "batch_size": None, "steps": 200},
     "mlp": {"optimizer": "adam", "lr": 3e-3, "batch_size": 256, "steps": 60000, "context": 3, "embedding": 10,
             "hidden": 200},
-    "rnn": {"optimizer": "adam", "lr": 3e-3, "batch_size": 32, "steps": 8000, "embedding": 16, "hidden": 128},
+    "rnn": {"optimizer": "adam", "lr": 3e-3, "batch_size": 64, "steps": 8000, "embedding": 16, "hidden": 128},
 }
 MODEL_KINDS = {"bigram": "bigram", "mlp": "char-mlp", "rnn": "char-rnn"}
 BLOCK_SIZE = 8         # running text's windows, for the models without a context of their own (bigram, rnn)
@@ -85,6 +85,7 @@ class TextResult:
     history: list = field(default_factory=list)
     count_val_loss: float | None = None     # the bigram's count model, beside the trained net
     profile: object = None                  # the profiler.profile of train_text(profile=N)'s steps
+    warning: str | None = None              # the divergence warning, if the run printed one
 
 
 def build(config: TextConfig, tokenizer: text.CharTokenizer):
@@ -160,7 +161,7 @@ def train_text(config: TextConfig, data: text.TextData, progress: Progress | Non
     opt = optim.SGD(params, lr=config.lr) if config.optimizer == "sgd" else optim.Adam(params, lr=config.lr)
     schedule = optim.CosineAnnealingLR(opt, T_max=config.steps) if config.optimizer == "adam" else None
     rng = np.random.default_rng([config.seed, 1])
-    start, history, window = time.perf_counter(), [], []
+    start, history, window, warning = time.perf_counter(), [], [], None
     data = batches(model, train)
     profiled = Profiled(profile, config.steps)
     with interrupt_between_steps() as interrupted:
@@ -183,10 +184,13 @@ def train_text(config: TextConfig, data: text.TextData, progress: Progress | Non
                 window = []
                 progress.update(f"step {step}/{config.steps}  loss {history[-1]['loss']:.4f}  "
                                 f"{history[-1]['seconds']:.1f} s", log=True)
+                if warning is None and (sign := divergence(history, 1)):   # the MNIST runs' rules, loss only
+                    warning = divergence_advice(sign, config.lr)
+                    progress.warn(warning)
             if step < config.steps and interrupted():
                 raise TrainingInterrupted(model, step, config.steps, history)
     result = TextResult(model, nll(model, train), nll(model, val), config.steps, time.perf_counter() - start,
-                        history, profile=profiled.profile)
+                        history, profile=profiled.profile, warning=warning)
     if config.model == "bigram":
         result.count_val_loss = count_nll(count_model(train, tokenizer.vocab_size), val)
     return result
