@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from tinygrad_edu.cli.common import check_outputs, fail
 
@@ -142,22 +141,9 @@ def _cpus() -> int:
 
 
 def _interrupted(args, stop, data, config) -> int:
-    from tinygrad_edu import checkpoint
-    from tinygrad_edu.cli.train import interrupted_path
+    from tinygrad_edu.cli.train import save_interrupted
 
-    where = f"tinygrad-edu train: interrupted after step {stop.step} of {stop.total}"
-    if not args.save:
-        print(f"{where}; nothing saved (no --save)", file=sys.stderr)
-        return 130
-    path = interrupted_path(args.save, args.force)
-    architecture = {**_architecture(stop.model, data, config), "interrupted": {"step": stop.step, "of": stop.total}}
-    try:
-        checkpoint.save(path, stop.model.state_dict(), architecture)
-    except (OSError, checkpoint.CheckpointError) as e:
-        print(f"{where}; cannot write the weights so far: {e}", file=sys.stderr)
-        return 130
-    print(f"{where}; the weights so far are in {path}", file=sys.stderr)
-    return 130
+    return save_interrupted(args, stop, _architecture(stop.model, data, config))
 
 
 def load_text_model(path, command: str):

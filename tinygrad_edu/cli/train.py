@@ -323,6 +323,12 @@ def interrupted_path(save, force: bool) -> Path:
 def interrupted(args, config, stop) -> int:
     """Ctrl-C during training: the weights so far (whole steps) go to the --save file's .interrupted.npz, written
     atomically as --save writes, and the run exits 130 (128 + SIGINT, as a shell reports it)."""
+    return save_interrupted(args, stop, {**stop.model.architecture(), "dataset": config.dataset,
+                                         "config": {**config.as_dict(), "data": args.data}})
+
+
+def save_interrupted(args, stop, architecture: dict) -> int:
+    """What interrupted() does for any run: architecture is the file's (its `interrupted` entry is added here)."""
     import sys
 
     from tinygrad_edu import checkpoint
@@ -332,9 +338,7 @@ def interrupted(args, config, stop) -> int:
         print(f"{where}; nothing saved (no --save)", file=sys.stderr)
         return 130
     path = interrupted_path(args.save, args.force)
-    architecture = {**stop.model.architecture(), "dataset": config.dataset,
-                    "config": {**config.as_dict(), "data": args.data}, "interrupted": {"step": stop.step,
-                                                                                       "of": stop.total}}
+    architecture = {**architecture, "interrupted": {"step": stop.step, "of": stop.total}}
     try:
         checkpoint.save(path, stop.model.state_dict(), architecture)
     except (OSError, checkpoint.CheckpointError) as e:
