@@ -283,7 +283,8 @@ def test_the_old_import_paths_still_work():
     assert all(hasattr(training, name) for name in TRAINING_NAMES), [n for n in TRAINING_NAMES
                                                                      if not hasattr(training, n)]
     assert all(hasattr(nn, name) for name in NN_NAMES), [n for n in NN_NAMES if not hasattr(nn, n)]
-    assert set(models.KINDS) == {"sequential", "mlp", "cnn", "tutorial"} and models.KINDS["sequential"] is nn.Sequential
+    assert set(models.KINDS) == {"sequential", "mlp", "cnn", "tutorial", "bigram", "char-mlp", "char-rnn"}
+    assert models.KINDS["sequential"] is nn.Sequential
 
 
 def test_a_kind_is_registered_once():
