@@ -305,6 +305,7 @@ class Abs(Function):
     """|x|. A primitive, as PyTorch's: composed as x ⊙ sign(x), the gradient at nan would be sign(nan) = nan."""
 
     name = "abs"
+    flops_per_element = (1, 1)
 
     def forward(self, a):
         self.save(a)
