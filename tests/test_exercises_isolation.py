@@ -143,15 +143,16 @@ def wait_gone(pids, seconds=10.0) -> list:
 
 
 def test_a_grandchild_holding_the_pipe_does_not_hang_the_check(tmp_path, capsys):
-    pidfile = tmp_path / "grandchild.pid"
-    # the child forks; the fork keeps every descriptor (the report pipe too) and sleeps; the child dies
+    pidfile, outlived = tmp_path / "grandchild.pid", tmp_path / "outlived"
+    # the child forks; the fork keeps every descriptor (the report pipe too) and sleeps; the child dies. A check
+    # that waited for the pipe to close would return only after the fork wrote `outlived` and exited.
     folder = solved(tmp_path / "wb", Exp__backward=(
         "import os, time\n        if os.fork() == 0:\n"
         f"            open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
-        "            time.sleep(120)\n            os._exit(0)\n        time.sleep(0.5)\n        os._exit(3)"))
-    start = time.monotonic()
+        f"            time.sleep(60)\n            open({str(outlived)!r}, 'w').close()\n            os._exit(0)\n"
+        "        time.sleep(0.5)\n        os._exit(3)"))
     code, out = run_check(capsys, folder, "Exp", "Log", "--timeout", "3", "--json")
-    assert time.monotonic() - start < 30
+    assert not outlived.exists()                      # the check ended while the fork still held the pipe
     records = {r["name"]: r for r in json.loads(out)}
     assert records["Exp"]["message"].startswith("Exp stopped the checker (the process exited with code 3")
     assert records["Log"]["passed"]
@@ -159,13 +160,15 @@ def test_a_grandchild_holding_the_pipe_does_not_hang_the_check(tmp_path, capsys)
 
 
 def test_a_hanging_exercise_with_a_grandchild_is_bounded_by_the_timeout(tmp_path, capsys):
-    pidfile = tmp_path / "grandchild.pid"
+    pidfile, outlived = tmp_path / "grandchild.pid", tmp_path / "outlived"
+    # the exercise never returns and its fork holds the pipe: a check bounded by neither --timeout nor the pipe
+    # would still be waiting when the fork writes `outlived`, a minute on
     folder = solved(tmp_path / "wb", dZ2=(
         f"import os, time\n    if os.fork() == 0:\n        open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+        f"        time.sleep(60)\n        open({str(outlived)!r}, 'w').close()\n        os._exit(0)\n"
         "    while True:\n        time.sleep(0.1)"))
-    start = time.monotonic()
     code, out = run_check(capsys, folder, "dZ2", "db2", "--timeout", "2", "--json")
-    assert time.monotonic() - start < 30
+    assert not outlived.exists()
     records = {r["name"]: r for r in json.loads(out)}
     assert records["dZ2"]["message"] == "dZ2 did not finish within 2 s (an endless loop?)"
     assert records["db2"]["passed"]
