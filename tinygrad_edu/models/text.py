@@ -112,12 +112,14 @@ class CharMLP(_CharModel):
 
     @staticmethod
     def shapes(vocab_size: int, context: int, embedding: int, hidden: int, dtype="float32") -> dict:
+        """The state's shapes, from the layers' own specs (nn.specs), so the checks are the layers'."""
         d = str(nn.specs.model_dtype("CharMLP", dtype))
-        for name, v in (("context", context), ("embedding", embedding), ("hidden", hidden)):
-            nn.specs.positive_int("CharMLP", name, v)
-        return {"C.weight": ((vocab_size, embedding), d), "layer1.weight": ((hidden, context * embedding), d),
-                "layer1.bias": ((hidden,), d), "layer2.weight": ((vocab_size, hidden), d),
-                "layer2.bias": ((vocab_size,), d)}
+        context = nn.specs.positive_int("CharMLP", "context", context)
+        layers = {"C": {"type": "Embedding", "num_embeddings": vocab_size, "embedding_dim": embedding, "dtype": d},
+                  "layer1": {"type": "Linear", "in_features": context * embedding, "out_features": hidden, "dtype": d},
+                  "layer2": {"type": "Linear", "in_features": hidden, "out_features": vocab_size, "dtype": d}}
+        return {f"{name}.{key}": shape for name, spec in layers.items()
+                for key, shape in nn.specs.state_shapes(spec).items()}
 
     def forward(self, contexts) -> Tensor:
         """N×context token ids → N×V logits of the character after each context."""
