@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = ["01_from_scratch_to_autograd.ipynb", "01_from_scratch_to_autograd.vi.ipynb", "02_your_own_model.ipynb",
-         "03_write_an_op.ipynb", "04_text.ipynb", "04_text.vi.ipynb"]
+         "03_write_an_op.ipynb", "04_text.ipynb", "04_text.vi.ipynb", "05_attention.ipynb", "05_attention.vi.ipynb"]
 # NOTE: a guard against a hung kernel, not a speed test: each notebook takes under two minutes on an idle 2-core
 # machine, and the limit leaves room for a loaded one. The limit is for the whole notebook (kernel start included).
 LIMIT = float(os.environ.get("TINYGRAD_EDU_NOTEBOOK_LIMIT", "1200"))
@@ -32,7 +32,7 @@ def code_cells(nb: dict) -> list[str]:
 # --- as committed ---------------------------------------------------------------------------------------------
 
 
-def test_the_six_notebooks_are_there_and_no_others():
+def test_the_eight_notebooks_are_there_and_no_others():
     assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(NAMES)
 
 
@@ -96,9 +96,10 @@ def test_the_jupyter_commands_the_docs_give_run(command):
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*\n", out.stdout), out.stdout
 
 
-def test_the_vietnamese_notebook_runs_the_same_code_as_the_english_one():
+@pytest.mark.parametrize("english", ["01_from_scratch_to_autograd.ipynb", "05_attention.ipynb"])
+def test_the_vietnamese_notebook_runs_the_same_code_as_the_english_one(english):
     """Only the printed words may differ: the same cells in the same order, the same calls."""
-    en, vi = (read(n) for n in NAMES[:2])
+    en, vi = read(english), read(english.replace(".ipynb", ".vi.ipynb"))
     assert [c["cell_type"] for c in en["cells"]] == [c["cell_type"] for c in vi["cells"]]
     def calls(cells):
         return [re.sub(r'f?"[^"]*"', '""', c) for c in cells[1:]]   # the install cell's comments are translated
@@ -228,3 +229,17 @@ def test_notebook_04_vi_samples_vietnamese_words_and_verse():
     assert re.search(r"^mô hình đếm, val loss: 2\.\d{4} nat/ký tự;", out, re.M)
     assert re.search(r"^char-mlp \d+ tham số, val loss 2\.\d{4}$", out, re.M)
     assert re.search(r"^val loss: \d\.\d{4} nat/ký tự$", out, re.M)
+
+
+@pytest.mark.parametrize("name", ["05_attention.ipynb", "05_attention.vi.ipynb"])
+def test_notebook_05_attention_by_hand_agrees_with_backward_and_masked_positions_get_zero_gradient(name):
+    nb = execute(name)
+    out = stdout_of(nb)
+    assert "[0.4519 0.2741 0.2741 0.    ]" in out                     # row 3 of A: e^0.5 : 1 : 1, by hand
+    diffs = re.findall(r"^max \|∂L/∂([QKV]) .*\| = (\S+)$", out, re.M)
+    assert [q for q, _ in diffs] == ["Q", "K", "V"] and all(float(x) <= 1e-15 for _, x in diffs)
+    dM = re.search(r"^∂L/∂M =\n((?:.*\n){4})", out, re.M).group(1)
+    rows = [[float(x) for x in re.findall(r"-?\d+\.\d*", line)] for line in dM.splitlines()]
+    assert all(rows[i][j] == 0 for i in range(4) for j in range(i + 1, 4))   # above the diagonal: masked
+    assert "∂L/∂S += ∂L/∂M where condition, 0 elsewhere" in out            # the trace, in the graph's names
+    assert "∂L/∂M += s ⊙ (∂L/∂A − Σ_axis ∂L/∂A ⊙ s),  s = softmax(M)" in out
