@@ -10,7 +10,9 @@ lines as a table, and each plot function given no path returns its matplotlib Fi
     with viz.trace():
         loss.backward()
     viz.plot_run("runs/metrics.json", out_dir="runs/plots")
+    viz.plot_attention(viz.attention_weights(gpt, ids, layer=0)[0], text, "head.png")   # one head of a GPT
 """
+from tinygrad_edu.viz.attention import attention_weights, mean_distance, plot_attention
 from tinygrad_edu.viz.display import Graph, Report, Table, graph
 from tinygrad_edu.viz.graph import (
     format_graph,
@@ -34,7 +36,7 @@ from tinygrad_edu.viz.plots import (
 )
 from tinygrad_edu.viz.trace import Gradient, trace
 
-__all__ = ["Gradient", "Graph", "Report", "Table", "confusion_matrix", "format_graph", "graph", "graph_nodes",
-           "load_metrics", "network_dot",
-           "network_shapes", "node_labels", "plot_confusion", "plot_curves", "plot_misclassified", "plot_run",
-           "plot_weights", "predict", "print_graph", "render", "to_dot", "trace"]
+__all__ = ["Gradient", "Graph", "Report", "Table", "attention_weights", "confusion_matrix", "format_graph", "graph",
+           "graph_nodes", "load_metrics", "mean_distance", "network_dot", "network_shapes", "node_labels",
+           "plot_attention", "plot_confusion", "plot_curves", "plot_misclassified", "plot_run", "plot_weights",
+           "predict", "print_graph", "render", "to_dot", "trace"]
