@@ -7,12 +7,14 @@ from tinygrad_edu.cli.common import check_outputs, fail
 
 TEXT_NAMES = ("names", "vi-words", "kieu", "shakespeare")
 MNIST_NAMES = ("mnist", "fashion-mnist")
-TEXT_MODELS = ("bigram", "mlp", "rnn")
+TEXT_MODELS = ("bigram", "mlp", "rnn", "gpt")
 # Options that only one kind of data takes: given (not at their default) for the other, they are refused.
 MNIST_ONLY = {"channels": None, "init": None, "backprop": "autograd", "momentum": 0.0, "weight_decay": None,
-              "schedule": None, "dropout": 0.0, "normalize": None, "validation": 0, "epochs": None, "plot": None,
+              "schedule": None, "dropout": None, "normalize": None, "validation": 0, "epochs": None, "plot": None,
               "dataset": "mnist"}
-TEXT_ONLY = {"context": None, "embedding": None, "text_kind": None}
+TEXT_ONLY = {"context": None, "embedding": None, "text_kind": None, "layers": None, "heads": None,
+             "block_size": None, "warmup": None, "grad_clip": None}
+GPT_TAKES = ("dropout", "weight_decay")   # MNIST options the gpt takes too
 
 
 def _flag(dest: str) -> str:
@@ -35,7 +37,7 @@ def source(args):
 
 def mnist_refusal(args) -> str | None:
     """Why these options cannot train on MNIST (a text model, or a text option), or None."""
-    if args.model in ("bigram", "rnn"):
+    if args.model in ("bigram", "rnn", "gpt"):
         return f"--model {args.model} is a text model: give it text, e.g. --data names ({', '.join(TEXT_NAMES)})"
     given = [_flag(d) for d, default in TEXT_ONLY.items() if getattr(args, d, default) != default]
     if given:
@@ -47,9 +49,11 @@ def text_refusal(args) -> str | None:
     """Why these options cannot train on text (an MNIST model, or an MNIST option), or None."""
     if args.model not in (None, *TEXT_MODELS):
         return f"--model {args.model} trains on MNIST images; on text choose one of {', '.join(TEXT_MODELS)}"
-    given = [_flag(d) for d, default in MNIST_ONLY.items() if getattr(args, d, default) != default]
+    given = [_flag(d) for d, default in MNIST_ONLY.items() if getattr(args, d, default) != default
+             and not (args.model == "gpt" and d in GPT_TAKES)]
     if given:
-        return f"{', '.join(given)} does not apply to text models (it is for MNIST)"
+        return f"{', '.join(given)} does not apply to {'the gpt' if args.model == 'gpt' else 'text models'} (it is " \
+               "for MNIST)"
     if args.hidden is not None and len(args.hidden) != 1:
         return f"--hidden takes one width for a text model, got {','.join(map(str, args.hidden))}"
     return None
@@ -70,7 +74,9 @@ def run_train(args, name) -> int:
             model=model, steps=args.iterations, batch_size=None if args.batch_size == "full" else args.batch_size,
             lr=args.lr, optimizer=args.optimizer, context=args.context, embedding=args.embedding,
             hidden=None if args.hidden is None else args.hidden[0], seed=args.seed, dtype=args.dtype,
-            log_every=args.log_every or 100)
+            log_every=args.log_every or 100, layers=args.layers, heads=args.heads, block_size=args.block_size,
+            dropout=args.dropout, warmup=args.warmup, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
+            corpus=_corpus(name, args.text_kind) if model == "gpt" else "text")
         data = datasets.load_text(name, args.text_kind)
     except (training.ConfigError, datasets.DatasetError) as e:
         return fail("train", e)
@@ -118,7 +124,20 @@ def run_train(args, name) -> int:
     return 0
 
 
+def _corpus(name, kind) -> str:
+    """The row of GPT_DEFAULTS a --data takes: a bundled corpus's own, else a file's kind ("text" or "words")."""
+    from tinygrad_edu import text
+
+    if name in TEXT_NAMES:
+        return name
+    return kind or text.guess_kind(text.read_text(name))
+
+
 def _shape(config) -> str:
+    if config.model == "gpt":
+        return (f"{config.layers} layers, {config.heads} heads, embedding {config.embedding}, block "
+                f"{config.block_size or 'the longest word + 1'}, dropout {config.dropout}; warm-up {config.warmup}, "
+                f"weight decay {config.weight_decay}, grad clip {config.grad_clip}")
     if config.model == "bigram":
         return "a V×V table of logits"
     if config.model == "mlp":
@@ -127,8 +146,10 @@ def _shape(config) -> str:
 
 
 def _config(config) -> dict:
-    return {k: getattr(config, k) for k in ("model", "steps", "batch_size", "lr", "optimizer", "context",
-                                            "embedding", "hidden", "seed", "dtype")}
+    keys = ("model", "steps", "batch_size", "lr", "optimizer", "context", "embedding", "hidden", "seed", "dtype")
+    if config.model == "gpt":
+        keys += ("layers", "heads", "block_size", "dropout", "warmup", "weight_decay", "grad_clip", "corpus")
+    return {k: getattr(config, k) for k in keys}
 
 
 def _architecture(model, data, config) -> dict:

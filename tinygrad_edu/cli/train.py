@@ -111,13 +111,13 @@ def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | N
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=[*MODEL_DEFAULTS, "bigram", "rnn"], default=None,
+    model.add_argument("--model", choices=[*MODEL_DEFAULTS, "bigram", "rnn", "gpt"], default=None,
                        help="tutorial: 784-H-10 in the tutorial's column layout, plain gradient descent; mlp: "
                             "784-H-...-10 nn.Linear layers with ReLU, one row per image, an optimizer and an lr "
                             "schedule; cnn: LeNet-style, two 5×5 convolutions (C1, C2 channels) with ReLU and 2×2 "
                             "max-pooling, then Linear layers H,...,10, trained as mlp; each model has its own "
                             "defaults (default: tutorial). On text (--data names, ...): bigram, mlp (the character "
-                            "MLP) or rnn (default: bigram)")
+                            "MLP), rnn or gpt (a character transformer, docs/text.md) (default: bigram)")
     model.add_argument("--hidden", type=_widths, metavar="W[,W...]",
                        help="hidden widths, a comma list such as 256,128 (for cnn: its Linear layers' after the "
                             "convolutions) "
@@ -150,15 +150,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--momentum", type=non_negative_float, default=0.0, metavar="μ",
                      help="SGD's momentum (mlp model, --optimizer sgd) (default: 0)")
     fit.add_argument("--weight-decay", type=non_negative_float, metavar="λ",
-                     help="weight decay (mlp model) (default: the optimizer's own, 0 for sgd and adam, 0.01 for "
-                          "adamw)")
+                     help="weight decay (mlp model; the gpt: AdamW's, on its matrices only) (default: the "
+                          "optimizer's own, 0 for sgd and adam, 0.01 for adamw; 0.1 for gpt)")
     fit.add_argument("--schedule", choices=SCHEDULES,
                      help="the lr over the run, stepped every iteration: cosine anneals it to 0 at the last step, "
                           "step multiplies it by 0.1 after each third of the run (mlp model only) "
                           + _defaults("schedule"))
-    fit.add_argument("--dropout", type=probability, default=0.0, metavar="P",
-                     help="inverted dropout after each hidden layer's activation while training: zero a unit with "
-                          "probability P, scale the rest by 1/(1 − P) (mlp model only) (default: 0)")
+    fit.add_argument("--dropout", type=probability, default=None, metavar="P",
+                     help="inverted dropout after each hidden layer's activation while training (the gpt: on the "
+                          "embeddings, the attention weights and each residual branch): zero a unit with "
+                          "probability P, scale the rest by 1/(1 − P) (mlp and gpt models) (default: 0)")
     fit.add_argument("--normalize", choices=NORMALIZATIONS,
                      help="none: inputs pixels/255 (the tutorial's); standard: (pixels/255 − mean)/std, the mean and "
                           "std of the training images' pixels (0.1307 and 0.3081 for MNIST), recorded with the "
@@ -178,7 +179,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     text.add_argument("--context", type=positive_int, metavar="K",
                       help="the characters the mlp reads to predict the next (text only) (default: 3)")
     text.add_argument("--embedding", type=positive_int, metavar="E",
-                      help="each character's embedding size (text mlp and rnn) (default: 10 for mlp, 16 for rnn)")
+                      help="each character's embedding size (text mlp, rnn and gpt) (default: 10 for mlp, 16 for "
+                           "rnn, 128 for gpt, 64 for gpt on a word list)")
+    text.add_argument("--layers", type=positive_int, metavar="N",
+                      help="the gpt's transformer blocks (default: 4)")
+    text.add_argument("--heads", type=positive_int, metavar="H",
+                      help="the gpt's attention heads per block; they divide the embedding (default: 4)")
+    text.add_argument("--block-size", type=positive_int, metavar="T",
+                      help="the gpt's context: the characters it reads at most (default: 64 on running text, 16 "
+                           "for names, 48 for vi-words, the longest word + 1 for another word list)")
+    text.add_argument("--warmup", type=non_negative_int, metavar="N",
+                      help="the gpt's warm-up steps: the lr rises linearly over them, then follows a cosine down "
+                           "to lr/10 at the last step (default: 100)")
+    text.add_argument("--grad-clip", type=non_negative_float, metavar="C",
+                      help="the gpt's gradients are scaled down when their total norm exceeds C; 0: never "
+                           "(default: 1)")
     out = parser.add_argument_group("output")
     out.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights and the architecture (for "
                      "mlp also the optimizer's and schedule's state, under optim/ keys)")
@@ -214,7 +229,7 @@ def resolve(args):
         length = {"iterations": args.iterations, "epochs": args.epochs}
     return TrainConfig(model=args.model, dtype=args.dtype, seed=args.seed, dataset=args.dataset,
                        log_every=args.log_every, backprop=args.backprop, momentum=args.momentum,
-                       weight_decay=args.weight_decay, dropout=args.dropout, validation=args.validation, **pick,
+                       weight_decay=args.weight_decay, dropout=args.dropout or 0.0, validation=args.validation, **pick,
                        **length)
 
 

@@ -5,6 +5,7 @@
     cnn         CNN: LeNet-style convolutions, then Linear layers (models/cnn.py)
     tutorial    TutorialNetwork: the tutorial's 784-H-10 network, W1, b1, W2, b2 (models/tutorial.py)
     bigram, char-mlp, char-rnn   the character models of text (models/text.py), their tokenizer in the file
+    gpt         GPT: a character transformer (models/gpt.py), its tokenizer in the file
 
 `load(path)` rebuilds any of them from a file written by nn.save or `train --save`. The file is read header
 first: its architecture is checked against the arrays' headers (names, shapes, dtypes) and against
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_edu import checkpoint, nn
-from tinygrad_edu.models import cnn, mlp, sequential, text, tutorial  # noqa: F401  (each registers its kind)
+from tinygrad_edu.models import cnn, gpt, mlp, sequential, text, tutorial  # noqa: F401  (each registers its kind)
 from tinygrad_edu.models.cnn import CNN
 from tinygrad_edu.models.mlp import MLP
 from tinygrad_edu.models.registry import KINDS, register

@@ -21,7 +21,7 @@ from tinygrad_edu.models.registry import register
 from tinygrad_edu.tensor import Tensor, as_generator
 from tinygrad_edu.text import CharTokenizer
 
-__all__ = ["Bigram", "CharMLP", "CharRNN", "TEXT_KINDS", "sample"]
+__all__ = ["Bigram", "CharMLP", "CharRNN", "TEXT_KINDS", "next_token", "sample"]
 
 
 class _CharModel(nn.Module):
@@ -29,6 +29,7 @@ class _CharModel(nn.Module):
 
     kind = ""
     context: int | None = None
+    pads_text = True      # sampling running text starts from the boundary token, as a fixed context is padded
 
     def _start(self, tokenizer: CharTokenizer, dtype):
         if not isinstance(tokenizer, CharTokenizer):
@@ -188,7 +189,8 @@ def sample(model: _CharModel, kind: str, *, num: int = 10, prompt: str = "", tem
     if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
         raise ValueError(f"sample: top_k must be a positive integer, got {top_k!r}")
     tok, rng = model.tokenizer, np.random.default_rng(seed)
-    start = [CharTokenizer.BOUNDARY] + ([] if kind == "words" else tok.encode("\n").tolist())
+    start = ([CharTokenizer.BOUNDARY] if kind == "words" or model.pads_text else []) + \
+        ([] if kind == "words" else tok.encode("\n").tolist())
     primed = start + tok.encode(prompt).tolist()
     out = []
     with no_grad():
@@ -201,24 +203,33 @@ def sample(model: _CharModel, kind: str, *, num: int = 10, prompt: str = "", tem
     return out
 
 
+def next_token(logits, temperature: float, top_k: int | None, rng, banned: int | None = None) -> int:
+    """One token drawn from softmax(logits / temperature), only the top_k most likely if given, never `banned`."""
+    logits = np.asarray(logits, dtype=np.float64) / temperature
+    if banned is not None:
+        logits[banned] = -np.inf
+    if top_k is not None and top_k < len(logits):
+        logits[logits < np.sort(logits)[-top_k]] = -np.inf
+    p = np.exp(logits - logits.max())
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
 def _draw(model, kind, ids, temperature, top_k, max_chars, lines, rng) -> str:
     tok, ids, drawn, newlines = model.tokenizer, list(ids), [], 0
     state = None
+    decoder = model.decoder() if hasattr(model, "decoder") else None   # the GPT: its key/value cache
     while len(drawn) < max_chars:
-        if model.context is not None:
+        if decoder is not None:
+            logits = decoder.next_logits(np.array([ids]))[0]
+        elif model.context is not None:
             window = ([CharTokenizer.BOUNDARY] * model.context + ids)[-model.context:]
             logits = model(np.array([window])).data[0]
         else:   # the RNN: the prefix once, then one character at a time from its hidden state
             feed = np.array([ids if state is None else ids[-1:]])
             out, state = model(feed, state)
             logits = out.data[0, -1]
-        logits = logits.astype(np.float64) / temperature
-        if kind == "text":
-            logits[CharTokenizer.BOUNDARY] = -np.inf      # running text has no end: never the boundary
-        if top_k is not None and top_k < len(logits):
-            logits[logits < np.sort(logits)[-top_k]] = -np.inf
-        p = np.exp(logits - logits.max())
-        nxt = int(rng.choice(len(p), p=p / p.sum()))
+        # running text has no end: never the boundary
+        nxt = next_token(logits, temperature, top_k, rng, CharTokenizer.BOUNDARY if kind == "text" else None)
         if kind == "words" and nxt == CharTokenizer.BOUNDARY:
             break
         ids.append(nxt)

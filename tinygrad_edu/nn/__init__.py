@@ -28,6 +28,7 @@ import numpy as np
 
 from tinygrad_edu import checkpoint
 from tinygrad_edu.nn import functional, specs
+from tinygrad_edu.nn.attention import CausalSelfAttention
 from tinygrad_edu.nn.layers import (
     ELU,
     GELU,
@@ -54,7 +55,7 @@ from tinygrad_edu.nn.layers import (
 from tinygrad_edu.nn.module import Buffer, IncompatibleKeys, Module, Parameter
 from tinygrad_edu.nn.recurrent import RNN
 
-__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "Conv2d", "Dropout", "ELU", "Embedding", "Flatten",
+__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "CausalSelfAttention", "Conv2d", "Dropout", "ELU", "Embedding", "Flatten",
            "GELU", "IncompatibleKeys", "Layer", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "MaxPool2d",
            "Module", "Parameter", "ReLU", "RNN", "Sequential", "SiLU", "Sigmoid", "Softplus", "Tanh",
            "checkpoint_arrays", "from_checkpoint", "functional", "load", "load_optimizer_state", "save", "specs"]

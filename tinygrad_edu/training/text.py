@@ -15,6 +15,7 @@ import numpy as np
 
 from tinygrad_edu import optim, text
 from tinygrad_edu.autograd import no_grad
+from tinygrad_edu.models.gpt import GPT
 from tinygrad_edu.models.text import TEXT_KINDS, Bigram, CharMLP, CharRNN
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.training.config import ConfigError
@@ -28,7 +29,26 @@ TEXT_DEFAULTS = {
             "hidden": 200},
     "rnn": {"optimizer": "adam", "lr": 3e-3, "batch_size": 64, "steps": 8000, "embedding": 16, "hidden": 128},
 }
-MODEL_KINDS = {"bigram": "bigram", "mlp": "char-mlp", "rnn": "char-rnn"}
+# The GPT's recipe per corpus. shakespeare is nanoGPT's CPU recipe of shakespeare_char (its README): 4 layers,
+# 4 heads, embedding 128, block 64, batches of 12, 2000 steps, AdamW (β₂ 0.99, weight decay 0.1 on the matrices)
+# with lr 1e-3 warmed up over 100 steps then cosine to 1e-4, gradients clipped to norm 1, no dropout, no biases.
+GPT_RECIPE = {"optimizer": "adamw", "lr": 1e-3, "batch_size": 12, "steps": 2000, "layers": 4, "heads": 4,
+              "embedding": 128, "block_size": 64, "dropout": 0.0, "warmup": 100, "weight_decay": 0.1,
+              "grad_clip": 1.0}
+GPT_DEFAULTS = {
+    "shakespeare": GPT_RECIPE,
+    "kieu": GPT_RECIPE,
+    "names": {**GPT_RECIPE, "batch_size": 32, "steps": 4000, "embedding": 64, "block_size": 16},
+    "vi-words": {**GPT_RECIPE, "batch_size": 32, "steps": 4000, "embedding": 64, "block_size": 48},
+    "text": GPT_RECIPE,          # another file of running text
+    "words": {**GPT_RECIPE, "batch_size": 32, "steps": 4000, "embedding": 64, "block_size": None},  # the longest
+}
+TEXT_DEFAULTS["gpt"] = GPT_RECIPE
+MODEL_KINDS = {"bigram": "bigram", "mlp": "char-mlp", "rnn": "char-rnn", "gpt": "gpt"}
+GPT_ONLY = ("layers", "heads", "block_size", "dropout", "warmup", "weight_decay", "grad_clip")
+MIN_LR_RATIO = 0.1     # the cosine ends at lr/10 (nanoGPT's min_lr 1e-4 for lr 1e-3)
+BETA2 = 0.99           # nanoGPT's β₂ for its small character models
+EVAL_TOKENS = 16384    # positions per chunk when a sequence model scores a whole split
 BLOCK_SIZE = 8         # running text's windows, for the models without a context of their own (bigram, rnn)
 EVAL_ROWS = 4096       # rows per chunk when a whole split is scored
 
@@ -47,11 +67,27 @@ class TextConfig:
     seed: int = 0
     dtype: str = "float32"
     log_every: int = 100
+    layers: int | None = None          # the GPT's (GPT_DEFAULTS, by corpus)
+    heads: int | None = None
+    block_size: int | None = None      # None for a word list: its longest word and the boundary
+    dropout: float | None = None
+    warmup: int | None = None
+    weight_decay: float | None = None
+    grad_clip: float | None = None     # 0: no clipping
+    corpus: str = "text"               # which row of GPT_DEFAULTS: a bundled corpus's name, or "text"/"words"
 
     def __post_init__(self):
         if self.model not in TEXT_DEFAULTS:
             raise ConfigError(f"unknown text model {self.model!r}; choose one of {', '.join(TEXT_DEFAULTS)}")
-        defaults = TEXT_DEFAULTS[self.model]
+        if self.model == "gpt":
+            if self.corpus not in GPT_DEFAULTS:
+                raise ConfigError(f"no GPT recipe for {self.corpus!r}; one of {', '.join(GPT_DEFAULTS)}")
+            defaults = GPT_DEFAULTS[self.corpus]
+        else:
+            defaults = TEXT_DEFAULTS[self.model]
+            if given := [k for k in GPT_ONLY if getattr(self, k) is not None]:
+                raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in given)} applies only to the "
+                                  f"gpt model, not {self.model}")
         for key, value in defaults.items():
             if getattr(self, key) is None and key != "batch_size":
                 setattr(self, key, value)
@@ -60,19 +96,35 @@ class TextConfig:
         for key in ("context", "embedding", "hidden"):
             if getattr(self, key) is not None and key not in defaults:
                 raise ConfigError(f"--{key} does not apply to the {self.model} model")
-        for key in ("steps", "batch_size", "context", "embedding", "hidden", "log_every"):
+        for key in ("steps", "batch_size", "context", "embedding", "hidden", "log_every", "layers", "heads",
+                    "block_size"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+        if self.warmup is not None and (isinstance(self.warmup, bool) or not isinstance(self.warmup, int)
+                                        or self.warmup < 0):
+            raise ConfigError(f"warmup must be an integer ≥ 0, got {self.warmup!r}")
+        for key in ("dropout", "weight_decay", "grad_clip"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                          and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{key} must be a number ≥ 0, got {value!r}")
+        if self.dropout is not None and self.dropout >= 1:
+            raise ConfigError(f"dropout must be below 1, got {self.dropout!r}")
+        if self.model == "gpt" and self.embedding % self.heads:
+            raise ConfigError(f"the embedding {self.embedding} is not divisible by the heads {self.heads}: each "
+                              "head takes embedding/heads of it")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ConfigError(f"optimizer must be sgd or adam, got {self.optimizer!r}")
+        if self.optimizer not in (("adamw",) if self.model == "gpt" else ("sgd", "adam")):
+            raise ConfigError(f"optimizer must be {'adamw' if self.model == 'gpt' else 'sgd or adam'}, got "
+                              f"{self.optimizer!r}")
 
     @property
-    def block_size(self) -> int:
-        """The windows' length on running text: the model's context (the MLP's), else BLOCK_SIZE."""
-        return self.context if self.model == "mlp" else BLOCK_SIZE
+    def window(self) -> int:
+        """The windows' length on running text: the model's context (the MLP's, the GPT's block), else
+        BLOCK_SIZE."""
+        return self.context if self.model == "mlp" else self.block_size if self.model == "gpt" else BLOCK_SIZE
 
 
 @dataclass
@@ -90,6 +142,9 @@ class TextResult:
 
 def build(config: TextConfig, tokenizer: text.CharTokenizer):
     """The model of a config, its weights drawn from config.seed."""
+    if config.model == "gpt":
+        return GPT(tokenizer, config.layers, config.heads, config.embedding, config.block_size, config.dropout,
+                   dtype=config.dtype, seed=config.seed)
     if config.model == "bigram":
         return Bigram(tokenizer, dtype=config.dtype)
     if config.model == "mlp":
@@ -104,9 +159,32 @@ def loss(model, batch):
     if model.context is not None:
         X, y = batch
         return F.cross_entropy(model(X), y)
-    logits, _ = model(batch.inputs)
+    logits = model(batch.inputs)
+    logits = logits[0] if isinstance(logits, tuple) else logits     # the RNN's (logits, h_n)
+    logits, targets = logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1)
+    if batch.mask.all():     # running text: every position counts
+        return F.cross_entropy(logits, targets)
     flat = batch.mask.reshape(-1)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1])[flat], batch.targets.reshape(-1)[flat])
+    return F.cross_entropy(logits[flat], targets[flat])
+
+
+class Windows:
+    """Running text as the GPT trains on it, as nanoGPT's get_batch: row i of a batch is the block_size
+    characters from a random offset, its targets the same shifted by one. len() is the number of offsets."""
+
+    def __init__(self, ids: np.ndarray, block_size: int):
+        if len(ids) <= block_size:
+            raise text.TextError(f"the text is {len(ids)} characters long, shorter than one window of "
+                                 f"{block_size + 1}")
+        self.ids, self.block_size = ids, block_size
+
+    def __len__(self) -> int:
+        return len(self.ids) - self.block_size
+
+    def rows(self, offsets) -> text.Sequences:
+        at = np.asarray(offsets)[:, None] + np.arange(self.block_size + 1)
+        windows = self.ids[at]
+        return text.Sequences(windows[:, :-1], windows[:, 1:], np.ones((len(at), self.block_size), bool))
 
 
 def batches(model, rows: text.Sequences):
@@ -125,9 +203,10 @@ def take(data, index):
 def nll(model, rows: text.Sequences) -> float:
     """The loss over a whole split, in chunks (no graph): nats per predicted character."""
     data, total = batches(model, rows), 0.0
+    step = max(1, EVAL_TOKENS // rows.inputs.shape[1]) if isinstance(model, GPT) else EVAL_ROWS
     with no_grad():
-        for i in range(0, size(data), EVAL_ROWS):
-            chunk = take(data, slice(i, i + EVAL_ROWS))
+        for i in range(0, size(data), step):
+            chunk = take(data, slice(i, i + step))
             predicted = len(chunk[1]) if isinstance(chunk, tuple) else chunk.predictions
             total += loss(model, chunk).item() * predicted
     return total / rows.predictions
@@ -147,6 +226,48 @@ def count_nll(P: np.ndarray, rows: text.Sequences) -> float:
     return float(-np.log(P[rows.inputs[rows.mask], rows.targets[rows.mask]]).mean())
 
 
+def optimizer(config: TextConfig, model):
+    """The run's optimizer and lr schedule. The GPT's: AdamW with weight decay on the matrices (the parameters
+    of two or more dims: the Linear layers' weights and the embeddings) and none on the gains and biases, as
+    nanoGPT groups them, and the warm-up + cosine schedule."""
+    params = list(model.parameters())
+    if config.model == "gpt":
+        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+        opt = optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, BETA2))
+        return opt, WarmupCosineLR(opt, config.warmup, config.steps, config.lr * MIN_LR_RATIO)
+    if config.optimizer == "sgd":
+        return optim.SGD(params, lr=config.lr), None
+    opt = optim.Adam(params, lr=config.lr)
+    return opt, optim.CosineAnnealingLR(opt, T_max=config.steps)
+
+
+def clip_grad_norm_(groups, max_norm: float) -> float:
+    """Scales every gradient by max_norm/‖g‖ when the total norm ‖g‖ of all of them exceeds max_norm."""
+    grads = [p.grad for g in groups for p in g["params"] if p.grad is not None]
+    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    if norm > max_norm:
+        for g in grads:
+            g *= max_norm / (norm + 1e-6)
+    return norm
+
+
+class WarmupCosineLR(optim.LRScheduler):
+    """nanoGPT's schedule: lr·(t + 1)/(warmup + 1) for t < warmup, then cosine from lr to min_lr at t = steps."""
+
+    def __init__(self, optimizer, warmup: int, steps: int, min_lr: float, last_epoch: int = -1):
+        self.warmup, self.steps, self.min_lr = warmup, steps, min_lr
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, t):
+        if t < self.warmup or self.warmup >= self.steps:   # (a run shorter than its warm-up only warms up)
+            return base_lr * (t + 1) / (self.warmup + 1)
+        if t > self.steps:
+            return self.min_lr
+        ratio = (t - self.warmup) / (self.steps - self.warmup)
+        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * ratio))
+
+
 def train_text(config: TextConfig, data: text.TextData, progress: Progress | None = None,
                profile: int | None = None) -> TextResult:
     """Trains config's model on data's train split; its val_loss and train_loss are nll over each whole split.
@@ -154,15 +275,17 @@ def train_text(config: TextConfig, data: text.TextData, progress: Progress | Non
     profile = N profiles N steps as train does (the result's .profile)."""
     progress = progress or Progress(quiet=True)
     tokenizer = text.CharTokenizer.from_data(data)
-    train = text.sequences(data.train, tokenizer, config.block_size)
-    val = text.sequences(data.val, tokenizer, config.block_size)
+    if config.model == "gpt" and config.block_size is None:   # a word list: the longest word and its end
+        config.block_size = max(len(w) for w in data.train) + 1
+    train = text.sequences(data.train, tokenizer, config.window)
+    val = text.sequences(data.val, tokenizer, config.window)
     model = build(config, tokenizer)
-    params = list(model.parameters())
-    opt = optim.SGD(params, lr=config.lr) if config.optimizer == "sgd" else optim.Adam(params, lr=config.lr)
-    schedule = optim.CosineAnnealingLR(opt, T_max=config.steps) if config.optimizer == "adam" else None
+    opt, schedule = optimizer(config, model)
     rng = np.random.default_rng([config.seed, 1])
     start, history, window, warning = time.perf_counter(), [], [], None
-    data = batches(model, train)
+    data = Windows(tokenizer.encode(data.train), config.block_size) if config.model == "gpt" and \
+        data.kind == "text" else batches(model, train)
+    clip = config.grad_clip if config.model == "gpt" and config.grad_clip else None
     profiled = Profiled(profile, config.steps)
     with interrupt_between_steps() as interrupted:
         for step in range(1, config.steps + 1):
@@ -171,6 +294,8 @@ def train_text(config: TextConfig, data: text.TextData, progress: Progress | Non
                 value = loss(model, data if full else take(data, rng.integers(0, size(data), config.batch_size)))
                 opt.zero_grad()
                 value.backward()
+                if clip is not None:
+                    clip_grad_norm_(opt.param_groups, clip)
                 opt.step()
                 if schedule is not None:
                     schedule.step()
@@ -196,5 +321,5 @@ def train_text(config: TextConfig, data: text.TextData, progress: Progress | Non
     return result
 
 
-__all__ = ["BLOCK_SIZE", "MODEL_KINDS", "TEXT_DEFAULTS", "TEXT_KINDS", "TextConfig", "TextResult", "build",
-           "count_model", "count_nll", "loss", "nll", "train_text"]
+__all__ = ["BLOCK_SIZE", "GPT_DEFAULTS", "GPT_RECIPE", "MODEL_KINDS", "TEXT_DEFAULTS", "TEXT_KINDS", "TextConfig",
+           "TextResult", "Windows", "build", "count_model", "count_nll", "loss", "nll", "optimizer", "train_text"]
