@@ -55,10 +55,11 @@ from tinygrad_edu.nn.layers import (
 from tinygrad_edu.nn.module import Buffer, IncompatibleKeys, Module, Parameter
 from tinygrad_edu.nn.recurrent import RNN
 
-__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "CausalSelfAttention", "Conv2d", "Dropout", "ELU", "Embedding", "Flatten",
-           "GELU", "IncompatibleKeys", "Layer", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "MaxPool2d",
-           "Module", "Parameter", "ReLU", "RNN", "Sequential", "SiLU", "Sigmoid", "Softplus", "Tanh",
-           "checkpoint_arrays", "from_checkpoint", "functional", "load", "load_optimizer_state", "save", "specs"]
+__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "CausalSelfAttention", "Conv2d", "Dropout", "ELU",
+           "Embedding", "Flatten", "GELU", "IncompatibleKeys", "Layer", "LayerNorm", "LeakyReLU", "Linear",
+           "LogSigmoid", "MaxPool2d", "Module", "Parameter", "ReLU", "RNN", "Sequential", "SiLU", "Sigmoid",
+           "Softplus", "Tanh", "checkpoint_arrays", "from_checkpoint", "functional", "load", "load_optimizer_state",
+           "save", "specs"]
 
 
 # --- saving and loading ---------------------------------------------------------------------------------------
