@@ -19,7 +19,8 @@ import numpy as np
 from tinygrad_edu import manual, messages, ops
 from tinygrad_edu.autograd import broadcast_axes, no_grad
 from tinygrad_edu.exercises import wire
-from tinygrad_edu.exercises.mistakes import MISTAKES, close, constant_factor, describe, matching, same_values
+from tinygrad_edu.exercises.mistakes import (MISTAKES, close, constant_factor, describe, matching, same_values,
+                                             variants)
 from tinygrad_edu.tensor import Tensor
 
 EXAMPLES = 12   # per exercise: a correct answer is exact on all of them, a mistake shows on the first few
@@ -58,7 +59,7 @@ class Case:
 @dataclass(frozen=True)
 class Exercise:
     name: str
-    file: str                           # "ops.py" or "tutorial.py"
+    file: str                           # "ops.py" or "tutorial.py" (part 1), "layers.py" (part 2)
     cases: Callable[..., Case]          # seed + hypothesis-drawn sizes, through the strategy below
     sizes: tuple = ()                   # names of the sizes drawn, each 2..4
 
@@ -137,16 +138,23 @@ def elementwise_hint(grad, target, shape, symbols="") -> tuple:
     return ("hint.elementwise", dict(grad=grad, want=dims(symbols, shape), target=target))
 
 
+def like_hint(grad, target, shape, symbols="") -> tuple:
+    """The shape a gradient must have, that of what it is the gradient of (part two's layers)."""
+    return ("hint.like", dict(grad=grad, want=dims(symbols, shape), target=target))
+
+
 # --- the ops: the learner's backward on the forward given in the workbook ---------------------------------
 
 
 def _op_case(name, library_cls, arrays, *, wants=None, kwargs=None, library_kwargs=None, upstream, ing=None,
-             hints=None, labels="ab"):
-    """A Case for op `name`: autograd through library_cls is the reference."""
+             hints=None, labels="ab", f=None, shapes=None):
+    """A Case for op `name`: autograd through library_cls (or through f, a formula of the library's Tensor ops on
+    the inputs) is the reference. kwargs go to the learner's forward as they are, arrays among them as arrays."""
     wants = wants or [True] * len(arrays)
     kwargs = kwargs or {}
     library_kwargs = library_kwargs if library_kwargs is not None else kwargs
-    f = lambda *ts: library_cls.apply(*ts, **library_kwargs)   # noqa: E731
+    if f is None:
+        f = lambda *ts: library_cls.apply(*ts, **library_kwargs)   # noqa: E731
     refs = reference(f, arrays, wants, upstream)
     with no_grad():
         library_out = f(*[Tensor(a) for a in arrays]).data
@@ -154,9 +162,17 @@ def _op_case(name, library_cls, arrays, *, wants=None, kwargs=None, library_kwar
     ing = ing or [{} for _ in refs]
     hints = hints or [elementwise_hint(f"∂L/∂{labels[i]}", labels[i], arrays[i].shape) for i in wanted]
     grads = [Gradient(f"∂L/∂{labels[i]}", e, n, d, h) for i, (e, n), d, h in zip(wanted, refs, ing, hints)]
-    request = {"op": name, "inputs": [wire.encode(a) for a in arrays], "kwargs": kwargs, "wants": wants,
+    request = {"op": name, "inputs": [wire.encode(a) for a in arrays],
+               "kwargs": {k: _request_value(v) for k, v in kwargs.items()}, "wants": wants,
                "g": wire.encode(upstream)}
-    return Case(_shapes(**dict(zip(labels, arrays)), g=upstream), grads, request, library_out)
+    return Case(shapes or _shapes(**dict(zip(labels, arrays)), g=upstream), grads, request, library_out)
+
+
+def _request_value(v):
+    """A keyword argument as the child gets it: a float array as wire's bytes, an integer array as lists."""
+    if isinstance(v, np.ndarray):
+        return {"int64": v.tolist()} if v.dtype.kind in "iu" else wire.encode(v)
+    return v
 
 
 def _signed(rng, shape, low=0.1, high=2.0):
@@ -337,7 +353,12 @@ EXERCISES = [
     Exercise("dW1", "tutorial.py", dW1_case, ("h", "n", "m")),
     Exercise("db1", "tutorial.py", db1_case, ("h", "m")),
 ]
-BY_NAME = {e.name: e for e in EXERCISES}
+
+# NOTE: imported here, below the helpers it builds on: part two's table (tinygrad_edu/exercises/part2.py)
+from tinygrad_edu.exercises import part2  # noqa: E402
+
+PARTS = {1: EXERCISES, 2: part2.EXERCISES}   # one table per part; the names are unique across parts
+BY_NAME = {e.name: e for part in PARTS.values() for e in part}
 
 
 def draw_cases(exercise: Exercise, n: int = EXAMPLES) -> list[Case]:
@@ -506,7 +527,8 @@ def diagnose(exercise: Exercise, failures: list, lang: str) -> dict:
     prefix = f"{grad.label}: " if grad.label.startswith("∂") else ""
     if keys:
         # NOTE: matched with size-1 axes aside, e.g. a (k,) that should be (k, 1): the shape is wrong too
-        wrong = next(m for m in MISTAKES if m.key == keys[0]).wrong(grad.expected, grad.ing)
+        wrong = next(w for m in MISTAKES if m.key == keys[0] for w in variants(m, grad.expected, grad.ing)
+                     if same_values(arr, w))
         note = "" if arr.shape == np.shape(wrong) else " " + say("and-shape", lang, got=arr.shape,
                                                                  want=np.shape(wrong))
         return record(name, False, keys[0], prefix + describe(keys[0], grad.ing, lang) + note)
