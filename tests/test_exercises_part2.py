@@ -301,3 +301,41 @@ def test_start_refuses_a_folder_holding_either_parts_workbook(tmp_path, capsys):
     folder = solved2(tmp_path / "wb")
     assert main(["exercises", "start", str(folder)]) == 2
     assert "already holds a workbook (README.md, layers.py)" in capsys.readouterr().err
+
+
+def test_start_in_vietnamese_writes_every_comment_of_layers_in_vietnamese(tmp_path):
+    from test_exercises_doctor import prose
+
+    assert main(["exercises", "start", str(tmp_path / "wb"), "--lang", "vi", "--part", "2"]) == 0
+    en, vi = workbook.template("layers.py", "en"), (tmp_path / "wb" / "layers.py").read_text()
+    assert workbook.language(tmp_path / "wb") == "vi" and workbook.part(tmp_path / "wb") == 2
+    code = [line for line in en.splitlines() if "#" not in line and '"""' not in line and line.startswith("        ")]
+    assert code == [line for line in vi.splitlines() if "#" not in line and '"""' not in line
+                    and line.startswith("        ")]
+    assert len(prose(vi)) == len(prose(en)) > 10
+    for text in prose(en):
+        english = re.search(r"\b(the|and|of|is|a|an|one|each|with|from|for|Return)\b", text)
+        assert not english or text.strip() not in vi, text
+
+
+# answers written independently of the reference ones: the same verdict
+OTHER_ANSWERS2 = {
+    "Softmax.backward": "J = np.einsum('rj,ji->rji', s, np.eye(s.shape[1])) - np.einsum('rj,ri->rji', s, s)\n"
+                        "        return (np.einsum('rj,rji->ri', g, J),)",
+    "Embedding.backward": "one_hot = np.eye(shape[0])[indices.reshape(-1)]\n"
+                          "        return (one_hot.T @ g.reshape(-1, shape[1]),)",
+    "MaxPool2d.backward": "dx = np.zeros(x.shape)\n"
+                          "        for n, c, i, j in np.ndindex(*g.shape):\n"
+                          "            window = x[n, c, i * s:i * s + k, j * s:j * s + k]\n"
+                          "            p, q = np.unravel_index(np.argmax(window), window.shape)\n"
+                          "            dx[n, c, i * s + p, j * s + q] += g[n, c, i, j]\n"
+                          "        return (dx,)",
+    "Dropout.backward": "return (np.where(mask > 0, g / (1 - p), 0.0),)",
+    "BatchNorm.backward": BN_STAGED.format(n="N"),
+}
+
+
+@pytest.mark.parametrize("answer", sorted(OTHER_ANSWERS2))
+def test_a_correct_answer_written_another_way_passes(tmp_path, answer):
+    r = grade(fill2(tmp_path, {**ANSWERS2, answer: OTHER_ANSWERS2[answer]}), answer.split(".")[0])
+    assert r["passed"], r

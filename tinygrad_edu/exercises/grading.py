@@ -18,9 +18,8 @@ import numpy as np
 
 from tinygrad_edu import manual, messages, ops
 from tinygrad_edu.autograd import broadcast_axes, no_grad
-from tinygrad_edu.exercises import wire
-from tinygrad_edu.exercises.mistakes import (MISTAKES, close, constant_factor, describe, matching, same_values,
-                                             variants)
+from tinygrad_edu.exercises import mistakes, wire
+from tinygrad_edu.exercises.mistakes import MISTAKES, close, constant_factor, describe, matching, same_values
 from tinygrad_edu.tensor import Tensor
 
 EXAMPLES = 12   # per exercise: a correct answer is exact on all of them, a mistake shows on the first few
@@ -527,7 +526,7 @@ def diagnose(exercise: Exercise, failures: list, lang: str) -> dict:
     prefix = f"{grad.label}: " if grad.label.startswith("∂") else ""
     if keys:
         # NOTE: matched with size-1 axes aside, e.g. a (k,) that should be (k, 1): the shape is wrong too
-        wrong = next(w for m in MISTAKES if m.key == keys[0] for w in variants(m, grad.expected, grad.ing)
+        wrong = next(w for m in MISTAKES if m.key == keys[0] for w in mistakes.variants(m, grad.expected, grad.ing)
                      if same_values(arr, w))
         note = "" if arr.shape == np.shape(wrong) else " " + say("and-shape", lang, got=arr.shape,
                                                                  want=np.shape(wrong))

@@ -256,8 +256,8 @@ def rnn_case(seed, t, n, h):
     args = (x, h0, Wxh, Whh, b, hs, g)
     not_carried = bptt(*args, carry=False)
     wrong = [bptt(*args, derivative=d) for d in ("prev", "pre", "tanh")]
-    ing = [{"rnn-hidden-gradient-not-carried": not_carried[i], "rnn-tanh-derivative-wrong-tensor": [w[i] for w in wrong]}
-           for i in range(5)]
+    ing = [{"rnn-hidden-gradient-not-carried": not_carried[i],
+            "rnn-tanh-derivative-wrong-tensor": [w[i] for w in wrong]} for i in range(5)]
 
     def f(x, h0, Wxh, Whh, b):
         states, state = [], h0

@@ -1,4 +1,4 @@
-"""Part two: the layers a course derives next. Each forward is given; write its backward (then: tinygrad-edu exercises check .).
+"""Part two, the layers a course derives next: each forward is given; write its backward (then: exercises check .).
 
 As in part one, each layer is a Function: backward gets g = ∂L/∂out (out's shape) and returns a tuple with one
 gradient per input, ∂L/∂input in that input's shape. Loops are allowed (clarity over speed): a check of the

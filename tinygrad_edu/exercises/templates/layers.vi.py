@@ -1,8 +1,8 @@
-"""Part two: the layers a course derives next. Each forward is given; write its backward (then: tinygrad-edu exercises check .).
+"""Phần hai, các lớp mà khoá học suy ra tiếp: forward đã có sẵn; bạn viết backward (rồi: exercises check .).
 
-As in part one, each layer is a Function: backward gets g = ∂L/∂out (out's shape) and returns a tuple with one
-gradient per input, ∂L/∂input in that input's shape. Loops are allowed (clarity over speed): a check of the
-whole workbook still takes a few seconds. Once a layer passes, apply it to Tensors: `Softmax.apply(x)`.
+Như ở phần một, mỗi lớp là một Function: backward nhận g = ∂L/∂out (cùng kích thước với out) và trả về một tuple
+gồm một gradient cho mỗi đầu vào, ∂L/∂(đầu vào) cùng kích thước với đầu vào đó. Được dùng vòng lặp (rõ ràng quan
+trọng hơn nhanh): chấm cả sổ vẫn chỉ mất vài giây. Khi một lớp đã đạt ✓, hãy dùng nó trên Tensor: `Softmax.apply(x)`.
 """
 import numpy as np
 
@@ -12,14 +12,14 @@ EPS = 1e-5
 
 
 class BatchNorm(Function):
-    """Training mode, x N×D: per feature, x̂ = (x − μ)/√(σ² + ε) with the batch's mean μ and (biased) variance σ²
-    over axis 0, and out = γ ⊙ x̂ + β, γ and β of shape (D,)."""
+    """Chế độ huấn luyện, x N×D: với mỗi đặc trưng, x̂ = (x − μ)/√(σ² + ε) với trung bình μ và phương sai (chệch) σ²
+    của batch theo trục 0, và out = γ ⊙ x̂ + β, γ và β có kích thước (D,)."""
 
     name = "batch_norm"
 
     def forward(self, x, gamma, beta):
         mu = x.mean(axis=0, keepdims=True)
-        var = x.var(axis=0, keepdims=True)                       # biased: divides by N
+        var = x.var(axis=0, keepdims=True)                       # chệch: chia cho N
         std = np.sqrt(var + EPS)
         xhat = (x - mu) / std
         self.save(xhat, std, gamma)
@@ -27,13 +27,13 @@ class BatchNorm(Function):
 
     def backward(self, g):
         xhat, std, gamma = self.saved
-        # Return (∂L/∂x, ∂L/∂γ, ∂L/∂β): N×D, (D,), (D,). μ and σ² are functions of x too.
+        # Trả về (∂L/∂x, ∂L/∂γ, ∂L/∂β): N×D, (D,), (D,). μ và σ² cũng là hàm của x.
         raise NotImplementedError("BatchNorm.backward")
 
 
 class LayerNorm(Function):
-    """x N×D: per row, x̂ = (x − μ)/√(σ² + ε) with the row's mean μ and (biased) variance σ² over axis 1 (its D
-    features), and out = γ ⊙ x̂ + β, γ and β of shape (D,)."""
+    """x N×D: với mỗi hàng, x̂ = (x − μ)/√(σ² + ε) với trung bình μ và phương sai (chệch) σ² của hàng theo trục 1
+    (D đặc trưng của nó), và out = γ ⊙ x̂ + β, γ và β có kích thước (D,)."""
 
     name = "layer_norm"
 
@@ -47,13 +47,13 @@ class LayerNorm(Function):
 
     def backward(self, g):
         xhat, std, gamma = self.saved
-        # Return (∂L/∂x, ∂L/∂γ, ∂L/∂β): N×D, (D,), (D,).
+        # Trả về (∂L/∂x, ∂L/∂γ, ∂L/∂β): N×D, (D,), (D,).
         raise NotImplementedError("LayerNorm.backward")
 
 
 class Softmax(Function):
-    """s = softmax(x) over the last axis: s_j = exp(x_j)/Σ_i exp(x_i), row by row (the tutorial's A2 = softmax(Z2),
-    here with the classes on the last axis)."""
+    """s = softmax(x) theo trục cuối: s_j = exp(x_j)/Σ_i exp(x_i), từng hàng một (A2 = softmax(Z2) của bài hướng
+    dẫn, ở đây các lớp nằm trên trục cuối)."""
 
     name = "softmax"
 
@@ -65,19 +65,19 @@ class Softmax(Function):
 
     def backward(self, g):
         (s,) = self.saved
-        # Return (∂L/∂x,): the Jacobian-vector product, without building the Jacobian.
+        # Trả về (∂L/∂x,): tích Jacobi-vectơ, không cần dựng ma trận Jacobi.
         raise NotImplementedError("Softmax.backward")
 
 
 class Attention(Function):
-    """Scaled dot-product attention, one head, causal: q and k T×d, v T×e;
-    S = q·kᵀ/√d, with S[i, j] = −∞ where j > i (position i sees only 0..i); P = softmax(S) row by row; out = P·v."""
+    """Attention tích vô hướng có chia tỉ lệ, một đầu, nhân quả: q và k T×d, v T×e;
+    S = q·kᵀ/√d, với S[i, j] = −∞ khi j > i (vị trí i chỉ thấy 0..i); P = softmax(S) theo từng hàng; out = P·v."""
 
     name = "attention"
 
     def forward(self, q, k, v):
         T, d = q.shape
-        mask = np.tril(np.ones((T, T), dtype=bool))             # True where j ≤ i
+        mask = np.tril(np.ones((T, T), dtype=bool))             # True khi j ≤ i
         scores = np.where(mask, q @ k.T / np.sqrt(d), -np.inf)
         e = np.exp(scores - scores.max(axis=-1, keepdims=True))
         p = e / e.sum(axis=-1, keepdims=True)
@@ -88,12 +88,12 @@ class Attention(Function):
     def backward(self, g):
         q, k, v = self.saved
         mask = self.attrs["mask"]
-        # Recompute P here as the forward did. Return (∂L/∂q, ∂L/∂k, ∂L/∂v): T×d, T×d, T×e.
+        # Tính lại P ở đây như forward đã làm. Trả về (∂L/∂q, ∂L/∂k, ∂L/∂v): T×d, T×d, T×e.
         raise NotImplementedError("Attention.backward")
 
 
 class Embedding(Function):
-    """out = W[indices]: row indices[n, t] of W (V×D) for each integer of indices (N×T), so out is N×T×D."""
+    """out = W[indices]: hàng indices[n, t] của W (V×D) cho mỗi số nguyên trong indices (N×T), nên out là N×T×D."""
 
     name = "embedding"
 
@@ -103,13 +103,13 @@ class Embedding(Function):
 
     def backward(self, g):
         indices, shape = self.attrs["indices"], self.attrs["shape"]
-        # Return (∂L/∂W,), V×D. An index may appear more than once.
+        # Trả về (∂L/∂W,), V×D. Một chỉ số có thể xuất hiện nhiều lần.
         raise NotImplementedError("Embedding.backward")
 
 
 class Conv2d(Function):
-    """out[n, o, i, j] = Σ_c,p,q xp[n, c, i·s + p, j·s + q] · w[o, c, p, q]: x N×C×H×W zero-padded by `padding` on
-    each side into xp, w O×C×kh×kw, stride s; out is N×O×Ho×Wo, Ho = (H + 2·padding − kh)//s + 1."""
+    """out[n, o, i, j] = Σ_c,p,q xp[n, c, i·s + p, j·s + q] · w[o, c, p, q]: x N×C×H×W được đệm số 0 rộng `padding`
+    ở mỗi bên thành xp, w O×C×kh×kw, stride s; out là N×O×Ho×Wo, Ho = (H + 2·padding − kh)//s + 1."""
 
     name = "conv2d"
 
@@ -130,13 +130,14 @@ class Conv2d(Function):
     def backward(self, g):
         x, w = self.saved
         stride, padding = self.attrs["stride"], self.attrs["padding"]
-        # Return (∂L/∂x, ∂L/∂w): N×C×H×W (x's, unpadded), O×C×kh×kw.
+        # Trả về (∂L/∂x, ∂L/∂w): N×C×H×W (của x, chưa đệm), O×C×kh×kw.
         raise NotImplementedError("Conv2d.backward")
 
 
 class MaxPool2d(Function):
-    """out[n, c, i, j] = the maximum of x[n, c] over the kernel_size×kernel_size window at (i·stride, j·stride);
-    x N×C×H×W, out N×C×Ho×Wo, Ho = (H − kernel_size)//stride + 1. Windows may overlap (stride < kernel_size)."""
+    """out[n, c, i, j] = giá trị lớn nhất của x[n, c] trên cửa sổ kernel_size×kernel_size tại (i·stride, j·stride);
+    x N×C×H×W, out N×C×Ho×Wo, Ho = (H − kernel_size)//stride + 1. Các cửa sổ có thể chồng nhau
+    (stride < kernel_size)."""
 
     name = "max_pool2d"
 
@@ -155,13 +156,13 @@ class MaxPool2d(Function):
     def backward(self, g):
         x, out = self.saved
         k, s = self.attrs["kernel_size"], self.attrs["stride"]
-        # Return (∂L/∂x,): N×C×H×W.
+        # Trả về (∂L/∂x,): N×C×H×W.
         raise NotImplementedError("MaxPool2d.backward")
 
 
 class RNN(Function):
-    """A tanh cell over T steps: a_t = x_t·Wxh + h_{t−1}·Whh + b, h_t = tanh(a_t), from h_{−1} = h0.
-    x T×N×I, h0 N×H, Wxh I×H, Whh H×H, b (H,); out = (h_0, ..., h_{T−1}) stacked, T×N×H."""
+    """Một ô tanh qua T bước: a_t = x_t·Wxh + h_{t−1}·Whh + b, h_t = tanh(a_t), bắt đầu từ h_{−1} = h0.
+    x T×N×I, h0 N×H, Wxh I×H, Whh H×H, b (H,); out = (h_0, ..., h_{T−1}) xếp chồng, T×N×H."""
 
     name = "rnn"
 
@@ -173,18 +174,18 @@ class RNN(Function):
             pre.append(a)
             hs.append(h)
         out = np.stack(hs)
-        self.save(x, h0, Wxh, Whh, np.stack(pre), out)          # a: T×N×H, the pre-activations
+        self.save(x, h0, Wxh, Whh, np.stack(pre), out)          # a: T×N×H, giá trị trước hàm kích hoạt
         return out
 
     def backward(self, g):
         x, h0, Wxh, Whh, a, hs = self.saved
-        # g[t] = ∂L/∂h_t from the loss alone. Return (∂L/∂x, ∂L/∂h0, ∂L/∂Wxh, ∂L/∂Whh, ∂L/∂b).
+        # g[t] = ∂L/∂h_t chỉ từ hàm loss. Trả về (∂L/∂x, ∂L/∂h0, ∂L/∂Wxh, ∂L/∂Whh, ∂L/∂b).
         raise NotImplementedError("RNN.backward")
 
 
 class Dropout(Function):
-    """Inverted dropout with its mask given (1 keeps an element, 0 drops it; drawn with probability p of a 0):
-    out = x ⊙ mask/(1 − p), so the expected value is x's and evaluation needs no rescaling."""
+    """Dropout đảo ngược với mặt nạ cho sẵn (1 giữ một phần tử, 0 bỏ nó; mỗi số 0 xuất hiện với xác suất p):
+    out = x ⊙ mask/(1 − p), nên giá trị kỳ vọng bằng của x và lúc đánh giá không cần chia lại."""
 
     name = "dropout"
 
@@ -194,5 +195,5 @@ class Dropout(Function):
 
     def backward(self, g):
         mask, p = self.attrs["mask"], self.attrs["p"]
-        # Return (∂L/∂x,).
+        # Trả về (∂L/∂x,).
         raise NotImplementedError("Dropout.backward")
