@@ -339,3 +339,17 @@ OTHER_ANSWERS2 = {
 def test_a_correct_answer_written_another_way_passes(tmp_path, answer):
     r = grade(fill2(tmp_path, {**ANSWERS2, answer: OTHER_ANSWERS2[answer]}), answer.split(".")[0])
     assert r["passed"], r
+
+
+def test_the_child_gets_the_inputs_only_never_a_gradient_right_or_wrong():
+    cases = {n: cases_of(n)[:3] for n in NAMES2}
+    text = json.dumps(grading.requests(cases))
+    for cs in cases.values():
+        for c in cs:
+            assert set(c.request) == {"op", "inputs", "kwargs", "wants", "g"}
+            for g in c.gradients:
+                assert child.wire.encode(g.expected)["data"] not in text
+                for wrong in g.ing.values():
+                    for w in wrong if isinstance(wrong, list) else [wrong]:
+                        if isinstance(w, np.ndarray) and w.size > 1:
+                            assert child.wire.encode(w)["data"] not in text
