@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_edu import Tensor, stack
-from tinygrad_edu.exercises.grading import Exercise, _op_case, _shapes, like_hint
+from tinygrad_edu.exercises.grading import Exercise, like_hint, op_case, shapes_text
 from tinygrad_edu.nn import functional as F
 
 EPS = 1e-5   # BatchNorm's and LayerNorm's, as the library's (and PyTorch's) default
@@ -25,7 +25,7 @@ EPS = 1e-5   # BatchNorm's and LayerNorm's, as the library's (and PyTorch's) def
 def _case(name, arrays, labels, symbols, f, upstream, ing, kwargs=None, shapes=None):
     """A Case of layer `name`: inputs arrays (all wanting a gradient), the reference autograd through f."""
     hints = [like_hint(f"∂L/∂{x}", x, a.shape, s) for x, a, s in zip(labels, arrays, symbols)]
-    return _op_case(name, None, arrays, kwargs=kwargs, upstream=upstream, ing=ing, hints=hints, labels=labels, f=f,
+    return op_case(name, None, arrays, kwargs=kwargs, upstream=upstream, ing=ing, hints=hints, labels=labels, f=f,
                     shapes=shapes)
 
 
@@ -156,7 +156,7 @@ def embedding_case(seed, v, n, t):
     assigned[indices] = g   # the mistake itself: one of the repeats' rows wins, the others are lost
     ing = [{"embedding-repeats-lost": assigned}]
     case = _case("Embedding", [W], ["W"], ["V×D"], lambda W: W[indices], g, ing, kwargs={"indices": indices},
-                 shapes=_shapes(W=W, indices=indices, g=g))
+                 shapes=shapes_text(W=W, indices=indices, g=g))
     return case
 
 
