@@ -196,6 +196,18 @@ def _getitem(c):
                                                    else index])
 
 
+def _index_add(c):
+    """getitem's adjoint (its backward, recorded): rows of x added into zeros at integer indices, with repeats."""
+    x = real(c, shape(c, min_dims=1))
+    n = c.integers(x.shape[0], x.shape[0] + 2)
+    rows = np.array([c.integers(0, n - 1) for _ in range(x.shape[0])])
+    out_shape = (n, *x.shape[1:])
+    def f(t):
+        return ops.IndexAdd.apply(t, shape=out_shape, first=(slice(None),), then=(rows,))
+    return f, [x], (lambda torch, t: torch.zeros(out_shape, dtype=t.dtype).index_put((torch.as_tensor(rows),), t,
+                                                                                      accumulate=True))
+
+
 def _reduced(c, min_dims: int = 1):
     """(shape, axis) with at least 2 elements per reduction: the first reduced axis gets size 2–4."""
     s = list(shape(c, min_dims=min_dims))
@@ -632,6 +644,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("reshape", (ops.Reshape,), _reshape),
     OpSpec("transpose", (ops.Transpose,), _transpose, "any permutation, permute, .T, a swap of two dims"),
     OpSpec("getitem", (ops.GetItem,), _getitem, "slices, and integer arrays with repeated indices"),
+    OpSpec("index_add", (ops.IndexAdd,), _index_add, "rows added into zeros at integer indices, with repeats"),
     OpSpec("min", (ops.Min,), _reduce("min", distinct), "distinct values (no ties); axis; keepdims"),
     OpSpec("var", (), _var("var"), "≥ 2 elements per reduction, correction 0 to min(2, n − 1); axis; keepdims"),
     OpSpec("std", (), _var("std"), "distinct values, ≥ 2 per reduction (std > 0), correction 0 to min(2, n − 1)"),
@@ -672,6 +685,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
 
 
 def all_ops() -> list[type]:
-    """Every differentiable op defined in tinygrad_edu.ops (a test checks that REGISTRY covers them all)."""
+    """Every differentiable op defined in tinygrad_edu.ops (a test checks that REGISTRY covers them all), but Cast:
+    a change of dtype has no float64 finite differences to check (tests/test_higher_order.py checks it exactly)."""
     return [cls for cls in vars(ops).values()
-            if isinstance(cls, type) and issubclass(cls, ops.Function) and cls is not ops.Function]
+            if isinstance(cls, type) and issubclass(cls, ops.Function) and cls not in (ops.Function, ops.Cast)]
