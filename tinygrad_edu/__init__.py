@@ -8,6 +8,7 @@ from tinygrad_edu.autograd import ShapeError, enable_grad, grad, is_grad_enabled
 from tinygrad_edu.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from tinygrad_edu.tensor import (
     Tensor,
+    arange,
     cat,
     gather,
     maximum,
@@ -16,16 +17,17 @@ from tinygrad_edu.tensor import (
     randn,
     result_dtype,
     stack,
+    tril,
+    triu,
     uniform,
     where,
     zeros,
 )
 
 __version__ = "0.1.0"
-__all__ = ["GradcheckError", "ShapeError", "Tensor", "cat", "enable_grad", "gather", "grad", "gradcheck",
-           "gradgradcheck", "is_grad_enabled",
-           "maximum", "minimum", "no_grad", "ones", "randn", "result_dtype", "set_grad_enabled", "stack", "uniform",
-           "where", "zeros"]
+__all__ = ["GradcheckError", "ShapeError", "Tensor", "arange", "cat", "enable_grad", "gather", "grad", "gradcheck",
+           "gradgradcheck", "is_grad_enabled", "maximum", "minimum", "no_grad", "ones", "randn", "result_dtype",
+           "set_grad_enabled", "stack", "tril", "triu", "uniform", "where", "zeros"]
 
 
 def __getattr__(name):

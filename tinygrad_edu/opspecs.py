@@ -602,6 +602,67 @@ def _binary_cross_entropy(c):
         c.floats(s, 0.05, 0.95), c.floats(s, 0, 1)], twin
 
 
+def _triangle(name):
+    def build(c):
+        x = real(c, shape(c, min_dims=2))
+        diagonal = c.integers(-3, 3)
+        return (lambda t: getattr(tensor, name)(t, diagonal=diagonal)), [x], (
+            lambda torch, t: getattr(torch, name)(t, diagonal=diagonal))
+    return build
+
+
+def _pieces(method):
+    """split or chunk along a drawn dim; the pieces are joined again, each times its own number, so every piece's
+    gradient is told apart."""
+    def build(c):
+        x = real(c, shape(c, min_dims=1, max_side=5))
+        dim = c.integers(-x.ndim, x.ndim - 1)
+        n = x.shape[dim]
+        if method == "chunk":
+            how = c.integers(1, n + 1)
+        elif c.integers(0, 1):
+            how = c.integers(1, n + 1)
+        else:   # sizes that add up to n, zeros allowed
+            cuts = sorted(c.integers(0, n) for _ in range(c.integers(0, 2)))
+            how = [b - a for a, b in zip([0, *cuts], [*cuts, n])]
+
+        def join(cat_fn, pieces):
+            return cat_fn([p * (k + 1) for k, p in enumerate(pieces)], dim)
+        return (lambda t: join(lambda ps, d: cat(ps, dim=d), getattr(t, method)(how, dim))), [x], (
+            lambda torch, t: join(lambda ps, d: torch.cat(ps, dim=d), getattr(t, method)(how, dim)))
+    return build
+
+
+def _attention(c):
+    """query, key and value with leading dims that broadcast; no mask, causal, a bool mask or a float mask (an
+    input: its gradient is checked too), or a mask with causal; the default scale or a drawn one."""
+    L, S, E, Ev = c.integers(1, 4), c.integers(1, 4), c.integers(1, 3), c.integers(1, 3)
+    batch = tuple(c.integers(1, 2) for _ in range(c.integers(0, 2)))
+    k_batch = tuple(c.sample([1, n]) for n in batch)
+    q, k, v = real(c, (*batch, L, E)), real(c, (*k_batch, S, E)), real(c, (*k_batch, S, Ev))
+    kind = c.sample(["none", "causal", "bool", "float", "bool+causal", "float+causal"])
+    causal, scale = kind.endswith("causal"), c.sample([None, 0.5, 2.0])
+    mask_shape = tuple(c.sample([1, n]) for n in (*batch, L, S))[c.integers(0, len(batch)):]
+    inputs, mask = [q, k, v], None
+    if kind.startswith("bool"):   # NOTE: rows that see no key are allowed: their output and gradients are 0
+        mask = c.floats(mask_shape, 0, 1) < 0.7
+    elif kind.startswith("float"):   # NOTE: one value per key: a mask constant along the keys has gradient 0
+        inputs.append(real(c, (*mask_shape[:-1], S)))
+
+    def ours(*ts):
+        m = ts[3] if len(ts) == 4 else mask
+        return F.scaled_dot_product_attention(*ts[:3], attn_mask=m, is_causal=causal, scale=scale)
+
+    def twin(torch, *ts):
+        m = ts[3] if len(ts) == 4 else None if mask is None else torch.as_tensor(mask)
+        if causal and m is not None:   # NOTE: torch 2.13 refuses a mask with is_causal: fold the two into one
+            allowed = torch.ones(L, S, dtype=torch.bool).tril()
+            m = m & allowed if m.dtype == torch.bool else m.masked_fill(~allowed, float("-inf"))
+        return torch.nn.functional.scaled_dot_product_attention(*ts[:3], attn_mask=m, is_causal=causal and m is None,
+                                                                scale=scale)
+    return ours, inputs, twin
+
+
 REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("add", (ops.Add,), binary_op(lambda x, y: x + y), "broadcasting pairs"),
     OpSpec("sub", (ops.Sub,), binary_op(lambda x, y: x - y), "broadcasting pairs"),
@@ -681,6 +742,13 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
            "distinct values (one clear maximum per window); kernels 1–3, strides default, 1–3 or a pair"),
     OpSpec("avg_pool2d", (ops.AvgPool2d, ops.Pool2d), _pool2d("avg_pool2d", real),
            "kernels 1–3, strides default, 1–3 or a pair"),
+    OpSpec("tril", (), _triangle("tril"), "composed: ≥ 2 dims, diagonal −3..3"),
+    OpSpec("triu", (), _triangle("triu"), "composed: ≥ 2 dims, diagonal −3..3"),
+    OpSpec("split", (), _pieces("split"), "composed: a size 1..n+1 or sizes (zeros too) adding up to n; any dim"),
+    OpSpec("chunk", (), _pieces("chunk"), "composed: 1..n+1 chunks along any dim"),
+    OpSpec("scaled_dot_product_attention", (), _attention,
+           "composed: broadcasting leading dims; no mask, causal, bool (rows seeing no key too) or float masks "
+           "(differentiated), a mask with causal; scale default, 0.5 or 2"),
 ]}
 
 

@@ -1,6 +1,8 @@
 """The Tensor: a numpy array that records the ops it takes part in, and the factories (zeros, randn, ...)."""
 from __future__ import annotations
 
+import itertools
+import math
 import numbers
 import warnings
 
@@ -593,6 +595,56 @@ class Tensor:
         tiled = pairs.expand(*(m for r, n in zip(sizes, shape) for m in (r, n)))
         return tiled.reshape(*(r * n for r, n in zip(sizes, shape)))
 
+    @numpy_names
+    def split(self, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+        """self cut along dim into pieces, as torch's split: an int s gives pieces of s (the last one smaller if
+        dim's size is not a multiple of s), a list gives pieces of those sizes (they must add up to dim's size).
+        Composed: each piece is a slice (getitem), so ∂L/∂self gathers each piece's gradient at its place."""
+        if self.ndim == 0:
+            raise ShapeError("split: a 0-d tensor has no dim to split along")
+        (ax,) = ops.normalize_axes(dim, self.shape, "split")
+        n = self.shape[ax]
+        if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
+            size = int(split_size_or_sections)
+            if size < 0 or (size == 0 and n != 0):
+                raise ValueError(f"split: split_size must be ≥ 1 (0 only for an empty dim), got {size} for dim "
+                                 f"{dim} of size {n} (shape {self.shape})")
+            sizes = [min(size, n - start) for start in range(0, n, size)] if n else [0]
+        else:
+            try:
+                sizes = [int(k) for k in split_size_or_sections]
+            except (TypeError, ValueError):
+                raise TypeError(f"split: split_size_or_sections must be an int or a list of ints, got "
+                                f"{split_size_or_sections!r}") from None
+            if any(k < 0 for k in sizes) or sum(sizes) != n:
+                raise ValueError(f"split: the sizes {sizes} must be ≥ 0 and add up to {n}, the size of dim {dim} "
+                                 f"of shape {self.shape}")
+        starts = [0, *itertools.accumulate(sizes)]
+        lead = (slice(None),) * ax
+        return tuple(self[(*lead, slice(a, b))] for a, b in zip(starts, starts[1:]))
+
+    @numpy_names
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """self cut along dim into at most `chunks` pieces of ⌈size/chunks⌉ (the last one smaller; fewer pieces
+        when they run out first: a size of 5 in 4 chunks gives 2, 2, 1), as torch's chunk. A split."""
+        if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+            raise ValueError(f"chunk: chunks must be an integer ≥ 1, got {chunks!r}")
+        if self.ndim == 0:
+            raise ShapeError("chunk: a 0-d tensor has no dim to split along")
+        (ax,) = ops.normalize_axes(dim, self.shape, "chunk")
+        n = self.shape[ax]
+        if n == 0:   # NOTE: as torch: `chunks` empty pieces
+            return self.split([0] * int(chunks), dim)
+        return self.split(-(-n // int(chunks)), dim)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        """The lower triangle of the last two dims (elements j ≤ i + diagonal), the rest 0, as torch.tril."""
+        return tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        """The upper triangle of the last two dims (elements j ≥ i + diagonal), the rest 0, as torch.triu."""
+        return triu(self, diagonal)
+
     # --- indexing ---
 
     @numpy_names
@@ -872,6 +924,33 @@ def gather(input: Tensor, dim: int, index) -> Tensor:
     return input[tuple(where)]
 
 
+def _triangle(op: str, input, diagonal, lower: bool) -> Tensor:
+    """where(keep, input, 0), keep the triangle of the last two dims: the gradient is ∂L/∂out on the triangle."""
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    if input.ndim < 2:
+        raise ShapeError(f"{op}: the input must have at least 2 dims (the matrix is the last two), got shape "
+                         f"{input.shape}")
+    if isinstance(diagonal, bool) or not isinstance(diagonal, (int, np.integer)):
+        raise TypeError(f"{op}: diagonal must be an integer, got {diagonal!r}")
+    n, m = input.shape[-2:]
+    keep = np.tri(n, m, int(diagonal), dtype=bool) if lower else ~np.tri(n, m, int(diagonal) - 1, dtype=bool)
+    if input.dtype.kind != "f":   # NOTE: nothing to differentiate; bool stays bool, as in PyTorch
+        return Tensor._wrap(np.where(keep, input.data, np.zeros((), input.dtype)), False)
+    return where(keep, input, np.zeros((), input.dtype))
+
+
+def tril(input, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims: out[..., i, j] = input[..., i, j] where j ≤ i + diagonal, else 0,
+    as torch.tril (diagonal 0: the main diagonal and below; −1: below it). Composed: a where."""
+    return _triangle("tril", input, diagonal, lower=True)
+
+
+def triu(input, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims: out[..., i, j] = input[..., i, j] where j ≥ i + diagonal, else 0,
+    as torch.triu (diagonal 1: above the main diagonal). Composed: a where."""
+    return _triangle("triu", input, diagonal, lower=False)
+
+
 # --- factories ----------------------------------------------------------------------------------------------
 
 
@@ -914,3 +993,28 @@ def uniform(*shape, low: float = 0.0, high: float = 1.0, seed=None, dtype=DEFAUL
     dtype = np.dtype(dtype)
     data = as_generator(seed).random(_shape(shape), dtype=dtype.type) * dtype.type(high - low) + dtype.type(low)
     return Tensor(data, requires_grad=requires_grad, name=name)
+
+
+def arange(start, end=None, step=1, *, dtype=None, requires_grad: bool = False, name: str | None = None) -> Tensor:
+    """start, start + step, ... up to end (not included), as torch.arange: `arange(5)` is 0..4, `arange(1, 2, 0.25)`
+    is 1, 1.25, 1.5, 1.75. ⌈(end − start)/step⌉ values, each start + i·step (computed in float64, then cast).
+    The dtype, unless given: int64 when start, end and step are all integers, else the default float (float32)."""
+    if end is None:
+        start, end = 0, start
+    for what, v in (("start", start), ("end", end), ("step", step)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise ValueError(f"arange: {what} must be a finite real number, got {v!r}")
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange: the bounds start={start}, end={end} are inconsistent with the sign of "
+                         f"step={step}")
+    integers = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+    dtype = np.dtype(np.int64 if integers else DEFAULT_FLOAT) if dtype is None else np.dtype(dtype)
+    if integers:
+        n = max(0, -(-(end - start) // step))   # NOTE: exact, in Python's integers
+        data = start + np.arange(n, dtype=np.int64) * step
+    else:
+        n = max(0, math.ceil((end - start) / step))
+        data = float(start) + np.arange(n, dtype=np.float64) * float(step)
+    return Tensor(cast(data, dtype, "arange"), requires_grad=requires_grad, name=name)

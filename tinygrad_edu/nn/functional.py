@@ -492,3 +492,101 @@ def embedding(input, weight: Tensor) -> Tensor:
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be num_embeddings×embedding_dim, got {tuple(weight.shape)}")
     return weight[check_indices(input, weight.shape[0], "embedding")]
+
+
+# --- attention ---------------------------------------------------------------------------------------------
+
+
+def _attention_operand(name: str, x) -> Tensor:
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"scaled_dot_product_attention: {name} must be floating point, got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise ShapeError(f"scaled_dot_product_attention: {name} must have at least 2 dims (…×L×E, …×S×E, "
+                         f"…×S×Ev), got shape {x.shape}")
+    return x
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: float | None = None, *, seed=None) -> Tensor:
+    """softmax(query·keyᵀ·scale + mask)·value, as torch.nn.functional.scaled_dot_product_attention on the CPU.
+
+    query …×L×E, key …×S×E, value …×S×Ev (the leading dims broadcast, as in @) give …×L×Ev: row i of the
+    output is the average of value's rows weighted by softmax over the keys of query i's scores q_i·k_j·scale.
+    scale defaults to 1/√E. attn_mask has ≥ 2 dims and broadcasts to the weights' shape …×L×S (it may have
+    fewer leading dims, not more): a bool mask's True means "may attend" (False puts −∞ in the score); a float
+    mask (float32 or query's dtype) is added to the scores, and differentiated if it requires grad. is_causal
+    lets query i see keys j ≤ i only (top-left aligned, for L ≠ S too). Given with attn_mask, both apply
+    (NOTE: torch 2.13 refuses attn_mask with is_causal=True; here they combine, as two masks that both hold).
+    A query that may see no key gets a zero row, and zero gradients, not the nan of a softmax over all −∞
+    (torch's "safe softmax").
+    dropout_p > 0 zeroes each weight with probability p and scales the rest by 1/(1 − p), whenever it is given
+    (as torch: there is no training flag; pass 0.0 to evaluate); seed is an int, None or a numpy Generator.
+
+    Composed of Tensor ops (matmul, mul, where, add, softmax, dropout's mul) rather than a primitive: it reads
+    as the formula, its backward is the ops' rules (∂L/∂V = Wᵀ·∂L/∂out, the softmax rule through the mask, ...),
+    so it is differentiable twice with no backward of its own to get wrong.
+    """
+    q, k, v = (_attention_operand(n, x) for n, x in (("query", query), ("key", key), ("value", value)))
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"scaled_dot_product_attention: query, key and value must have one dtype, got {q.dtype}, "
+                        f"{k.dtype} and {v.dtype}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ShapeError(f"scaled_dot_product_attention: query {q.shape} and key {k.shape} must have the same "
+                         f"last dim E, got {q.shape[-1]} and {k.shape[-1]}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ShapeError(f"scaled_dot_product_attention: key {k.shape} and value {v.shape} must have the same "
+                         f"number of keys S (the next-to-last dim), got {k.shape[-2]} and {v.shape[-2]}")
+    try:
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"scaled_dot_product_attention: the leading dims of query {q.shape}, key {k.shape} and "
+                         f"value {v.shape} do not broadcast together") from None
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be a probability in [0, 1], got {dropout_p}")
+    L, S = q.shape[-2], k.shape[-2]
+    weights_shape = (*batch, L, S)
+    mask = None if attn_mask is None else _attention_mask(attn_mask, q.dtype, weights_shape)
+    if scale is None:
+        scale = 1 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
+    # NOTE: the scale goes on the query (L×E numbers) rather than on the scores (L×S): the same product
+    scores = (q * q.dtype.type(scale)) @ k.transpose(-2, -1)
+    allowed = np.tri(L, S, dtype=bool) if is_causal else None
+    if mask is not None and mask.dtype == np.bool_:
+        m = numpy_value(mask)
+        allowed = m if allowed is None else allowed & m
+    elif mask is not None:
+        scores = scores + mask   # a float mask: added, so a −∞ in it forbids that key
+    if allowed is not None:
+        scores = where(allowed, scores, -math.inf)
+    # a query that may see no key: its scores are all −∞, and softmax would give 0/0 = nan
+    dead = np.isneginf(scores.data).all(axis=-1, keepdims=True) if S else None
+    if dead is not None and dead.any():
+        scores = where(dead, 0.0, scores)            # finite scores, whose gradient the where stops
+        weights = where(dead, 0.0, scores.softmax(dim=-1))
+    else:
+        weights = scores.softmax(dim=-1)
+    if dropout_p > 0:
+        weights = dropout(weights, dropout_p, training=True, seed=seed)
+    return weights @ v
+
+
+def _attention_mask(attn_mask, dtype, weights_shape: tuple):
+    """attn_mask checked: bool, or float32 or the query's dtype (as torch), broadcasting to
+    the attention weights' shape …×L×S without making it larger."""
+    is_tensor = isinstance(attn_mask, Tensor)
+    m = attn_mask if is_tensor else np.asarray(attn_mask)
+    if m.dtype != np.bool_ and not (m.dtype.kind == "f" and m.dtype in (np.dtype(np.float32), dtype)):
+        raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool (True: may attend) or float "
+                        f"(added to the scores; float32 or the query's {dtype}), got dtype {m.dtype}")
+    shape = tuple(m.shape)
+    try:
+        fits = len(shape) >= 2 and np.broadcast_shapes(shape, weights_shape) == weights_shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"scaled_dot_product_attention: attn_mask of shape {shape} must broadcast to the "
+                         f"attention weights' shape {weights_shape} (…×L×S, L queries and S keys)"
+                         + ("; it needs at least those 2 dims (as torch): a mask of S keys is shape (1, S)"
+                            if len(shape) < 2 else ""))
+    return m if is_tensor else Tensor._wrap(m, False)   # NOTE: a float32 mask joins float64 scores by promotion
