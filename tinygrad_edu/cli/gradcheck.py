@@ -94,6 +94,7 @@ def run(args) -> int:
             print(f"  {line}")
         return 1
     tolerance = inspect.signature(gradcheck).parameters
-    print(f"All {len(rows)} ops pass{' twice differentiated' if args.second_order else ''}: |backward − numeric| ≤ {tolerance['atol'].default:g} + "
+    twice = " twice differentiated" if args.second_order else ""
+    print(f"All {len(rows)} ops pass{twice}: |backward − numeric| ≤ {tolerance['atol'].default:g} + "
           f"{tolerance['rtol'].default:g}·|numeric| for every element (gradcheck's default tolerance).")
     return 0
