@@ -189,8 +189,7 @@ def parse_session(source: str) -> list[Command]:
 
 def command_env(cwd: Path) -> dict:
     """The environment of the docs' commands: this checkout's package (as `python -m tinygrad_edu` and as
-    `tinygrad-edu`), the bundled MNIST as a new user gets it, an empty cache, fixed terminal width, and the
-    checkout's examples/ in cwd, so that `python examples/….py` runs as it does from a clone's root."""
+    `tinygrad-edu`), the bundled MNIST as a new user gets it, an empty cache, fixed terminal width."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("TINYGRAD_EDU_DATA", "TINYGRAD_EDU_NO_BUNDLED", "PYTHONWARNINGS")}
     bin_dir = cwd / ".bin"
@@ -202,7 +201,6 @@ def command_env(cwd: Path) -> dict:
         shim = bin_dir / "tinygrad-edu"
         shim.write_text(f'#!/bin/sh\nexec "{python}" -m tinygrad_edu "$@"\n')
         shim.chmod(0o755)
-        (cwd / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env["XDG_CACHE_HOME"] = str(cwd / ".cache")
