@@ -14,6 +14,7 @@ import threading
 
 import numpy as np
 
+from tinygrad_edu import grad_mode
 from tinygrad_edu.autograd import watchers
 from tinygrad_edu.autograd.watchers import add_backward_hook
 from tinygrad_edu.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -282,10 +283,11 @@ def _root_grad(root, grad, create_graph: bool, who: str):
             raise RuntimeError(f"{who}: grad can be implied only for a scalar output, but this tensor has shape "
                                f"{root.data.shape}; reduce it first (.sum(), .mean()) or pass grad= of that shape")
         grad = np.ones(root.data.shape, root.data.dtype)
-    elif not (create_graph and hasattr(grad, "_ctx")):
-        grad = np.asarray(getattr(grad, "data", grad), dtype=root.data.dtype)
-    if grad.shape != root.data.shape:
-        raise ShapeError(f"{who}: grad has shape {grad.shape} but the tensor has shape {root.data.shape}")
+    else:
+        if not (create_graph and hasattr(grad, "_ctx")):
+            grad = np.asarray(getattr(grad, "data", grad), dtype=root.data.dtype)
+        if grad.shape != root.data.shape:
+            raise ShapeError(f"{who}: grad has shape {grad.shape} but the tensor has shape {root.data.shape}")
     if create_graph and isinstance(grad, np.ndarray):
         from tinygrad_edu.tensor import Tensor
 
@@ -300,23 +302,29 @@ def _walk(roots: tuple, root_grads: tuple, retain_graph: bool, create_graph: boo
     composite's rule). stop_at_capture: the captured tensors are the walk's inputs, and it goes no further."""
     capture_ids = {id(t) for t in capture} if capture is not None else None
     captured: dict = {}
-    grads: dict = {}
-    for root, g in zip(roots, root_grads):
-        if root._ctx is None:   # a leaf: ∂L/∂L = 1
-            if capture_ids is None:
-                accumulate(root, g)
-            elif id(root) in capture_ids:
-                captured[id(root)] = captured[id(root)] + g if id(root) in captured else g
-        else:
-            grads[id(root)] = grads[id(root)] + g if id(root) in grads else g
-    if not grads:
-        return captured
-    order = topological_order(list(roots) if len(roots) > 1 else roots[0])
+    if len(roots) == 1 and roots[0]._ctx is not None:   # NOTE: backward's one root, the common case, directly
+        grads = {id(roots[0]): root_grads[0]}
+        order = topological_order(roots[0])
+    else:
+        grads = {}
+        for root, g in zip(roots, root_grads):
+            if root._ctx is None:   # a leaf: ∂L/∂L = 1
+                if capture_ids is None:
+                    accumulate(root, g)
+                elif id(root) in capture_ids:
+                    captured[id(root)] = captured[id(root)] + g if id(root) in captured else g
+            else:
+                grads[id(root)] = grads[id(root)] + g if id(root) in grads else g
+        if not grads:
+            return captured
+        order = topological_order(list(roots))
     needed = None if capture_ids is None else _leads_to(order, capture_ids)
     watching = watchers.this_thread.watchers   # the profiler, viz.trace, the lab: usually none
     for w in watching:
         w.walk_begins(roots[0], retain_graph)
-    with set_grad_enabled(create_graph):   # NOTE: a recorded walk records whatever the caller's grad mode (torch's)
+    mode = grad_mode.this_thread   # NOTE: a recorded walk records whatever the caller's grad mode (torch's),
+    before, mode.enabled = mode.enabled, create_graph   # a first-order one records nothing (set by hand: cheaper
+    try:                                                # than the context manager, on every backward)
         for t in order:
             g = grads.pop(id(t), None)
             if g is None:
@@ -362,6 +370,8 @@ def _walk(roots: tuple, root_grads: tuple, retain_graph: bool, create_graph: boo
                     grads[id(p)] = pg
             if not retain_graph:
                 fn.saved, fn.released, fn.versions = (), True, ()
+    finally:
+        mode.enabled = before
     for w in watching:
         w.walk_ends(roots[0])
     return captured
@@ -430,17 +440,19 @@ def accumulate(t, g: np.ndarray) -> None:
     """PyTorch's convention: a leaf's .grad adds up over backward calls until the caller clears it; atomic per
     leaf, so threads running backward into shared leaves lose nothing."""
     with _grad_lock(t):
-        if not isinstance(g, np.ndarray) or not isinstance(t._grad, (np.ndarray, type(None))):
-            # a recorded gradient (create_graph): added out of place, so the earlier .grad keeps its graph
-            t._grad = g if t._grad is None else t._grad + g
-        elif t._grad is None:
-            # NOTE: owned, so later += is safe; and in the parameter's own memory layout, so an optimizer's
-            # elementwise passes over (p.data, p.grad) both stream contiguously.
-            grad = np.empty_like(t.data)
-            np.copyto(grad, g)
-            t._grad = grad
-        else:
+        if t._grad is None:
+            if isinstance(g, np.ndarray):
+                # NOTE: owned, so later += is safe; and in the parameter's own memory layout, so an optimizer's
+                # elementwise passes over (p.data, p.grad) both stream contiguously.
+                grad = np.empty_like(t.data)
+                np.copyto(grad, g)
+                t._grad = grad
+            else:   # a recorded gradient (create_graph), kept with its graph
+                t._grad = g
+        elif isinstance(g, np.ndarray) and isinstance(t._grad, np.ndarray):
             t._grad += g
+        else:   # a recorded gradient on either side: added out of place, so the earlier .grad keeps its graph
+            t._grad = t._grad + g
 
 
 def retain(t, g: np.ndarray) -> None:
