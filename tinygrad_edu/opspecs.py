@@ -196,6 +196,18 @@ def _getitem(c):
                                                    else index])
 
 
+def _index_add(c):
+    """getitem's adjoint (its backward, recorded): rows of x added into zeros at integer indices, with repeats."""
+    x = real(c, shape(c, min_dims=1))
+    n = c.integers(x.shape[0], x.shape[0] + 2)
+    rows = np.array([c.integers(0, n - 1) for _ in range(x.shape[0])])
+    out_shape = (n, *x.shape[1:])
+    def f(t):
+        return ops.IndexAdd.apply(t, shape=out_shape, first=(slice(None),), then=(rows,))
+    return f, [x], (lambda torch, t: torch.zeros(out_shape, dtype=t.dtype).index_put((torch.as_tensor(rows),), t,
+                                                                                      accumulate=True))
+
+
 def _reduced(c, min_dims: int = 1):
     """(shape, axis) with at least 2 elements per reduction: the first reduced axis gets size 2–4."""
     s = list(shape(c, min_dims=min_dims))
@@ -569,14 +581,26 @@ def _softplus(c):
         lambda torch, t: torch.nn.functional.softplus(t, beta, threshold))
 
 
-def _loss(name, second, **choices):
+def _loss(name, second):
     """F.name(input, target, reduction=..., **kwargs); `second(c, x)` draws the target from the input x."""
     def build(c):
         x = real(c, shape(c))
-        kwargs = {"reduction": c.sample(["mean", "sum", "none"])} | {k: c.sample(o) for k, o in choices.items()}
+        kwargs = {"reduction": c.sample(["mean", "sum", "none"])}
         return (lambda t, u: _functional(name)(t, u, **kwargs)), [x, second(c, x)], (
             lambda torch, t, u: getattr(torch.nn.functional, name)(t, u, **kwargs))
     return build
+
+
+def _huber_loss(c):
+    """huber_loss with the target |x − y| ≥ 0.1 away from delta: its second derivative jumps there (1 inside, 0
+    outside), where central differences of the first derivative see half of each."""
+    x = real(c, shape(c))
+    delta, reduction = c.sample([1.0, 0.5, 2.0]), c.sample(["mean", "sum", "none"])
+    gap = np.where(c.floats(x.shape, 0, 1) < 0.5, c.floats(x.shape, 0, delta - 0.1),
+                   c.floats(x.shape, delta + 0.1, delta + 2))
+    target = x + np.where(c.floats(x.shape, -1, 1) < 0, -gap, gap)
+    return (lambda t, u: _functional("huber_loss")(t, u, delta=delta, reduction=reduction)), [x, target], (
+        lambda torch, t, u: torch.nn.functional.huber_loss(t, u, delta=delta, reduction=reduction))
 
 
 def _binary_cross_entropy(c):
@@ -683,8 +707,8 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("log_sigmoid", (), _activation("log_sigmoid", lambda c, s: real(c, s, 5.0)), "x in [−5, 5]"),
     OpSpec("l1_loss", (), _loss("l1_loss", lambda c, x: x + away_from_zero(c, x.shape)),
            "input and target ≥ 0.1 apart (clear of the kink); each reduction"),
-    OpSpec("huber_loss", (), _loss("huber_loss", lambda c, x: real(c, x.shape), delta=[1.0, 0.5, 2.0]),
-           "any input and target; delta in {1, 0.5, 2}; each reduction"),
+    OpSpec("huber_loss", (), _huber_loss,
+           "|input − target| ≥ 0.1 away from delta (the second derivative's jump); delta 1, 0.5 or 2; each reduction"),
     OpSpec("binary_cross_entropy", (ops.BinaryCrossEntropy,), _binary_cross_entropy,
            "x in [0.05, 0.95], target in [0, 1], with or without a weight; each reduction"),
     OpSpec("sum", (ops.Sum,), _reduce("sum"), "axis None, int or tuple; keepdims"),
@@ -693,6 +717,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("reshape", (ops.Reshape,), _reshape),
     OpSpec("transpose", (ops.Transpose,), _transpose, "any permutation, permute, .T, a swap of two dims"),
     OpSpec("getitem", (ops.GetItem,), _getitem, "slices, and integer arrays with repeated indices"),
+    OpSpec("index_add", (ops.IndexAdd,), _index_add, "rows added into zeros at integer indices, with repeats"),
     OpSpec("min", (ops.Min,), _reduce("min", distinct), "distinct values (no ties); axis; keepdims"),
     OpSpec("var", (), _var("var"), "≥ 2 elements per reduction, correction 0 to min(2, n − 1); axis; keepdims"),
     OpSpec("std", (), _var("std"), "distinct values, ≥ 2 per reduction (std > 0), correction 0 to min(2, n − 1)"),
@@ -740,6 +765,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
 
 
 def all_ops() -> list[type]:
-    """Every differentiable op defined in tinygrad_edu.ops (a test checks that REGISTRY covers them all)."""
+    """Every differentiable op defined in tinygrad_edu.ops (a test checks that REGISTRY covers them all), but Cast:
+    a change of dtype has no float64 finite differences to check (tests/test_higher_order.py checks it exactly)."""
     return [cls for cls in vars(ops).values()
-            if isinstance(cls, type) and issubclass(cls, ops.Function) and cls is not ops.Function]
+            if isinstance(cls, type) and issubclass(cls, ops.Function) and cls not in (ops.Function, ops.Cast)]
