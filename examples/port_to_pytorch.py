@@ -1,4 +1,4 @@
-"""The same MLP, CNN and normalised net in tinygrad_edu and in PyTorch, side by side; checks they compute the same.
+"""The same MLP, CNN, normalised nets and GPT in tinygrad_edu and in PyTorch, side by side; checks they agree.
 
     python examples/port_to_pytorch.py
 
@@ -7,6 +7,10 @@ tensors. From the same weights and the same batch, the two give the same loss, t
 same parameters after an Adam step (to float64 rounding), BatchNorm the same running statistics. Uses a batch of
 the MNIST bundled with the package (random pixels if MNIST is nowhere to be found). Without torch it prints how to
 install it and exits 0.
+
+The GPT (tinygrad_edu.models.GPT) is written here once more in torch, its parameters named as ours, so one
+state_dict loads into both: the loss on a batch of Truyện Kiều's characters, every gradient, and one AdamW step
+with nanoGPT's groups (weight decay on the matrices only) agree to float64 rounding.
 """
 import argparse
 import sys
@@ -14,7 +18,8 @@ import sys
 import numpy as np
 
 import tinygrad_edu.nn.functional as F
-from tinygrad_edu import datasets, nn, optim
+from tinygrad_edu import datasets, nn, optim, text
+from tinygrad_edu.models.gpt import GPT
 
 # The models, written once for both libraries: porting is renaming, so the same code builds either, given its `nn`
 # module and its float64 dtype.
@@ -78,6 +83,101 @@ def pytorch_step(build, inputs, y, state):
     return loss.item(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
 
 
+# The GPT in torch, as models/gpt.py builds it (pre-LayerNorm blocks, fused q/k/v, exact GELU, the head tied to the
+# token embedding), with the same parameter names.
+
+
+def torch_gpt(torch, vocab_size, n_layer, n_head, n_embd, block_size, bias=False):
+    tnn, TF = torch.nn, torch.nn.functional
+
+    class CausalSelfAttention(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.proj = tnn.Linear(n_embd, 3 * n_embd, bias=bias), tnn.Linear(n_embd, n_embd, bias=bias)
+
+        def forward(self, x):
+            N, T, C = x.shape
+            q, k, v = self.qkv(x).reshape(N, T, 3, n_head, C // n_head).permute(2, 0, 3, 1, 4)
+            y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.proj(y.transpose(1, 2).reshape(N, T, C))
+
+    class Block(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.attn = tnn.LayerNorm(n_embd, bias=bias), CausalSelfAttention()
+            self.ln_2 = tnn.LayerNorm(n_embd, bias=bias)
+            self.mlp = tnn.Sequential(tnn.Linear(n_embd, 4 * n_embd, bias=bias), tnn.GELU(),
+                                      tnn.Linear(4 * n_embd, n_embd, bias=bias), tnn.Dropout(0.0))
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class TorchGPT(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte, self.wpe = tnn.Embedding(vocab_size, n_embd), tnn.Embedding(block_size, n_embd)
+            self.blocks = tnn.ModuleList(Block() for _ in range(n_layer))
+            self.ln_f = tnn.LayerNorm(n_embd, bias=bias)
+            self.head = tnn.Linear(n_embd, vocab_size, bias=False)
+            self.head.weight = self.wte.weight   # tied: one Parameter
+
+        def forward(self, idx):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            for block in self.blocks:
+                x = block(x)
+            return self.head(self.ln_f(x))
+
+    return TorchGPT()
+
+
+def adamw(optim_module, model, lr=1e-3):
+    """AdamW with nanoGPT's groups: weight decay 0.1 on the matrices, none on the gains and biases."""
+    params = list(model.parameters())
+    return optim_module.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.1},
+                               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
+                              lr=lr, betas=(0.9, 0.99))
+
+
+def compare_gpt(n_layer=2, n_head=4, n_embd=32, block_size=16, batch_size=4) -> float:
+    """Ours and torch's GPT from the same weights on the same windows of Truyện Kiều; the worst relative difference."""
+    import torch
+
+    data = text.load_text("kieu")
+    tokenizer = text.CharTokenizer.from_data(data)
+    ids = tokenizer.encode(data.train)
+    starts = np.random.default_rng(0).integers(0, len(ids) - block_size - 1, batch_size)
+    x = np.stack([ids[s:s + block_size] for s in starts]).astype(np.int64)
+    y = np.stack([ids[s + 1:s + block_size + 1] for s in starts]).astype(np.int64)
+    ours = GPT(tokenizer, n_layer, n_head, n_embd, block_size, dtype=np.float64, seed=0)
+    state = ours.state_dict()
+    theirs = torch_gpt(torch, tokenizer.vocab_size, n_layer, n_head, n_embd, block_size).double()
+    missing, unexpected = theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()},
+                                                 strict=False)
+    assert missing == ["head.weight"] and not unexpected, (missing, unexpected)   # the tied head: wte's weight
+
+    V = tokenizer.vocab_size
+    opt = adamw(optim, ours)
+    loss = F.cross_entropy(ours(x).reshape(-1, V), y.reshape(-1))
+    opt.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.copy() for n, p in ours.named_parameters()}
+    opt.step()
+    t_opt = adamw(torch.optim, theirs)
+    t_loss = torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)).reshape(-1, V),
+                                               torch.from_numpy(y).reshape(-1))
+    t_opt.zero_grad()
+    t_loss.backward()
+    t_params = dict(theirs.named_parameters())
+    t_grads = {n: p.grad.numpy().copy() for n, p in t_params.items()}
+    t_opt.step()
+    rows = [("loss", np.array(loss.item()), np.array(t_loss.item()))]
+    rows += [(f"∂L/∂{n}", grads[n], t_grads[n]) for n in grads]
+    rows += [(f"{n} after AdamW", p.data, t_params[n].detach().numpy()) for n, p in ours.named_parameters()]
+    return report(f"GPT {n_layer} layers, {n_head} heads, embedding {n_embd}, block {block_size}, tied head: "
+                  f"{batch_size} windows of Truyện Kiều", rows)
+
+
 def levels(X):
     """Each pixel's grey level in 16 steps (0..15): the indices the Embedding looks up."""
     return np.minimum((X * 16).astype(np.int64), 15)
@@ -101,6 +201,11 @@ def compare(title, build, inputs, y, start) -> float:
     rows = [("loss", np.array(loss_a), np.array(loss_b))]
     rows += [(f"∂L/∂{n}", grads_a[n], grads_b[n]) for n in grads_a]
     rows += [(f"{n} after Adam" if n in grads_a else f"{n} after the step", after_a[n], after_b[n]) for n in after_a]
+    return report(title, rows)
+
+
+def report(title, rows) -> float:
+    """Prints each quantity's difference (ours − torch); returns the worst relative one."""
     print(f"\n{title}\n{'quantity':38s} {'shape':>14s} {'max |ours − torch|':>19s} {'relative':>10s}")
     worst = 0.0
     for name, a, b in rows:
@@ -139,7 +244,8 @@ def main() -> int:
                 compare("MLP linear(784, 64, no bias)-batchnorm-relu-linear(64, 10)", batchnorm_mlp, X, y,
                         start["batchnorm"]),
                 compare("grey levels: embedding(16, 4)-flatten-linear(3136, 64)-layernorm-relu-linear(64, 10)",
-                        embedding_net, levels(X), y, start["embedding"]))
+                        embedding_net, levels(X), y, start["embedding"]),
+                compare_gpt())
     same = worst <= 1e-10
     print("\nsame loss, gradients and step (float64)" if same else "\nMISMATCH: the two versions differ")
     return 0 if same else 1

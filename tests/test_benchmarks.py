@@ -62,3 +62,14 @@ def test_text_step_quick_prints_both_ratios():
     assert out.returncode == 0, out.stderr
     assert re.search(r"^mlp +\d+\.\d+ +\d+\.\d+ +\d+\.\d+×$", out.stdout, re.M)
     assert re.search(r"^rnn +\d+\.\d+ +\d+\.\d+ +\d+\.\d+× \(UnfusedRNN\)$", out.stdout, re.M)
+
+
+def test_gpt_step_quick_checks_both_models_agree_then_prints_the_ratio():
+    pytest.importorskip("torch")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpt_step.py"), "--quick"], capture_output=True,
+                         text=True, env=env, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^tinygrad_edu +\d+\.\d ms/step \(median\)$", out.stdout, re.M)
+    assert re.search(r"^ours/torch +\d+\.\d\d× \(median of the rounds' ratios; min \d+\.\d\d, max \d+\.\d\d\); "
+                     r"goal ≤ 1\.5×$", out.stdout, re.M)

@@ -131,6 +131,8 @@ TABLE = [
                                                  "≥ 1, got '0'"),
     (["mnist_logistic.py", "--digits", "3", "3"], 2, "mnist_logistic.py: error: --digits must be two different "
                                                      "digits, got 3 twice"),
+    (["newton_logistic.py", "--images", "0"], 2, "newton_logistic.py: error: argument --images: expected an integer "
+                                                 "≥ 1, got '0'"),
     (["mnist_autoencoder.py", "--plot", "notes.txt"], 2, "mnist_autoencoder.py: error: --plot notes.txt exists; "
                                                          "pass --force to overwrite it"),
 ]

@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_edu"
 # Each top-level module or package of tinygrad_edu by its layer: a module may import its own layer and those
 # below it. docs/layout.md describes the same layers.
 LAYERS = {
-    0: {"grad_mode", "dtypes", "dims", "autograd", "ops", "tensor", "files"},   # the core, and the file writer
+    # the core, and the file writer
+    0: {"grad_mode", "dtypes", "dims", "autograd", "ops", "tensor", "numpy_functions", "files"},
     1: {"init", "gradcheck", "manual", "tutorial", "nn", "optim", "checkpoint", "opspecs", "datasets",
         "messages", "profiler", "text"},
     2: {"models", "mlp", "cnn"},

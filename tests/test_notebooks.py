@@ -200,7 +200,7 @@ def test_notebook_02_trains_the_mlp_to_98_percent_and_ports_it_to_pytorch():
         assert float(port.group(1)) < 1e-3 and abs(float(port.group(2)) - accuracy) <= 2e-4
 
 
-def test_notebook_03_defines_an_op_that_passes_gradcheck_hypothesis_and_shows_its_rule_in_the_trace():
+def test_notebook_03_defines_an_op_that_passes_gradcheck_hypothesis_shows_its_rule_and_differentiates_twice():
     nb = execute("03_write_an_op.ipynb")
     out = stdout_of(nb)
     assert "softsign(x) = [-0.75       -0.5         0.          0.33333334  0.75      ]" in out
@@ -208,6 +208,10 @@ def test_notebook_03_defines_an_op_that_passes_gradcheck_hypothesis_and_shows_it
     assert re.search(r"^\d+ examples, .*: every property held$", out, re.M)
     assert "∂L/∂x += ∂L/∂y / (1 + |x|)²" in out and "[softsign]" in out
     check_graph_output(nb, "L")
+    second = re.search(r"^softsign''\(x\) = (.*)$", out, re.M).group(1)
+    assert second == re.search(r"^formula       = (.*)$", out, re.M).group(1)   # twice differentiated, exactly
+    assert "gradgradcheck: True" in out
+    assert "RuntimeError: backward of softsign returned a numpy array for input 0, not a Tensor" in out
 
 
 def test_notebook_04_climbs_the_ladder_on_names_from_committed_weights():

@@ -119,7 +119,10 @@ def test_the_loss_of_a_batch_is_cross_entropy_of_its_targets(tok, names):
 
 
 @pytest.mark.parametrize("config, message", [
-    (dict(model="gpt"), "unknown text model 'gpt'; choose one of bigram, mlp, rnn"),
+    (dict(model="transformer"), "unknown text model 'transformer'; choose one of bigram, mlp, rnn, gpt"),
+    (dict(model="mlp", layers=2), "--layers applies only to the gpt model, not mlp"),
+    (dict(model="gpt", embedding=130), "the embedding 130 is not divisible by the heads 4"),
+    (dict(model="gpt", corpus="poems"), "no GPT recipe for 'poems'"),
     (dict(model="bigram", context=3), "--context does not apply to the bigram model"),
     (dict(model="mlp", steps=0), "steps must be a positive integer, got 0"),
     (dict(model="rnn", lr=-1.0), "lr must be a positive number, got -1.0"),

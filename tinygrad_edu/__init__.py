@@ -4,8 +4,8 @@ Where to read: ops.py holds every op's forward beside its backward, and its docs
 compute the tutorial's formulas (dZ2 = A2 − Y, dW2 = dZ2·A1ᵀ, ...); autograd/ holds the graph node and the one
 backward walk; tensor.py the Tensor that records ops. docs/layout.md maps the rest.
 """
-from tinygrad_edu.autograd import ShapeError, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from tinygrad_edu.gradcheck import GradcheckError, gradcheck
+from tinygrad_edu.autograd import ShapeError, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from tinygrad_edu.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from tinygrad_edu.tensor import (
     Tensor,
     arange,
@@ -25,9 +25,9 @@ from tinygrad_edu.tensor import (
 )
 
 __version__ = "0.1.0"
-__all__ = ["GradcheckError", "ShapeError", "Tensor", "arange", "cat", "enable_grad", "gather", "gradcheck",
-           "is_grad_enabled", "maximum", "minimum", "no_grad", "ones", "randn", "result_dtype", "set_grad_enabled",
-           "stack", "tril", "triu", "uniform", "where", "zeros"]
+__all__ = ["GradcheckError", "ShapeError", "Tensor", "arange", "cat", "enable_grad", "gather", "grad", "gradcheck",
+           "gradgradcheck", "is_grad_enabled", "maximum", "minimum", "no_grad", "ones", "randn", "result_dtype",
+           "set_grad_enabled", "stack", "tril", "triu", "uniform", "where", "zeros"]
 
 
 def __getattr__(name):

@@ -83,3 +83,71 @@ def check_gradients(results, inputs: Sequence[Tensor], atol: float = 1e-5, rtol:
             label = f"input {i}" + (f" ({name})" if name else "")
             raise GradcheckError(f"gradcheck: {label} of shape {analytic.shape}, element {j}: backward gives "
                                  f"{analytic[j]:.10g}, finite differences give {numeric[j]:.10g}")
+
+
+def compare_second_derivatives(f: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6):
+    """The second derivatives of f, by a recorded backward (create_graph=True) and by finite differences of the
+    first-order gradient, in float64: for each input that requires grad, and for the incoming gradient v,
+    (index, analytic, numeric). Index len(inputs) is v.
+
+    With v a fixed weighting of f's output and u one of each gradient, S = Σ_k u_k ⊙ ∂(v·f)/∂x_k is a scalar
+    function of the inputs and of v: its gradient by backward through the recorded first backward (the Hessian
+    of v·f times u, and the Jacobian of f times u for v) is compared with central differences of S, where each
+    S is computed by an ordinary first-order backward. So a rule that records a wrong or partial graph (a saved
+    value treated as a constant, a term missing) disagrees, and one that records no graph at all gives zeros.
+    """
+    from tinygrad_edu.autograd import grad
+
+    leaves = [Tensor(np.array(t.data, dtype=np.float64), requires_grad=t.requires_grad, name=t.name)
+              if isinstance(t, Tensor) and t.dtype.kind == "f" else t for t in inputs]
+    wanted = [x for x in leaves if isinstance(x, Tensor) and x.requires_grad]
+    with enable_grad():
+        shape = f(*leaves).shape
+    v = Tensor(_weighting(shape), requires_grad=True)
+    us = [_weighting(x.shape, seed=4321 + k) for k, x in enumerate(wanted)]
+
+    def S(create_graph: bool):
+        with enable_grad():
+            gs = grad(f(*leaves), wanted, grad_outputs=v, create_graph=create_graph, allow_unused=True)
+        terms = [(g * u).sum() for g, u in zip(gs, us) if g is not None]
+        return sum(terms[1:], terms[0]) if terms else None
+
+    with enable_grad():
+        s = S(create_graph=True)
+        needs = [x for x in (*wanted, v) if s is not None and s.requires_grad]
+        second = dict(zip(map(id, needs), grad(s, needs, allow_unused=True))) if needs else {}
+
+    def value() -> float:
+        s = S(create_graph=False)
+        return 0.0 if s is None else float(s.data)
+
+    results = []
+    wanted_ids = set(map(id, wanted))
+    for i, x in [(i, x) for i, x in enumerate(leaves) if id(x) in wanted_ids] + [(len(leaves), v)]:
+        numeric = np.zeros_like(x.data)
+        for j in np.ndindex(x.data.shape):   # NOTE: perturbed in place, as compare_gradients does
+            orig = x.data[j]
+            x.data[j] = orig + eps
+            up = value()
+            x.data[j] = orig - eps
+            down = value()
+            x.data[j] = orig
+            numeric[j] = (up - down) / (2 * eps)
+        g = second.get(id(x))
+        results.append((i, np.zeros_like(x.data) if g is None else np.asarray(g.data), numeric))
+    return results
+
+
+def gradgradcheck(f: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6,
+                  atol: float = 1e-5, rtol: float = 1e-3) -> bool:
+    """True if f's second derivatives, by backward through a recorded backward (create_graph=True), match
+    finite differences of its first-order gradient, for every input that requires grad and for the incoming
+    gradient (as torch.autograd.gradgradcheck); the first mismatch raises GradcheckError, naming the element.
+
+    >>> x = Tensor(np.random.rand(3, 4), requires_grad=True)
+    >>> gradgradcheck(lambda x: x.tanh(), [x])
+    True
+    """
+    results = compare_second_derivatives(f, inputs, eps)
+    check_gradients(results, [*inputs, Tensor(0.0, name="the incoming gradient")], atol, rtol)
+    return True

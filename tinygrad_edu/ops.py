@@ -25,8 +25,9 @@ from tinygrad_edu.dims import normalize_axes
 
 
 def _transposed(x) -> bool:
-    """True for a column-major (Fortran-order) matrix, e.g. the .T of a row-major one."""
-    return x.flags.f_contiguous and not x.flags.c_contiguous
+    """True for a column-major (Fortran-order) matrix, e.g. the .T of a row-major one (an array's layout: a
+    Tensor in a recorded rule has none to keep)."""
+    return type(x) is np.ndarray and x.flags.f_contiguous and not x.flags.c_contiguous
 
 
 class MatMul(Function):
@@ -222,6 +223,16 @@ class SoftmaxCrossEntropy(Function):
     rules = ("∂L/∂{a} = ∂L/∂{out} · (softmax({a}) − onehot({b}))/m",
              "∂L/∂{b} = −∂L/∂{out} · log softmax({a})/m")
 
+    def composite(self, z, target):
+        """−Σ Y·log softmax(Z) / m with Tensor ops: the function this op fuses, differentiated under create_graph."""
+        at = self.attrs
+        log_p = z.log_softmax(at["axis"])
+        if at["labels"]:
+            total = -log_p[self.saved[1]].sum()   # the saved labels as an index: each example's true class
+        else:
+            total = -(target.to(z.dtype) * log_p).sum()
+        return total / at["m"] if at["reduction"] == "mean" and at["m"] else total
+
     def backward(self, g):
         softmax, target, Y_sum, log_softmax = self.saved
         # NOTE: m = 0 only for an empty batch, whose gradients are empty: max(m, 1) divides nothing
@@ -238,6 +249,22 @@ class SoftmaxCrossEntropy(Function):
         if log_softmax is not None:
             grad_target = -log_softmax * scale
         return grad, grad_target
+
+
+class Cast(Function):
+    """The same values in another dtype (Tensor.to): how a float32 tensor enters a float64 op in a recorded rule."""
+
+    name = "cast"
+    flops_per_element = (0, 0)   # NOTE: a copy in another dtype: no arithmetic
+
+    def forward(self, a, *, to):
+        self.attrs["to"] = to
+        return a.astype(to)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out}, cast back to {a}'s dtype",)
+
+    def backward(self, g):
+        return (g,)   # NOTE: the walk's reduce_to casts it to the input's dtype
 
 
 # --- elementwise, with numpy broadcasting ---------------------------------------------------------------
@@ -400,8 +427,8 @@ class Tanh(Function):
 def _sigmoid(z):
     """σ(z) = 1/(1 + e^−z) for z ≥ 0 and e^z/(1 + e^z) below. NOTE: e^−|z| never overflows, and the far negative
     tail keeps its relative precision (σ(−50) = 1.9e−22, where 1 − σ(50) or (1 + tanh(z/2))/2 would give 0)."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1, e) / (1 + e)
+    e = np.exp(np.where(z >= 0, -z, z))   # NOTE: e^−|z| without abs, whose slope at 0 is 0: recorded in a rule
+    return np.where(z >= 0, 1, e) / (1 + e)   # (create_graph), σ′(0) must come out ¼, as each branch gives it
 
 
 class Sigmoid(Function):
@@ -493,9 +520,11 @@ class PowTensor(Function):
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.needs_grad[0]:
-                ga = np.where(b == 0, 0, g * (b * a ** (b - 1))).astype(g.dtype, copy=False)
+                # NOTE: masked only where b·a^(b−1) is 0·∞ (a = 0 = b): elsewhere the term itself is 0 at b = 0,
+                # and a recorded rule (create_graph) keeps its slope in b there, a^(b−1)·log… ≠ 0
+                ga = np.where((b == 0) & (a == 0), 0, g * (b * a ** (b - 1)))   # reduce_to casts it to a's dtype
             if self.needs_grad[1]:
-                gb = np.where((a == 0) & (b >= 0), 0, g * (out * np.log(a))).astype(g.dtype, copy=False)
+                gb = np.where((a == 0) & (b >= 0), 0, g * (out * np.log(a)))
         return ga, gb
 
 
@@ -551,9 +580,9 @@ _ERFCX_Q_F32 = (1.0, 2.2090203458423434, 2.032239736186487, 0.9435479016674794, 
 _ERF_SETS = {True: (_ERF_G_F32, _ERFCX_P_F32, _ERFCX_Q_F32, 4.5), False: (_ERF_G, _ERFCX_P, _ERFCX_Q, 6.0)}
 
 
-def _polynomial(coeffs, u):
-    """Σ coeffs[k]·uᵏ by Horner's rule, in place in one new array."""
-    acc = u * coeffs[-1]
+def _polynomial(coeffs, u, out=None):
+    """Σ coeffs[k]·uᵏ by Horner's rule, in place in one array (out, if given: not u)."""
+    acc = np.multiply(u, coeffs[-1], out=out)
     acc += coeffs[-2]
     for c in coeffs[-3::-1]:
         acc *= u
@@ -561,16 +590,29 @@ def _polynomial(coeffs, u):
     return acc
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """The error function elementwise, in x's floating dtype (computed in float64).
+_ERF_BLOCK = 1 << 15   # elements per block: its four float64 scratch arrays (1 MB) stay in the cache
 
-    Both pieces are computed on every element (|x| clipped into each one's range), and each result is
-    multiplied by 1 where its piece applies and by 0 where not, then added: exact, since p·1 + 0 = p. This is
-    faster than picking the elements of each piece out and back (boolean indexing costs more than the sums).
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function elementwise, in x's floating dtype (computed in float64, a block at a time).
+
+    NOTE: in blocks of 32768 elements the scratch arrays are reused from the cache and the allocator's free
+    list; one pass over a whole 768×512 array with fresh arrays was 3× slower (page faults, cache misses).
     """
     x = np.asarray(x)
-    shape, x = x.shape, x.reshape(-1)   # NOTE: 1-d, so that numpy's in-place calls never meet 0-d scalars
-    g, P, Q, one = _ERF_SETS[x.dtype.kind == "f" and x.dtype.itemsize < 8]
+    coeffs = _ERF_SETS[x.dtype.kind == "f" and x.dtype.itemsize < 8]
+    flat = x.reshape(-1)
+    out = np.empty(flat.shape, x.dtype if x.dtype.kind == "f" else np.float64)
+    for start in range(0, flat.size, _ERF_BLOCK):
+        out[start:start + _ERF_BLOCK] = _erf_block(flat[start:start + _ERF_BLOCK], *coeffs)
+    return out.reshape(x.shape)
+
+
+def _erf_block(x: np.ndarray, g, P, Q, one: float) -> np.ndarray:
+    """erf of a 1-d block, in float64. Both pieces are computed on every element (|x| clipped into each one's
+    range), and each result is multiplied by 1 where its piece applies and by 0 where not, then added: exact,
+    since p·1 + 0 = p, and faster than picking each piece's elements out and back (boolean indexing costs more
+    than the sums)."""
     a = np.abs(x, dtype=np.float64)
     small = a < 1.0
     s = np.minimum(a, 1.0)                 # (nan stays nan, in both pieces: erf(nan) = nan)
@@ -579,19 +621,18 @@ def erf(x: np.ndarray) -> np.ndarray:
     near *= s
     near += s                              # x + x·g: g is small, so this rounds once, to about ½ ulp
     np.clip(a, 1.0, one, out=a)
-    far = _polynomial(P, a)
-    far /= _polynomial(Q, a)
-    np.multiply(a, a, out=u)
-    np.negative(u, out=u)
-    np.exp(u, out=u)
-    far *= u                               # erfc(|x|)
+    far = _polynomial(P, a, out=s)
+    far /= _polynomial(Q, a, out=u)
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    far *= a                               # erfc(|x|)
     np.subtract(1.0, far, out=far)
     near *= small
     np.logical_not(small, out=small)
     far *= small
     near += far
-    np.copysign(near, x, out=near)
-    return (near.astype(x.dtype, copy=False) if x.dtype.kind == "f" else near).reshape(shape)
+    return np.copysign(near, x, out=near)
 
 
 class Erf(Function):
@@ -618,7 +659,7 @@ class Softplus(Function):
     def forward(self, a, *, beta=1.0, threshold=20.0):
         self.attrs.update(beta=beta, threshold=threshold)
         z = a * beta
-        self.save(z)
+        self.save(a)
         # NOTE: logaddexp(0, z) = max(z, 0) + log1p(exp(−|z|)): no overflow for large z, full precision for very
         # negative z, where log(1 + exp(z)) would round 1 + exp(z) to 1 and give 0
         return np.where(z > threshold, a, np.logaddexp(0, z) / beta).astype(a.dtype, copy=False)
@@ -626,7 +667,8 @@ class Softplus(Function):
     rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ σ({beta}·{a}), and ∂L/∂{out} where {beta}·{a} > {threshold}",)
 
     def backward(self, g):
-        (z,) = self.saved
+        (a,) = self.saved
+        z = a * self.attrs["beta"]
         return (np.where(z > self.attrs["threshold"], g, g * _sigmoid(z)),)
 
 
@@ -649,6 +691,11 @@ class BinaryCrossEntropy(Function):
     # stays finite at x = 0 and x = 1 (where the clamped forward is flat)
     rules = ("∂L/∂{a} += ∂L/∂{out} ⊙ ({a} − {b}) / max({a}(1 − {a}), 10⁻¹²)",
              "∂L/∂{b} += ∂L/∂{out} ⊙ (log(1 − {a}) − log {a}), each log clamped at −100")
+
+    def composite(self, x, y):
+        """The loss with Tensor ops, each log clamped at −100 (log(1 − x) as such, not log1p: only under
+        create_graph, for the second derivative); its first derivative there is the exact (x − y)/(x(1 − x))."""
+        return -(y * x.log().clamp(min=-100) + (1 - y) * (1 - x).log().clamp(min=-100))
 
     def backward(self, g):
         x, y, log_x, log_1mx = self.saved
@@ -731,6 +778,10 @@ class Max(Function):
 
     # NOTE: ties share the gradient equally, so it stays a valid subgradient; a nan maximum is the nan's.
     rules = ("∂L/∂{a} += ∂L/∂{out} at the maximum, 0 elsewhere",)
+
+    def graph_saved(self, out):
+        """The saved values only say where the maximum is: a mask, constant under create_graph (no derivative)."""
+        return self.saved
 
     def backward(self, g):
         a, out = self.saved
@@ -829,6 +880,26 @@ def _index_text(index) -> str:
     return texts[0] if not isinstance(index, tuple) else f"({', '.join(texts)}{',' if len(texts) == 1 else ''})"
 
 
+def _pick(a, first: tuple, then: tuple | None):
+    """a[first][then]: PyTorch's indexing as its two numpy steps (_split_index), on an array or a Tensor."""
+    picked = a[first]
+    return picked if then is None else picked[then]
+
+
+def _scatter_add(shape: tuple, first: tuple, then: tuple | None, g):
+    """zeros(shape) with g added where _pick(·, first, then) picks: the adjoint of picking, getitem's backward.
+    On arrays numpy's add.at (an element picked k times gets k contributions); on Tensors (create_graph) the
+    recorded op IndexAdd, whose own backward picks again."""
+    if not isinstance(g, np.ndarray):
+        return IndexAdd.apply(g, shape=shape, first=first, then=then)
+    grad = np.zeros(shape, dtype=g.dtype)
+    if then is None:   # ints and slices pick each element at most once
+        grad[first] = g
+    else:              # grad[first] is a view of grad, so add.at writes into it
+        np.add.at(grad[first], then, g)
+    return grad
+
+
 class GetItem(Function):
     name = "getitem"
 
@@ -849,13 +920,28 @@ class GetItem(Function):
     rules = ("∂L/∂{a}[index] += ∂L/∂{out}",)
 
     def backward(self, g):
-        at, (then,) = self.attrs, self.saved
-        grad = np.zeros(at["shape"], dtype=g.dtype)
-        if then is None:   # ints and slices pick each element at most once
-            grad[at["first"]] = g
-        else:              # grad[first] is a view of grad, so add.at writes into it
-            np.add.at(grad[at["first"]], then, g)
-        return (grad,)
+        (then,) = self.saved
+        return (_scatter_add(self.attrs["shape"], self.attrs["first"], then, g),)
+
+
+class IndexAdd(Function):
+    """zeros(shape) with a added at an index (split as _split_index does): getitem's backward, as an op, so that
+    a recorded backward can be differentiated again. Its backward picks at the same index: each is the other's
+    adjoint. Also pads (conv2d's composite): a scattered into the middle of zeros."""
+
+    name = "index_add"
+    flops_per_element = (1, 0)
+
+    def forward(self, a, *, shape, first, then):
+        self.attrs.update(shape=shape, first=first)
+        self.save(then)
+        return _scatter_add(shape, first, then, a)
+
+    rules = ("∂L/∂{a} += ∂L/∂{out}[index]",)
+
+    def backward(self, g):
+        (then,) = self.saved
+        return (_pick(g, self.attrs["first"], then),)
 
 
 class Min(Max):
@@ -889,6 +975,21 @@ class Prod(Function):
 
     # NOTE: not g·out/a, which is 0/0 where a = 0: the product of the others is computed directly.
     rules = ("∂L/∂{a}ᵢ += ∂L/∂{out} · Π_{j≠i} {a}ⱼ (over the reduced axes)",)
+
+    def composite(self, a):
+        """The product as a chain of multiplications along the reduced axes (flattened into the last one)."""
+        at = self.attrs
+        axes = at["axes"]
+        kept = tuple(ax for ax in range(a.ndim) if ax not in axes)
+        n = int(np.prod([a.shape[ax] for ax in axes]))
+        moved = a.permute(*(kept + axes)) if a.ndim else a
+        moved = moved.reshape(*(a.shape[ax] for ax in kept), n)
+        out = moved[..., 0] if n else moved.sum(-1) + 1   # NOTE: the empty product is 1
+        for k in range(1, n):
+            out = out * moved[..., k]
+        if at["keepdims"]:
+            out = out.reshape(*(1 if ax in axes else a.shape[ax] for ax in range(a.ndim)))
+        return out
 
     def backward(self, g):
         (a,) = self.saved
@@ -1108,6 +1209,25 @@ class Conv2d(Function):
         # NOTE: the product comes out N·Ho·Wo × O; out is its N×O×Ho×Wo view (no copy), as the backward wants g
         return (cols @ W_mat.T).reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)
 
+    def composite(self, x, w):
+        """The convolution with Tensor ops: zero padding (a scatter into zeros), then for each kernel position
+        (p, q) the strided view of x it meets times w[:, :, p, q], summed over the kh·kw positions."""
+        at = self.attrs
+        (sh, sw), (ph, pw), (kh, kw) = at["stride"], at["padding"], at["kernel"]
+        N, C, H, W = at["shape"]
+        if ph or pw:
+            inner = (slice(None), slice(None), slice(ph, ph + H), slice(pw, pw + W))
+            x = IndexAdd.apply(x, shape=at["padded_shape"], first=inner, then=None)
+        Hp, Wp = at["padded_shape"][2:]
+        Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
+        out = None
+        for p in range(kh):
+            for q in range(kw):
+                view = x[:, :, p:p + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw]   # N×C×Ho×Wo
+                term = view.permute(0, 2, 3, 1) @ w[:, :, p, q].T                          # N×Ho×Wo×O
+                out = term if out is None else out + term
+        return out.permute(0, 3, 1, 2)
+
     rules = ("∂L/∂{a} += full convolution of ∂L/∂{out} with {b} flipped: col2im(∂L/∂{out}·W)",
              "∂L/∂{b} += correlation of {a} with ∂L/∂{out}: (∂L/∂{out})ᵀ·im2col({a})")
 
@@ -1150,6 +1270,13 @@ class Pool2d(Function):
         self.attrs.update(kernel_size=kernel_size, stride=stride, slices=slices)
         self.save(x, out)
         return self.finish(out, kh * kw)
+
+    def composite(self, x):
+        """The pooling with Tensor ops: the kh·kw strided views stacked, then their max (ties shared) or mean."""
+        from tinygrad_edu.tensor import stack  # NOTE: tensor imports this module, so not at the top
+
+        views = stack([x[:, :, rows, cols] for rows, cols in self.attrs["slices"]])
+        return views.max(0) if self.name == "max_pool2d" else views.mean(0)
 
     def backward(self, g):
         x, out = self.saved

@@ -196,6 +196,18 @@ def _getitem(c):
                                                    else index])
 
 
+def _index_add(c):
+    """getitem's adjoint (its backward, recorded): rows of x added into zeros at integer indices, with repeats."""
+    x = real(c, shape(c, min_dims=1))
+    n = c.integers(x.shape[0], x.shape[0] + 2)
+    rows = np.array([c.integers(0, n - 1) for _ in range(x.shape[0])])
+    out_shape = (n, *x.shape[1:])
+    def f(t):
+        return ops.IndexAdd.apply(t, shape=out_shape, first=(slice(None),), then=(rows,))
+    return f, [x], (lambda torch, t: torch.zeros(out_shape, dtype=t.dtype).index_put((torch.as_tensor(rows),), t,
+                                                                                      accumulate=True))
+
+
 def _reduced(c, min_dims: int = 1):
     """(shape, axis) with at least 2 elements per reduction: the first reduced axis gets size 2–4."""
     s = list(shape(c, min_dims=min_dims))
@@ -569,14 +581,26 @@ def _softplus(c):
         lambda torch, t: torch.nn.functional.softplus(t, beta, threshold))
 
 
-def _loss(name, second, **choices):
+def _loss(name, second):
     """F.name(input, target, reduction=..., **kwargs); `second(c, x)` draws the target from the input x."""
     def build(c):
         x = real(c, shape(c))
-        kwargs = {"reduction": c.sample(["mean", "sum", "none"])} | {k: c.sample(o) for k, o in choices.items()}
+        kwargs = {"reduction": c.sample(["mean", "sum", "none"])}
         return (lambda t, u: _functional(name)(t, u, **kwargs)), [x, second(c, x)], (
             lambda torch, t, u: getattr(torch.nn.functional, name)(t, u, **kwargs))
     return build
+
+
+def _huber_loss(c):
+    """huber_loss with the target |x − y| ≥ 0.1 away from delta: its second derivative jumps there (1 inside, 0
+    outside), where central differences of the first derivative see half of each."""
+    x = real(c, shape(c))
+    delta, reduction = c.sample([1.0, 0.5, 2.0]), c.sample(["mean", "sum", "none"])
+    gap = np.where(c.floats(x.shape, 0, 1) < 0.5, c.floats(x.shape, 0, delta - 0.1),
+                   c.floats(x.shape, delta + 0.1, delta + 2))
+    target = x + np.where(c.floats(x.shape, -1, 1) < 0, -gap, gap)
+    return (lambda t, u: _functional("huber_loss")(t, u, delta=delta, reduction=reduction)), [x, target], (
+        lambda torch, t, u: torch.nn.functional.huber_loss(t, u, delta=delta, reduction=reduction))
 
 
 def _binary_cross_entropy(c):
@@ -588,6 +612,67 @@ def _binary_cross_entropy(c):
         return torch.nn.functional.binary_cross_entropy(t, u, weight=w, reduction=reduction)
     return (lambda t, u: _functional("binary_cross_entropy")(t, u, weight=weight, reduction=reduction)), [
         c.floats(s, 0.05, 0.95), c.floats(s, 0, 1)], twin
+
+
+def _triangle(name):
+    def build(c):
+        x = real(c, shape(c, min_dims=2))
+        diagonal = c.integers(-3, 3)
+        return (lambda t: getattr(tensor, name)(t, diagonal=diagonal)), [x], (
+            lambda torch, t: getattr(torch, name)(t, diagonal=diagonal))
+    return build
+
+
+def _pieces(method):
+    """split or chunk along a drawn dim; the pieces are joined again, each times its own number, so every piece's
+    gradient is told apart."""
+    def build(c):
+        x = real(c, shape(c, min_dims=1, max_side=5))
+        dim = c.integers(-x.ndim, x.ndim - 1)
+        n = x.shape[dim]
+        if method == "chunk":
+            how = c.integers(1, n + 1)
+        elif c.integers(0, 1):
+            how = c.integers(1, n + 1)
+        else:   # sizes that add up to n, zeros allowed
+            cuts = sorted(c.integers(0, n) for _ in range(c.integers(0, 2)))
+            how = [b - a for a, b in zip([0, *cuts], [*cuts, n])]
+
+        def join(cat_fn, pieces):
+            return cat_fn([p * (k + 1) for k, p in enumerate(pieces)], dim)
+        return (lambda t: join(lambda ps, d: cat(ps, dim=d), getattr(t, method)(how, dim))), [x], (
+            lambda torch, t: join(lambda ps, d: torch.cat(ps, dim=d), getattr(t, method)(how, dim)))
+    return build
+
+
+def _attention(c):
+    """query, key and value with leading dims that broadcast; no mask, causal, a bool mask or a float mask (an
+    input: its gradient is checked too), or a mask with causal; the default scale or a drawn one."""
+    L, S, E, Ev = c.integers(1, 4), c.integers(1, 4), c.integers(1, 3), c.integers(1, 3)
+    batch = tuple(c.integers(1, 2) for _ in range(c.integers(0, 2)))
+    k_batch = tuple(c.sample([1, n]) for n in batch)
+    q, k, v = real(c, (*batch, L, E)), real(c, (*k_batch, S, E)), real(c, (*k_batch, S, Ev))
+    kind = c.sample(["none", "causal", "bool", "float", "bool+causal", "float+causal"])
+    causal, scale = kind.endswith("causal"), c.sample([None, 0.5, 2.0])
+    mask_shape = tuple(c.sample([1, n]) for n in (*batch, L, S))[c.integers(0, len(batch)):]
+    inputs, mask = [q, k, v], None
+    if kind.startswith("bool"):   # NOTE: rows that see no key are allowed: their output and gradients are 0
+        mask = c.floats(mask_shape, 0, 1) < 0.7
+    elif kind.startswith("float"):   # NOTE: one value per key: a mask constant along the keys has gradient 0
+        inputs.append(real(c, (*mask_shape[:-1], S)))
+
+    def ours(*ts):
+        m = ts[3] if len(ts) == 4 else mask
+        return F.scaled_dot_product_attention(*ts[:3], attn_mask=m, is_causal=causal, scale=scale)
+
+    def twin(torch, *ts):
+        m = ts[3] if len(ts) == 4 else None if mask is None else torch.as_tensor(mask)
+        if causal and m is not None:   # NOTE: torch 2.13 refuses a mask with is_causal: fold the two into one
+            allowed = torch.ones(L, S, dtype=torch.bool).tril()
+            m = m & allowed if m.dtype == torch.bool else m.masked_fill(~allowed, float("-inf"))
+        return torch.nn.functional.scaled_dot_product_attention(*ts[:3], attn_mask=m, is_causal=causal and m is None,
+                                                                scale=scale)
+    return ours, inputs, twin
 
 
 REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
@@ -622,8 +707,8 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("log_sigmoid", (), _activation("log_sigmoid", lambda c, s: real(c, s, 5.0)), "x in [−5, 5]"),
     OpSpec("l1_loss", (), _loss("l1_loss", lambda c, x: x + away_from_zero(c, x.shape)),
            "input and target ≥ 0.1 apart (clear of the kink); each reduction"),
-    OpSpec("huber_loss", (), _loss("huber_loss", lambda c, x: real(c, x.shape), delta=[1.0, 0.5, 2.0]),
-           "any input and target; delta in {1, 0.5, 2}; each reduction"),
+    OpSpec("huber_loss", (), _huber_loss,
+           "|input − target| ≥ 0.1 away from delta (the second derivative's jump); delta 1, 0.5 or 2; each reduction"),
     OpSpec("binary_cross_entropy", (ops.BinaryCrossEntropy,), _binary_cross_entropy,
            "x in [0.05, 0.95], target in [0, 1], with or without a weight; each reduction"),
     OpSpec("sum", (ops.Sum,), _reduce("sum"), "axis None, int or tuple; keepdims"),
@@ -632,6 +717,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
     OpSpec("reshape", (ops.Reshape,), _reshape),
     OpSpec("transpose", (ops.Transpose,), _transpose, "any permutation, permute, .T, a swap of two dims"),
     OpSpec("getitem", (ops.GetItem,), _getitem, "slices, and integer arrays with repeated indices"),
+    OpSpec("index_add", (ops.IndexAdd,), _index_add, "rows added into zeros at integer indices, with repeats"),
     OpSpec("min", (ops.Min,), _reduce("min", distinct), "distinct values (no ties); axis; keepdims"),
     OpSpec("var", (), _var("var"), "≥ 2 elements per reduction, correction 0 to min(2, n − 1); axis; keepdims"),
     OpSpec("std", (), _var("std"), "distinct values, ≥ 2 per reduction (std > 0), correction 0 to min(2, n − 1)"),
@@ -668,10 +754,18 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in [
            "distinct values (one clear maximum per window); kernels 1–3, strides default, 1–3 or a pair"),
     OpSpec("avg_pool2d", (ops.AvgPool2d, ops.Pool2d), _pool2d("avg_pool2d", real),
            "kernels 1–3, strides default, 1–3 or a pair"),
+    OpSpec("tril", (), _triangle("tril"), "composed: ≥ 2 dims, diagonal −3..3"),
+    OpSpec("triu", (), _triangle("triu"), "composed: ≥ 2 dims, diagonal −3..3"),
+    OpSpec("split", (), _pieces("split"), "composed: a size 1..n+1 or sizes (zeros too) adding up to n; any dim"),
+    OpSpec("chunk", (), _pieces("chunk"), "composed: 1..n+1 chunks along any dim"),
+    OpSpec("scaled_dot_product_attention", (), _attention,
+           "composed: broadcasting leading dims; no mask, causal, bool (rows seeing no key too) or float masks "
+           "(differentiated), a mask with causal; scale default, 0.5 or 2"),
 ]}
 
 
 def all_ops() -> list[type]:
-    """Every differentiable op defined in tinygrad_edu.ops (a test checks that REGISTRY covers them all)."""
+    """Every differentiable op defined in tinygrad_edu.ops (a test checks that REGISTRY covers them all), but Cast:
+    a change of dtype has no float64 finite differences to check (tests/test_higher_order.py checks it exactly)."""
     return [cls for cls in vars(ops).values()
-            if isinstance(cls, type) and issubclass(cls, ops.Function) and cls is not ops.Function]
+            if isinstance(cls, type) and issubclass(cls, ops.Function) and cls not in (ops.Function, ops.Cast)]

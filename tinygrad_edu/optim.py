@@ -1,4 +1,4 @@
-"""Optimizers (SGD, Adam, AdamW) and learning-rate schedules (StepLR, CosineAnnealingLR), as in torch.optim.
+"""Optimizers (SGD, Adam, AdamW) and learning-rate schedules (StepLR, CosineAnnealingLR, WarmupCosineLR).
 
 Same argument order, defaults and update rules as torch.optim, so `optim.Adam(model.parameters(), lr=1e-3)`
 ports line for line. Each step updates every parameter in place from `p.grad` (`p -= ...` under no_grad(), so
@@ -16,7 +16,7 @@ import numpy as np
 from tinygrad_edu.autograd import enable_grad, no_grad, watchers
 from tinygrad_edu.tensor import Tensor
 
-__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "LRScheduler", "Optimizer", "StepLR"]
+__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "LRScheduler", "Optimizer", "StepLR", "WarmupCosineLR"]
 
 
 class Optimizer:
@@ -343,3 +343,37 @@ class CosineAnnealingLR(LRScheduler):
 
     def lr_at(self, base_lr, t):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+class WarmupCosineLR(LRScheduler):
+    """A linear warm-up, then a cosine decay, then a floor (the schedule nanoGPT trains with), t = step count:
+
+        t < warmup_steps:                lr_t = lr₀·t/warmup_steps               (from 0 up to lr₀)
+        warmup_steps ≤ t ≤ decay_steps:  lr_t = min_lr + (lr₀ − min_lr)·(1 + cos(π·r))/2,
+                                         r = (t − warmup_steps)/(decay_steps − warmup_steps)   (lr₀ down to min_lr)
+        t > decay_steps:                 lr_t = min_lr
+
+    Step it once per update (after optimizer.step()); the first update then runs at lr 0, as the warm-up starts
+    there. min_lr is one value for every parameter group, as CosineAnnealingLR's eta_min.
+    """
+
+    def __init__(self, optimizer: Optimizer, warmup_steps: int, decay_steps: int, min_lr: float = 0.0,
+                 last_epoch: int = -1):
+        for name, v in (("warmup_steps", warmup_steps), ("decay_steps", decay_steps)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"WarmupCosineLR: {name} must be an integer ≥ 0, got {v!r}")
+        if decay_steps <= warmup_steps:
+            raise ValueError(f"WarmupCosineLR: decay_steps ({decay_steps}) must be more than warmup_steps "
+                             f"({warmup_steps}): the cosine runs between the two")
+        if not min_lr >= 0:
+            raise ValueError(f"WarmupCosineLR: min_lr must be ≥ 0, got {min_lr}")
+        self.warmup_steps, self.decay_steps, self.min_lr = int(warmup_steps), int(decay_steps), min_lr
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, t):
+        if t < self.warmup_steps:
+            return base_lr * t / self.warmup_steps
+        if t > self.decay_steps:
+            return self.min_lr
+        r = (t - self.warmup_steps) / (self.decay_steps - self.warmup_steps)
+        return self.min_lr + (base_lr - self.min_lr) * (1 + math.cos(math.pi * r)) / 2

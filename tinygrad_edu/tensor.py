@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from tinygrad_edu import autograd, grad_mode, ops
+from tinygrad_edu import autograd, grad_mode, numpy_functions, ops
 from tinygrad_edu.autograd import ShapeError, watchers
 from tinygrad_edu.dims import numpy_names
 from tinygrad_edu.dtypes import DEFAULT_FLOAT, as_array, cast, fill_value, float_dtype, is_scalar, rank, result_dtype
@@ -25,8 +25,6 @@ class Tensor:
     """
 
     __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_retains_grad", "name", "_counter", "__weakref__")
-    # NOTE: numpy hands `ndarray + t`, `ndarray @ t`, ... to Tensor's reflected ops instead of looping over t.
-    __array_ufunc__ = None
     __hash__ = object.__hash__  # == is elementwise, so hashing stays by identity, as in PyTorch
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
@@ -121,6 +119,14 @@ class Tensor:
                              "so a copy is needed")
         return np.array(self.data, dtype=dtype, copy=True) if copy else np.asarray(self.data, dtype=dtype)
 
+    # NOTE: numpy hands its functions on Tensors back to the Tensor (`ndarray + t` and `np.exp(t)` become Tensor ops),
+    # so that a backward rule written with numpy runs on Tensors too under create_graph: numpy_functions.py.
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return numpy_functions.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return numpy_functions.array_function(func, args, kwargs)
+
     def item(self):
         return self.data.item()
 
@@ -136,6 +142,16 @@ class Tensor:
     def __bool__(self) -> bool:
         return bool(self.data)
 
+    def to(self, dtype) -> Tensor:
+        """The values in dtype, differentiable (∂L/∂self is ∂L/∂out cast back), as torch's .to(dtype); self if it
+        already is of that dtype."""
+        dtype = np.dtype(dtype)
+        if dtype == self.data.dtype:
+            return self
+        if dtype.kind != "f" and self._requires_grad:
+            raise TypeError(f"to: a tensor that requires grad can only become another float dtype, not {dtype}")
+        return apply_op(ops.Cast, self, to=dtype)
+
     def detach(self) -> Tensor:
         """The same data (and name, and version counter: it is the same memory) as a new leaf outside the graph."""
         t = Tensor._wrap(self.data, False)
@@ -149,9 +165,16 @@ class Tensor:
         self._retains_grad = self._ctx is not None
         return self
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
-        """∂self/∂t for every t this tensor depends on, added into the `.grad` of leaves that require grad."""
-        autograd.backward(self, grad, retain_graph)
+    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False, *,
+                 grad=None) -> None:
+        """∂self/∂t for every t this tensor depends on, added into the `.grad` of leaves that require grad.
+
+        gradient: ∂L/∂self for a non-scalar self (`grad=` is the older name). create_graph=True records the
+        backward itself, so each `.grad` is a Tensor with a graph that can be differentiated again;
+        retain_graph defaults to create_graph, as in PyTorch."""
+        if grad is not None and gradient is not None:
+            raise TypeError("backward: pass the gradient once, as gradient= (grad= is its older name)")
+        autograd.backward(self, gradient if grad is None else grad, retain_graph, create_graph)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", precision=4, threshold=24, edgeitems=2, prefix="Tensor(")
@@ -198,6 +221,21 @@ class Tensor:
 
     def __neg__(self):
         return apply_op(ops.Neg, self)
+
+    # --- logic on bool (and integer) tensors: ~, &, |, outside the graph, as in PyTorch ---
+
+    def __invert__(self):
+        return _logic("~", np.invert, self)
+
+    def __and__(self, other):
+        return _logic("&", np.bitwise_and, self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return _logic("|", np.bitwise_or, self, other)
+
+    __ror__ = __or__
 
     # --- in place: x += y, x -= y, x *= y, x /= y ---
 
@@ -766,6 +804,19 @@ def numpy_value(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+def _logic(symbol: str, ufunc, *operands) -> Tensor:
+    """~, & and | of bool or integer tensors (masks): a tensor outside the graph."""
+    values = [np.asarray(numpy_value(x)) for x in operands]
+    for v in values:
+        if v.dtype.kind not in "biu":
+            raise TypeError(f"{symbol}: only bool and integer tensors take {symbol}, got {v.dtype}")
+    try:
+        return Tensor._wrap(np.asarray(ufunc(*values)), False)
+    except ValueError:
+        raise ShapeError(f"{symbol}: shapes {' and '.join(str(v.shape) for v in values)} cannot be broadcast "
+                         "together") from None
+
+
 def _compare(symbol: str, ufunc, a, b) -> Tensor:
     """An elementwise comparison: a bool tensor outside the graph."""
     try:
@@ -905,7 +956,7 @@ def triu(input, diagonal: int = 0) -> Tensor:
 
 def _shape(args) -> tuple:
     """f(2, 3) and f((2, 3)) alike, for shapes and axes."""
-    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list, np.ndarray)) else tuple(args)
 
 
 def as_pair(op: str, name: str, value, least: int) -> tuple[int, int]:

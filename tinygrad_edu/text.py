@@ -192,9 +192,15 @@ class CharTokenizer:
         except KeyError:
             pass
         position = next(i for i, c in enumerate(text) if c not in self.ids)
+        unseen = list(dict.fromkeys(c for c in text if c not in self.ids))   # each once, in order
         c = text[position]
-        raise TextError(f"the character {c!r} (U+{ord(c):04X}) at position {position} of {_excerpt(text, position)} "
-                        "is not in the tokenizer's vocabulary: the training text never had it")
+        if len(unseen) == 1:
+            raise TextError(f"the character {c!r} (U+{ord(c):04X}) at position {position} of "
+                            f"{_excerpt(text, position)} is not in the tokenizer's vocabulary: the training text "
+                            "never had it")
+        named = ", ".join(f"{u!r} (U+{ord(u):04X})" for u in unseen[:10]) + (", ..." if len(unseen) > 10 else "")
+        raise TextError(f"{len(unseen)} characters of {_excerpt(text, position)} are not in the tokenizer's "
+                        f"vocabulary (the training text never had them): {named}; the first at position {position}")
 
     def decode(self, ids) -> str:
         ids = np.asarray(ids)

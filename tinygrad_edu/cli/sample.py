@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=non_negative_int, metavar="S",
                         help="the samples' seed: the same seed, the same samples (default: fresh each run)")
     parser.add_argument("--quiet", action="store_true", help="words: leave out the stderr line on known words")
+    parser.add_argument("--metre", action="store_true",
+                        help="verse (a model of kieu): say on stderr the share of samples whose first two lines are "
+                             "6 then 8 syllables (lục bát's lengths, not its rhyme or tones) and not the poem's own, "
+                             "the verbatim share and the share of words found in the training text")
 
 
 def run(args) -> int:
@@ -49,6 +53,8 @@ def run(args) -> int:
     except checkpoint.CheckpointError as e:
         return fail("sample", e)
     kind = text_kind(architecture)
+    if kind == "words" and args.metre:
+        return fail("sample", "--metre scores verse (lines of running text); this model writes words")
     if kind == "words" and args.lines is not None:
         return fail("sample", "--lines is for a model of running text; this one writes words (one per line)")
     lines = None if kind == "words" or args.max_chars is not None and args.lines is None else (args.lines or 4)
@@ -72,4 +78,17 @@ def run(args) -> int:
                       file=sys.stderr)
     else:
         print("\n\n".join(s.rstrip("\n") for s in samples))
+    if args.metre:
+        return _metre(samples, architecture)
+    return 0
+
+
+def _metre(samples, architecture) -> int:
+    from tinygrad_edu import datasets, metre
+
+    try:
+        data = datasets.load_text(architecture.get("data"), "text")
+    except (datasets.DatasetError, TypeError):
+        return fail("sample", "--metre needs the text the model was trained on, which is not at hand")
+    print(metre.score(samples, data.train + data.val, data.train).report(), file=sys.stderr)
     return 0

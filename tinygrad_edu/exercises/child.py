@@ -98,9 +98,9 @@ def load(path: Path, workbook: Path):
     return module
 
 
-def _attr(module, name: str, file: str):
+def _attr(module, name: str, file: str, is_class: bool):
     if not hasattr(module, name):
-        raise Stop("missing-class" if file == "ops.py" else "missing-function", file=file, name=name)
+        raise Stop("missing-class" if is_class else "missing-function", file=file, name=name)
     return getattr(module, name)
 
 
@@ -160,26 +160,29 @@ def _recording(used: list):
 
 
 def _value(v):
+    """A request's value: a float64 array (wire.encode's), an integer array ({"int64": nested lists}), or as sent."""
+    if isinstance(v, dict) and "int64" in v:
+        return np.array(v["int64"], dtype=np.int64)
     return wire.decode(v) if isinstance(v, dict) else v
 
 
-def answer(request: dict, modules: dict, workbook: Path) -> dict:
+def answer(request: dict, module, file: str, workbook: Path) -> dict:
     """The learner's outputs for one example: {"outputs": [...], "forward": ..., "library": [...]}; or a Stop."""
     used: list = []
     result: dict = {}
     if "op" in request:
         name = request["op"]
-        module = modules["ops.py"]
-        cls = _attr(module, name, "ops.py")
+        cls = _attr(module, name, file, True)
         from tinygrad_edu.autograd import Function
 
         if not (isinstance(cls, type) and issubclass(cls, Function)):
-            raise Stop("not-function-class", name=name)
+            raise Stop("not-function-class", file=file, name=name)
         inputs = [wire.decode(a) for a in request["inputs"]]
         wants = request["wants"]
+        kwargs = {k: _value(v) for k, v in request["kwargs"].items()}
         with _recording(used):
             fn = call(f"{name}", cls, workbook, (), tuple(wants))
-            out = call(f"{name}.forward", fn.forward, workbook, *inputs, **request["kwargs"])
+            out = call(f"{name}.forward", fn.forward, workbook, *inputs, **kwargs)
         result["forward"] = wire.encode(as_array(out, "forward"))
         with _recording(used):
             grads = call(f"{name}.backward", fn.backward, workbook, wire.decode(request["g"]))
@@ -191,7 +194,7 @@ def answer(request: dict, modules: dict, workbook: Path) -> dict:
         wanted = [g for g, w in zip(grads, wants) if w]
     else:
         name = request["function"]
-        fn = _attr(modules["tutorial.py"], name, "tutorial.py")
+        fn = _attr(module, name, file, False)
         if not callable(fn):
             raise Stop("not-callable", name=name, args=", ".join(k for k, _ in request["args"]))
         with _recording(used):
@@ -221,7 +224,7 @@ def run(workbook: Path, requests: dict, names: list, emit) -> None:
             emit(begin=name)
             for i, request in enumerate(exercise["cases"]):
                 try:
-                    emit(answer=name, case=i, **answer(request, modules, workbook))
+                    emit(answer=name, case=i, **answer(request, modules[file], file, workbook))
                 except Stop as e:
                     emit(problem=e.problem, name=name, case=i)
                     break

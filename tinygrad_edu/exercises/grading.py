@@ -18,7 +18,7 @@ import numpy as np
 
 from tinygrad_edu import manual, messages, ops
 from tinygrad_edu.autograd import broadcast_axes, no_grad
-from tinygrad_edu.exercises import wire
+from tinygrad_edu.exercises import mistakes, wire
 from tinygrad_edu.exercises.mistakes import MISTAKES, close, constant_factor, describe, matching, same_values
 from tinygrad_edu.tensor import Tensor
 
@@ -58,7 +58,7 @@ class Case:
 @dataclass(frozen=True)
 class Exercise:
     name: str
-    file: str                           # "ops.py" or "tutorial.py"
+    file: str                           # "ops.py" or "tutorial.py" (part 1), "layers.py" (part 2)
     cases: Callable[..., Case]          # seed + hypothesis-drawn sizes, through the strategy below
     sizes: tuple = ()                   # names of the sizes drawn, each 2..4
 
@@ -93,7 +93,7 @@ def _differences(f, arrays, i, upstream, eps):
     return numeric.reshape(arrays[i].shape)
 
 
-def _shapes(**arrays) -> str:
+def shapes_text(**arrays) -> str:
     return ", ".join(f"{k} {v.shape}" if isinstance(v, np.ndarray) else f"{k} = {v}" for k, v in arrays.items())
 
 
@@ -137,16 +137,23 @@ def elementwise_hint(grad, target, shape, symbols="") -> tuple:
     return ("hint.elementwise", dict(grad=grad, want=dims(symbols, shape), target=target))
 
 
+def like_hint(grad, target, shape, symbols="") -> tuple:
+    """The shape a gradient must have, that of what it is the gradient of (part two's layers)."""
+    return ("hint.like", dict(grad=grad, want=dims(symbols, shape), target=target))
+
+
 # --- the ops: the learner's backward on the forward given in the workbook ---------------------------------
 
 
-def _op_case(name, library_cls, arrays, *, wants=None, kwargs=None, library_kwargs=None, upstream, ing=None,
-             hints=None, labels="ab"):
-    """A Case for op `name`: autograd through library_cls is the reference."""
+def op_case(name, library_cls, arrays, *, wants=None, kwargs=None, library_kwargs=None, upstream, ing=None,
+             hints=None, labels="ab", f=None, shapes=None):
+    """A Case for op `name`: autograd through library_cls (or through f, a formula of the library's Tensor ops on
+    the inputs) is the reference. kwargs go to the learner's forward as they are, arrays among them as arrays."""
     wants = wants or [True] * len(arrays)
     kwargs = kwargs or {}
     library_kwargs = library_kwargs if library_kwargs is not None else kwargs
-    f = lambda *ts: library_cls.apply(*ts, **library_kwargs)   # noqa: E731
+    if f is None:
+        f = lambda *ts: library_cls.apply(*ts, **library_kwargs)   # noqa: E731
     refs = reference(f, arrays, wants, upstream)
     with no_grad():
         library_out = f(*[Tensor(a) for a in arrays]).data
@@ -154,9 +161,17 @@ def _op_case(name, library_cls, arrays, *, wants=None, kwargs=None, library_kwar
     ing = ing or [{} for _ in refs]
     hints = hints or [elementwise_hint(f"∂L/∂{labels[i]}", labels[i], arrays[i].shape) for i in wanted]
     grads = [Gradient(f"∂L/∂{labels[i]}", e, n, d, h) for i, (e, n), d, h in zip(wanted, refs, ing, hints)]
-    request = {"op": name, "inputs": [wire.encode(a) for a in arrays], "kwargs": kwargs, "wants": wants,
+    request = {"op": name, "inputs": [wire.encode(a) for a in arrays],
+               "kwargs": {k: _request_value(v) for k, v in kwargs.items()}, "wants": wants,
                "g": wire.encode(upstream)}
-    return Case(_shapes(**dict(zip(labels, arrays)), g=upstream), grads, request, library_out)
+    return Case(shapes or shapes_text(**dict(zip(labels, arrays)), g=upstream), grads, request, library_out)
+
+
+def _request_value(v):
+    """A keyword argument as the child gets it: a float array as wire's bytes, an integer array as lists."""
+    if isinstance(v, np.ndarray):
+        return {"int64": v.tolist()} if v.dtype.kind in "iu" else wire.encode(v)
+    return v
 
 
 def _signed(rng, shape, low=0.1, high=2.0):
@@ -177,7 +192,7 @@ def add_case(seed, r, c):
     ing = [_sums(g, "g", broadcast_axes((r, c), s), 1.0, x, s) for s, x in ((sa, "a"), (sb, "b"))]
     hints = [sum_hint(f"∂L/∂{x}", x, d) if d["sum_axes"] else elementwise_hint(f"∂L/∂{x}", x, s)
              for x, s, d in (("a", sa, ing[0]), ("b", sb, ing[1]))]
-    return _op_case("Add", ops.Add, [a, b], upstream=g, ing=ing, hints=hints)
+    return op_case("Add", ops.Add, [a, b], upstream=g, ing=ing, hints=hints)
 
 
 def mul_case(seed, r, c):
@@ -185,7 +200,7 @@ def mul_case(seed, r, c):
     a, b, g = rng.normal(size=(r, c)), rng.normal(size=(r, c)), rng.normal(size=(r, c))
     ing = [dict(g=g, swapped=g * a, swapped_text="g ⊙ a", right_text="g ⊙ b"),
            dict(g=g, swapped=g * b, swapped_text="g ⊙ b", right_text="g ⊙ a")]
-    return _op_case("Mul", ops.Mul, [a, b], upstream=g, ing=ing)
+    return op_case("Mul", ops.Mul, [a, b], upstream=g, ing=ing)
 
 
 def matmul_case(seed, n, k, p):
@@ -195,28 +210,28 @@ def matmul_case(seed, n, k, p):
                           "g·bᵀ"),
              product_hint("∂L/∂b", dims("k×p", b.shape), "b", "a", dims("n×k", a.shape), "g", dims("n×p", g.shape),
                           "aᵀ·g")]
-    return _op_case("MatMul", ops.MatMul, [a, b], upstream=g, hints=hints)
+    return op_case("MatMul", ops.MatMul, [a, b], upstream=g, hints=hints)
 
 
 def relu_case(seed, r, c):
     rng = np.random.default_rng(seed)
     a, g = _signed(rng, (r, c)), _signed(rng, (r, c))
     ing = [dict(g=g, unmasked=g, unmasked_name="g", mask_of="a", mask_values=a)]
-    return _op_case("ReLU", ops.ReLU, [a], upstream=g, ing=ing)
+    return op_case("ReLU", ops.ReLU, [a], upstream=g, ing=ing)
 
 
 def exp_case(seed, r, c):
     rng = np.random.default_rng(seed)
     a, g = rng.uniform(-2, 2, (r, c)), _signed(rng, (r, c))
     ing = [dict(g=g, exp_of_out=g * np.exp(np.exp(a)))]
-    return _op_case("Exp", ops.Exp, [a], upstream=g, ing=ing)
+    return op_case("Exp", ops.Exp, [a], upstream=g, ing=ing)
 
 
 def log_case(seed, r, c):
     rng = np.random.default_rng(seed)
     a, g = rng.uniform(0.2, 3, (r, c)), _signed(rng, (r, c))
     ing = [dict(g=g, log_times_a=g * a, log_over_a_squared=g / a**2)]
-    return _op_case("Log", ops.Log, [a], upstream=g, ing=ing)
+    return op_case("Log", ops.Log, [a], upstream=g, ing=ing)
 
 
 def _reduce_case(name, library_cls, seed, r, c, mean):
@@ -228,7 +243,7 @@ def _reduce_case(name, library_cls, seed, r, c, mean):
     ing = [dict(m=n, m_name="n") if mean else dict(sum_n=n)]
     hints = [("hint.spread", dict(grad="∂L/∂a", want=dims("", a.shape), target="a", g_shape=str(g.shape),
                                   axis=axis))]
-    case = _op_case(name, library_cls, [a], kwargs=dict(axis=axis), upstream=g, ing=ing, hints=hints)
+    case = op_case(name, library_cls, [a], kwargs=dict(axis=axis), upstream=g, ing=ing, hints=hints)
     case.shapes += f", axis = {axis}"
     return case
 
@@ -251,7 +266,7 @@ def sce_case(seed, k, m):
     g = np.asarray(rng.uniform(0.5, 2.0))
     ing = [dict(m=m, m_name="m", one_hot_term=g * y / m, g=g)]
     hints = [elementwise_hint("∂L/∂z", "z", z.shape, "k×m")]
-    return _op_case("SoftmaxCrossEntropy", ops.SoftmaxCrossEntropy, [z, y], wants=[True, False],
+    return op_case("SoftmaxCrossEntropy", ops.SoftmaxCrossEntropy, [z, y], wants=[True, False],
                     library_kwargs=dict(axis=0), upstream=g, ing=ing, hints=hints, labels="zy")
 
 
@@ -263,7 +278,7 @@ def _tutorial_case(name, args, f, x, upstream, ing, hint):
     (expected, numeric), = reference(f, [x], [True], upstream)
     request = {"function": name,
                "args": [[k, wire.encode(v) if isinstance(v, np.ndarray) else v] for k, v in args.items()]}
-    return Case(_shapes(**args), [Gradient(name, expected, numeric, ing, hint)], request)
+    return Case(shapes_text(**args), [Gradient(name, expected, numeric, ing, hint)], request)
 
 
 def dZ2_case(seed, k, m):
@@ -337,7 +352,12 @@ EXERCISES = [
     Exercise("dW1", "tutorial.py", dW1_case, ("h", "n", "m")),
     Exercise("db1", "tutorial.py", db1_case, ("h", "m")),
 ]
-BY_NAME = {e.name: e for e in EXERCISES}
+
+# NOTE: imported here, below the helpers it builds on: part two's table (tinygrad_edu/exercises/part2.py)
+from tinygrad_edu.exercises import part2  # noqa: E402
+
+PARTS = {1: EXERCISES, 2: part2.EXERCISES}   # one table per part; the names are unique across parts
+BY_NAME = {e.name: e for part in PARTS.values() for e in part}
 
 
 def draw_cases(exercise: Exercise, n: int = EXAMPLES) -> list[Case]:
@@ -506,7 +526,8 @@ def diagnose(exercise: Exercise, failures: list, lang: str) -> dict:
     prefix = f"{grad.label}: " if grad.label.startswith("∂") else ""
     if keys:
         # NOTE: matched with size-1 axes aside, e.g. a (k,) that should be (k, 1): the shape is wrong too
-        wrong = next(m for m in MISTAKES if m.key == keys[0]).wrong(grad.expected, grad.ing)
+        wrong = next(w for m in MISTAKES if m.key == keys[0] for w in mistakes.variants(m, grad.expected, grad.ing)
+                     if same_values(arr, w))
         note = "" if arr.shape == np.shape(wrong) else " " + say("and-shape", lang, got=arr.shape,
                                                                  want=np.shape(wrong))
         return record(name, False, keys[0], prefix + describe(keys[0], grad.ing, lang) + note)

@@ -6,6 +6,12 @@ checker recognises a mistake when the learner's answer equals its transform on e
 What the learner reads is the catalogue's message `exercises.mistake.<key>` (tinygrad_edu/messages/
 exercises.json), its {fields} filled from the ingredients. Past the table, `constant_factor` names any other
 exact constant ratio (×2, ×0.5, ...).
+
+Part two's mistakes (BatchNorm's batch statistics held constant, attention's mask left out of the backward, ...)
+are whole wrong derivations, not a transform of the right answer: the exercise computes each one's gradient from
+its inputs (tinygrad_edu/exercises/part2.py) and hands it over as the ingredient named by the key, one array or a
+list of variants (the same mistake written two ways); the table reads it from there. They come first, so that
+an exercise's own mistake is named before a generic one (a factor, a transpose) that fits the same numbers.
 """
 from __future__ import annotations
 
@@ -21,7 +27,13 @@ from tinygrad_edu import messages
 @dataclass(frozen=True)
 class Mistake:
     key: str                                              # the diagnosis, as --json reports it
-    wrong: Callable[[np.ndarray, dict], np.ndarray | None]
+    wrong: Callable[[np.ndarray, dict], np.ndarray | list | None]   # one array, or a list of variants
+
+
+def variants(mistake: Mistake, correct, ing: dict) -> list:
+    """The gradients the mistake gives on this example: none, one, or each way of writing it."""
+    wrong = mistake.wrong(correct, ing)
+    return [] if wrong is None else list(wrong) if isinstance(wrong, (list, tuple)) else [wrong]
 
 
 def _other_axis(ing: dict):
@@ -41,7 +53,21 @@ def _factor(f):
     return _needs("m", lambda g, ing: g * f(ing["m"]) if f(ing["m"]) is not None else None)
 
 
-MISTAKES = (
+def _computed(key: str):
+    """A mistake of part two: its gradient (or variants) computed by the exercise, as ingredient `key`."""
+    return lambda g, ing: ing.get(key)
+
+
+PART_TWO = (
+    "batchnorm-stats-constant", "batchnorm-mean-term-missing", "batchnorm-var-term-missing",
+    "batchnorm-unbiased-variance", "gamma-beta-wrong-axis", "layernorm-stats-constant", "layernorm-batch-axis",
+    "softmax-row-term-missing", "softmax-diagonal-only", "attention-scale-missing", "attention-mask-not-applied",
+    "attention-qk-swapped", "embedding-repeats-lost", "conv-kernel-not-flipped", "conv-stride-forgotten",
+    "conv-padding-not-cropped", "maxpool-gradient-everywhere", "rnn-hidden-gradient-not-carried",
+    "rnn-tanh-derivative-wrong-tensor", "dropout-not-rescaled",
+)
+
+MISTAKES = tuple(Mistake(key, _computed(key)) for key in PART_TWO) + (
     Mistake("sum-as-mean", _needs("sum_n", lambda g, ing: g / ing["sum_n"])),
     Mistake("factor-m", _factor(lambda m: m)),
     Mistake("factor-1/m", _factor(lambda m: 1 / m)),
@@ -90,11 +116,11 @@ def matching(actual, correct, ing: dict) -> list[str]:
     """
     keys = []
     for mistake in MISTAKES:
-        wrong = mistake.wrong(correct, ing)
-        if wrong is None or np.size(wrong) == 0 or same_values(wrong, correct):
-            continue
-        if same_values(actual, wrong):
-            keys.append(mistake.key)
+        for wrong in variants(mistake, correct, ing):
+            if np.size(wrong) == 0 or same_values(wrong, correct):
+                continue
+            if same_values(actual, wrong) and mistake.key not in keys:
+                keys.append(mistake.key)
     return keys
 
 

@@ -185,8 +185,8 @@ class Decoder:
 
     While the sequence fits in the window (≤ block_size tokens), the cache holds each block's keys and values of
     the positions seen, so only the new tokens are computed. Once it is longer, the window slides: every token's
-    position changes at each step, the cached keys and values no longer hold, and the window is computed whole
-    (the cache is rebuilt from it). use_cache=False computes the window whole at every step."""
+    position changes at each step, so no cached key or value holds, and each step computes its window whole (the
+    cache starts again when a shorter sequence comes). use_cache=False computes the window whole at every step."""
 
     def __init__(self, model: GPT, use_cache: bool = True):
         self.model, self.use_cache = model, use_cache

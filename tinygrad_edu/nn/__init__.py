@@ -17,7 +17,8 @@ that is not trained (BatchNorm's running statistics): `named_buffers()` finds it
 `state_dict()` holds both, each module's parameters then its buffers, in PyTorch's order and names.
 
 Here: module.py (Module, Parameter, Buffer), layers.py (the layers and Sequential), specs.py (the one table of
-layers and their argument checks), functional.py (the functions); below, saving and loading.
+layers and their argument checks), functional.py (the functions), utils.py (clip_grad_norm_); below, saving and
+loading.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from tinygrad_edu import checkpoint
-from tinygrad_edu.nn import functional, specs
+from tinygrad_edu.nn import functional, specs, utils
 from tinygrad_edu.nn.attention import CausalSelfAttention
 from tinygrad_edu.nn.layers import (
     ELU,
@@ -55,10 +56,11 @@ from tinygrad_edu.nn.layers import (
 from tinygrad_edu.nn.module import Buffer, IncompatibleKeys, Module, Parameter
 from tinygrad_edu.nn.recurrent import RNN
 
-__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "CausalSelfAttention", "Conv2d", "Dropout", "ELU", "Embedding", "Flatten",
-           "GELU", "IncompatibleKeys", "Layer", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "MaxPool2d",
-           "Module", "Parameter", "ReLU", "RNN", "Sequential", "SiLU", "Sigmoid", "Softplus", "Tanh",
-           "checkpoint_arrays", "from_checkpoint", "functional", "load", "load_optimizer_state", "save", "specs"]
+__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "CausalSelfAttention", "Conv2d", "Dropout", "ELU",
+           "Embedding", "Flatten", "GELU", "IncompatibleKeys", "Layer", "LayerNorm", "LeakyReLU", "Linear",
+           "LogSigmoid", "MaxPool2d", "Module", "Parameter", "ReLU", "RNN", "Sequential", "SiLU", "Sigmoid",
+           "Softplus", "Tanh", "checkpoint_arrays", "from_checkpoint", "functional", "load", "load_optimizer_state",
+           "save", "specs", "utils"]
 
 
 # --- saving and loading ---------------------------------------------------------------------------------------

@@ -10,34 +10,12 @@ appended to the cached ones, and its query attends to all of them.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tinygrad_edu.autograd import ShapeError
 from tinygrad_edu.nn import functional, specs
 from tinygrad_edu.nn.layers import Layer, Linear
 from tinygrad_edu.tensor import Tensor, as_generator, cat
-
-
-def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
-              rng=None) -> Tensor:
-    """softmax(q·kᵀ/√d, masked)·v: F.scaled_dot_product_attention when dropout is off (or the function takes no
-    seed); with dropout, the same composition with the mask drawn from rng, so a seeded run repeats exactly."""
-    sdpa = getattr(functional, "scaled_dot_product_attention", None)
-    if sdpa is not None and dropout_p == 0.0:
-        return sdpa(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
-    L, S = q.shape[-2], k.shape[-2]
-    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
-    allowed = np.ones((L, S), bool) if attn_mask is None else np.asarray(attn_mask, bool)
-    if is_causal:
-        allowed = allowed & np.tril(np.ones((L, S), bool))
-    if not allowed.all():
-        scores = scores.masked_fill(~allowed, -np.inf)
-    weights = scores.softmax(-1)
-    if dropout_p:
-        weights = functional.dropout(weights, dropout_p, True, seed=rng)
-    return weights @ v
 
 
 @specs.layer
@@ -98,7 +76,8 @@ class CausalSelfAttention(Layer):
                 causal = False
             cache["k"], cache["v"] = k.detach(), v.detach()
         p = self.dropout if self.training else 0.0
-        y = attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal, rng=self.rng)
+        y = functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal,
+                                                    seed=self.rng)
         y = self.proj(y.transpose(1, 2).reshape(N, T, C))
         return functional.dropout(y, p, self.training, seed=self.rng) if p else y
 

@@ -18,6 +18,7 @@ from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.models.gpt import GPT
 from tinygrad_edu.models.text import TEXT_KINDS, Bigram, CharMLP, CharRNN
 from tinygrad_edu.nn import functional as F
+from tinygrad_edu.nn.utils import clip_grad_norm_
 from tinygrad_edu.training.config import ConfigError
 from tinygrad_edu.training.loop import Profiled, TrainingDiverged, TrainingInterrupted, interrupt_between_steps
 from tinygrad_edu.training.progress import Progress, divergence, divergence_advice
@@ -235,37 +236,13 @@ def optimizer(config: TextConfig, model):
         groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
         opt = optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, BETA2))
-        return opt, WarmupCosineLR(opt, config.warmup, config.steps, config.lr * MIN_LR_RATIO)
+        # (a run no longer than its warm-up only warms up: the cosine would start after its last step)
+        decay = max(config.steps, config.warmup + 1)
+        return opt, optim.WarmupCosineLR(opt, config.warmup, decay, config.lr * MIN_LR_RATIO)
     if config.optimizer == "sgd":
         return optim.SGD(params, lr=config.lr), None
     opt = optim.Adam(params, lr=config.lr)
     return opt, optim.CosineAnnealingLR(opt, T_max=config.steps)
-
-
-def clip_grad_norm_(groups, max_norm: float) -> float:
-    """Scales every gradient by max_norm/‖g‖ when the total norm ‖g‖ of all of them exceeds max_norm."""
-    grads = [p.grad for g in groups for p in g["params"] if p.grad is not None]
-    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-    if norm > max_norm:
-        for g in grads:
-            g *= max_norm / (norm + 1e-6)
-    return norm
-
-
-class WarmupCosineLR(optim.LRScheduler):
-    """nanoGPT's schedule: lr·(t + 1)/(warmup + 1) for t < warmup, then cosine from lr to min_lr at t = steps."""
-
-    def __init__(self, optimizer, warmup: int, steps: int, min_lr: float, last_epoch: int = -1):
-        self.warmup, self.steps, self.min_lr = warmup, steps, min_lr
-        super().__init__(optimizer, last_epoch)
-
-    def lr_at(self, base_lr, t):
-        if t < self.warmup or self.warmup >= self.steps:   # (a run shorter than its warm-up only warms up)
-            return base_lr * (t + 1) / (self.warmup + 1)
-        if t > self.steps:
-            return self.min_lr
-        ratio = (t - self.warmup) / (self.steps - self.warmup)
-        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * ratio))
 
 
 def train_text(config: TextConfig, data: text.TextData, progress: Progress | None = None,
@@ -295,7 +272,7 @@ def train_text(config: TextConfig, data: text.TextData, progress: Progress | Non
                 opt.zero_grad()
                 value.backward()
                 if clip is not None:
-                    clip_grad_norm_(opt.param_groups, clip)
+                    clip_grad_norm_(model.parameters(), clip)
                 opt.step()
                 if schedule is not None:
                     schedule.step()
