@@ -194,3 +194,12 @@ def test_train_and_sample_a_gpt_from_the_command_line(tmp_path):
     assert metre.returncode == 0 and "of 3 couplets" in metre.stderr + metre.stdout
     heads = run("train", "--data", "kieu", "--model", "gpt", "--heads", "3")
     assert heads.returncode == 2 and "the embedding 128 is not divisible by the heads 3" in heads.stderr
+
+
+def test_a_sequential_holding_causal_self_attention_saves_and_loads(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 8, seed=0), nn.CausalSelfAttention(8, 2, bias=False, seed=1))
+    nn.save(model, tmp_path / "attn.npz")
+    back = nn.load(tmp_path / "attn.npz")
+    x = nn.Parameter(np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32))
+    assert back[1].n_head == 2 and back[1].qkv.bias is None
+    assert np.array_equal(back(x).data, model(x).data)

@@ -14,7 +14,7 @@ LAYERS = {
     # the core, and the file writer
     0: {"grad_mode", "dtypes", "dims", "autograd", "ops", "tensor", "numpy_functions", "files"},
     1: {"init", "gradcheck", "manual", "tutorial", "nn", "optim", "checkpoint", "opspecs", "datasets",
-        "messages", "profiler", "text"},
+        "messages", "profiler", "text", "metre"},
     2: {"models", "mlp", "cnn"},
     3: {"viz"},
     4: {"training"},

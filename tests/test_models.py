@@ -117,8 +117,9 @@ COVERED = {"Linear", "BatchNorm1d", "LayerNorm", "Flatten", "Conv2d", "BatchNorm
            "Dropout"}
 
 
-# NOTE: RNN returns (output, h_n), as torch's, so no Sequential stacks it; tests/test_rnn.py covers it
-RECURRENT = {"RNN"}
+# NOTE: RNN returns (output, h_n), as torch's, so no Sequential stacks it; tests/test_rnn.py covers it; and
+# CausalSelfAttention reads (N, T, C) sequences, not these stacks' inputs: tests/test_gpt.py saves and loads it
+RECURRENT = {"RNN", "CausalSelfAttention"}
 
 
 def test_the_random_stacks_draw_every_layer_type_of_the_table():
@@ -283,7 +284,7 @@ def test_the_old_import_paths_still_work():
     assert all(hasattr(training, name) for name in TRAINING_NAMES), [n for n in TRAINING_NAMES
                                                                      if not hasattr(training, n)]
     assert all(hasattr(nn, name) for name in NN_NAMES), [n for n in NN_NAMES if not hasattr(nn, n)]
-    assert set(models.KINDS) == {"sequential", "mlp", "cnn", "tutorial", "bigram", "char-mlp", "char-rnn"}
+    assert set(models.KINDS) == {"sequential", "mlp", "cnn", "tutorial", "bigram", "char-mlp", "char-rnn", "gpt"}
     assert models.KINDS["sequential"] is nn.Sequential
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from tinygrad_edu import nn
 from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.models.registry import register
-from tinygrad_edu.models.text import TEXT_KINDS, _CharModel, next_token
+from tinygrad_edu.models.text import TEXT_KINDS, CharModel, next_token
 from tinygrad_edu.tensor import Tensor, as_generator
 from tinygrad_edu.text import CharTokenizer
 
@@ -46,7 +46,7 @@ class Block(nn.Module):
 
 
 @register("gpt")
-class GPT(_CharModel):
+class GPT(CharModel):
     """A character GPT (see the module's docstring). n_embd must be a multiple of n_head; bias=False leaves out
     the biases of the Linear layers and LayerNorms (nanoGPT's default); tie_weights=True makes the head's weight
     the token embedding's own Parameter (listed once, as wte.weight)."""

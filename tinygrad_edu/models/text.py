@@ -21,10 +21,10 @@ from tinygrad_edu.models.registry import register
 from tinygrad_edu.tensor import Tensor, as_generator
 from tinygrad_edu.text import CharTokenizer
 
-__all__ = ["Bigram", "CharMLP", "CharRNN", "TEXT_KINDS", "next_token", "sample"]
+__all__ = ["Bigram", "CharMLP", "CharModel", "CharRNN", "TEXT_KINDS", "next_token", "sample"]
 
 
-class _CharModel(nn.Module):
+class CharModel(nn.Module):
     """What the three share: the tokenizer, the architecture's common keys, rebuilding from a file."""
 
     kind = ""
@@ -60,7 +60,7 @@ class _CharModel(nn.Module):
 
 
 @register("bigram")
-class Bigram(_CharModel):
+class Bigram(CharModel):
     """The first rung: logits of the next character = row c_{t−1} of a V×V table W (zeros at the start, so every
     character starts equally likely). Trained to the maximum likelihood, softmax(W) is the bigram counts,
     normalised: "a neural net is counting"."""
@@ -88,7 +88,7 @@ class Bigram(_CharModel):
 
 
 @register("char-mlp")
-class CharMLP(_CharModel):
+class CharMLP(CharModel):
     """Bengio et al. (2003), as makemore's part 2: the last `context` characters' embeddings (C: V×embedding),
     concatenated, h = tanh(x·W1 + b1), logits = h·W2 + b2. A prefix shorter than the context is padded with
     the boundary token (id 0), as makemore starts every word from "..."."""
@@ -133,7 +133,7 @@ class CharMLP(_CharModel):
 
 
 @register("char-rnn")
-class CharRNN(_CharModel):
+class CharRNN(CharModel):
     """An embedding (V×embedding), nn.RNN (embedding → hidden, tanh) over the prefix, and a linear read-out
     (hidden → V) at every step: the next character from everything before it."""
 
@@ -175,7 +175,7 @@ class CharRNN(_CharModel):
 TEXT_KINDS = {cls.kind: cls for cls in (Bigram, CharMLP, CharRNN)}
 
 
-def sample(model: _CharModel, kind: str, *, num: int = 10, prompt: str = "", temperature: float = 1.0,
+def sample(model: CharModel, kind: str, *, num: int = 10, prompt: str = "", temperature: float = 1.0,
            top_k: int | None = None, max_chars: int = 200, lines: int | None = None, seed=None) -> list[str]:
     """num samples from model, each drawn one character at a time from softmax(logits / temperature) (only the
     top_k most likely, if given), with rng = default_rng(seed): the same seed, the same samples.
