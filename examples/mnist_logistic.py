@@ -16,13 +16,7 @@ import numpy as np
 
 import tinygrad_edu.nn.functional as F
 from tinygrad_edu import datasets, nn, no_grad, optim
-from tinygrad_edu.cli.common import non_negative_int, positive_float, positive_int
-
-
-def digit(text: str) -> int:
-    if text not in list("0123456789"):
-        raise argparse.ArgumentTypeError(f"expected a digit 0..9, got {text!r}")
-    return int(text)
+from tinygrad_edu.cli.common import digit, non_negative_int, positive_float, positive_int
 
 
 def parse_args(argv=None):

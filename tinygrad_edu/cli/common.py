@@ -44,6 +44,13 @@ non_negative_float = _float(lambda v: 0 <= v < float("inf"), "a number ≥ 0")
 probability = _float(lambda v: 0 <= v < 1, "a probability in [0, 1)")
 
 
+def digit(text: str) -> int:
+    """An argparse type: one MNIST class, 0..9 (the two-digit examples' --digits)."""
+    if text not in list("0123456789"):
+        raise argparse.ArgumentTypeError(f"expected a digit 0..9, got {text!r}")
+    return int(text)
+
+
 def fail(command: str, message, code: int = 2) -> int:
     """Prints `tinygrad-edu COMMAND: error: message` to stderr and returns the exit code."""
     from tinygrad_edu.datasets import DatasetError
