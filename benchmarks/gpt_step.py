@@ -13,7 +13,6 @@ the load average at start and end (publish only figures taken below 1). The issu
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import runpy
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_edu import optim, text
+from tinygrad_edu import Tensor, optim, text
 from tinygrad_edu.models.gpt import GPT
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.nn.utils import clip_grad_norm_
@@ -59,7 +58,9 @@ def ours_stepper(model, V):
 
 def torch_stepper(torch, model, V):
     opt = torch.optim.AdamW(param_groups(model), lr=1e-3, betas=(0.9, 0.99))
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)   # optim.WarmupCosineLR's, written out
+    # the same lr at every step: the factor LambdaLR wants, read off our schedule (on a stand-in optimizer)
+    ours = optim.WarmupCosineLR(optim.SGD([Tensor([0.0], requires_grad=True)], lr=1e-3), 100, 2000, 1e-4)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: ours.lr_at(1e-3, t) / 1e-3)
 
     def step(x, y):
         loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)).reshape(-1, V),
@@ -71,14 +72,6 @@ def torch_stepper(torch, model, V):
         schedule.step()
         return loss.item()
     return step
-
-
-def lr_factor(t, warmup=100, decay=2000, lr=1e-3, min_lr=1e-4):
-    """lr_t/lr of optim.WarmupCosineLR(opt, 100, 2000, 1e-4): a linear warm-up from 0, then a cosine to min_lr."""
-    if t < warmup:
-        return t / warmup
-    r = min(t - warmup, decay - warmup) / (decay - warmup)
-    return (min_lr + (lr - min_lr) * (1 + math.cos(math.pi * r)) / 2) / lr
 
 
 def param_groups(model):
